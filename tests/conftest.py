@@ -1,0 +1,70 @@
+"""Shared fixtures: the real model, the app, and real photographs.
+
+The photos are scikit-image's bundled samples (a person, a cat, a cup of
+coffee), re-encoded here; the evaluation sets in ../shared are not available
+on a user's machine, so the suite never needs them.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from skimage import data as samples
+
+# Keep tests away from any real AWS account or developer credentials.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from cutout import model  # noqa: E402
+from cutout.config import Settings, settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def segmenter() -> model.Segmenter:
+    return model.default_segmenter()
+
+
+def encode(array: np.ndarray, fmt: str = "JPEG", **params) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, fmt, **params)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A portrait: the person fills the lower middle, plain backdrop at the top corners."""
+    return samples.astronaut()
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    """A cup on a saucer, seen from above, on a plain table."""
+    return samples.coffee()
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
+    return encode(astronaut, "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def coffee_jpeg(coffee: np.ndarray) -> bytes:
+    return encode(coffee, "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return replace(settings(), fetch_allow_hosts=())
+
+
+@pytest.fixture(scope="session")
+def client(base_settings: Settings, segmenter: model.Segmenter) -> TestClient:
+    from cutout.web import create_app
+
+    return TestClient(create_app(base_settings, segmenter))
