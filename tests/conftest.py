@@ -68,3 +68,13 @@ def client(base_settings: Settings, segmenter: model.Segmenter) -> TestClient:
     from cutout.web import create_app
 
     return TestClient(create_app(base_settings, segmenter))
+
+
+@pytest.fixture
+def web_server():
+    """A real HTTP server on 127.0.0.1 with settable routes (see local_http.py)."""
+    from local_http import LocalServer
+
+    server = LocalServer()
+    yield server
+    server.close()

@@ -1,0 +1,77 @@
+"""`cutout remove` and `cutout eval`, run as a user runs them: a real process."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import encode
+from photos import assert_subject_found
+
+CUTOUT = [sys.executable, "-m", "cutout.cli"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CUTOUT, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_remove_one_file_writes_beside_it(tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    source = tmp_path / "astronaut.jpg"
+    source.write_bytes(astronaut_jpeg)
+    done = run("remove", str(source))
+    assert done.returncode == 0, done.stderr
+    result = tmp_path / "astronaut.cutout.png"
+    assert done.stdout.strip() == str(result)
+    img = Image.open(result)
+    assert img.mode == "RGBA" and img.size == (512, 512)
+    assert_subject_found(np.asarray(img.getchannel("A")), "astronaut")
+
+
+def test_remove_a_folder_into_output_with_progress(tmp_path: Path, coffee: np.ndarray) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "nested").mkdir(parents=True)
+    for index in range(4):
+        (inputs / ("nested" if index % 2 else "") / f"cup{index}.png").write_bytes(encode(coffee, "PNG"))
+    (inputs / "notes.txt").write_text("not an image, not picked up")
+    out = tmp_path / "out"
+    done = run("remove", str(inputs), "-o", str(out), "--mode", "fg-mask")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"cup{i}.mask.png" for i in range(4)]
+    assert "4/4" in done.stderr  # the progress bar
+    mask = Image.open(out / "cup0.mask.png")
+    assert mask.mode == "L"
+    assert_subject_found(np.asarray(mask), "coffee")
+
+
+def test_remove_reports_bad_files_and_carries_on(tmp_path: Path, coffee_jpeg: bytes) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (tmp_path / "good.jpg").write_bytes(coffee_jpeg)
+    done = run("remove", str(tmp_path / "broken.jpg"), str(tmp_path / "good.jpg"))
+    assert done.returncode == 1
+    assert "broken.jpg: Can not load image." in done.stderr
+    assert (tmp_path / "good.cutout.png").exists()
+
+
+def test_remove_missing_path(tmp_path: Path) -> None:
+    done = run("remove", str(tmp_path / "nope.jpg"))
+    assert done.returncode != 0 and "no such file or folder" in done.stderr
+
+
+def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: bytes, coffee: np.ndarray) -> None:
+    """A one-image dataset in the shared layout: the score is computed, not assumed."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "images" / "cup.jpg").write_bytes(coffee_jpeg)
+    truth = np.zeros(coffee.shape[:2], np.uint8)
+    truth[40:370, 90:470] = 255  # a rough box around the cup and saucer
+    Image.fromarray(truth).save(tmp_path / "masks" / "cup.png")
+    (tmp_path / "manifest.csv").write_text("name,image,mask,width,height,fg_fraction\ncup,images/cup.jpg,masks/cup.png,600,400,0.5\n")
+    done = run("eval", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    assert lines["images"] == "1"
+    assert 0.6 < float(lines["IoU"]) <= 1.0
+    assert 0.0 <= float(lines["MAE"]) < 0.2
