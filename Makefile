@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test eval clean
+.PHONY: install model run test eval clean layers sam-cli
 install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE)
 
 $(STAMP): requirements-dev.txt layers/deps/requirements.txt pyproject.toml
@@ -36,6 +36,31 @@ test: install
 
 eval: install
 	$(BIN)/cutout eval $(DATASET)
+
+# The three Lambda layers, built by the same Makefile targets `sam build` runs, but for
+# this machine's Python version and CPU, into $(LAYERS_DIR)/{cutout,deps,model}; the
+# layer import test (tests/test_lambda_layers.py) loads the handler from them.
+LAYERS_DIR ?= build/layers
+LOCAL_PYTHON_VERSION = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+layers: | $(STAMP)
+	$(MAKE) -C layers/cutout build-CutoutLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/cutout \
+		PYTHON=$(abspath $(BIN)/python) PYTHON_VERSION=$(LOCAL_PYTHON_VERSION)
+	$(MAKE) -C layers/deps build-DepsLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/deps \
+		PYTHON=$(abspath $(BIN)/python) PYTHON_VERSION=$(LOCAL_PYTHON_VERSION) \
+		ARCH=$$(uname -m | sed 's/aarch64/arm64/')
+	$(MAKE) -C layers/model build-ModelLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/model \
+		MODEL=$(MODEL) PYTHON=$(PYTHON)
+	du -sh $(LAYERS_DIR)/*
+
+# AWS SAM CLI in its own virtualenv (its pins clash with the dev tools'): `sam validate
+# --lint`, `sam build`, `sam deploy` as $(SAM).
+SAM_CLI_VERSION ?= 1.170.0
+SAM_VENV := build/tools/sam
+SAM := $(SAM_VENV)/bin/sam
+sam-cli: $(SAM)
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
 clean:
 	rm -rf $(VENV) node_modules .cutout .pytest_cache

@@ -113,6 +113,10 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("eval", help="score quality on a folder with images/, masks/, manifest.csv")
     p.add_argument("dataset", type=Path)
     p.set_defaults(run=evaluate)
+
+    from . import admin
+
+    admin.add_commands(commands)
     return root
 
 

@@ -45,6 +45,25 @@ class Settings:
     fetch_max_redirects: int = 3
     fetch_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    # Accounts, rate limits and metering (see accounts.py, ratelimit.py, stores/).
+    table: str = ""  # DynamoDB table; empty: SQLite under data_dir
+    data_dir: str = ".cutout"
+    allow_anonymous: bool = False  # key-less requests use the anonymous account
+    anonymous_plan: str = "free"
+    rapidapi_proxy_secret: str = ""  # X-RapidAPI-Proxy-Secret to expect
+    rapidapi_proxy_secret_id: str = ""  # or: the Secrets Manager secret holding it
+    limiter_fail_open: bool = False  # store unreachable: admit (True) or answer 503
+    plans_file: str = ""  # JSON overriding the packaged plans.json
+    key_cache_seconds: float = 30.0  # how long a looked-up key is trusted in-process
+    store_timeout: float = 2.0  # seconds to connect to / read from the store
+    # Result storage (blobs.py) and the synchronous response limit (web/large_results.py).
+    bucket: str = ""  # S3 bucket for results too large to answer inline; empty: local folder
+    result_url_ttl: int = 3600  # seconds a result URL stays valid
+    max_response_bytes: int = 0  # largest inline response; 0: no limit (the Lambda handler sets 6 MB)
+    blob_secret: str = ""  # signs local result URLs; empty: a random secret per process
+    # The S3 upload trigger (s3trigger.py).
+    s3_account: str = "s3"  # the account its usage is metered to
+    s3_plan: str = "mega"  # the plan whose limits that account has
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +83,22 @@ def settings() -> Settings:
         fetch_max_redirects=int(_env("CUTOUT_FETCH_MAX_REDIRECTS", "3")),
         fetch_allow_hosts=_list("CUTOUT_FETCH_ALLOW_HOSTS"),
         log_level=_env("CUTOUT_LOG_LEVEL", "INFO").upper(),
+        table=_env("CUTOUT_TABLE", ""),
+        data_dir=_env("CUTOUT_DATA_DIR", ".cutout"),
+        allow_anonymous=_flag("CUTOUT_ALLOW_ANONYMOUS", False),
+        anonymous_plan=_env("CUTOUT_ANONYMOUS_PLAN", "free"),
+        rapidapi_proxy_secret=_env("CUTOUT_RAPIDAPI_PROXY_SECRET", ""),
+        rapidapi_proxy_secret_id=_env("CUTOUT_RAPIDAPI_PROXY_SECRET_ID", ""),
+        limiter_fail_open=_flag("CUTOUT_LIMITER_FAIL_OPEN", False),
+        plans_file=_env("CUTOUT_PLANS_FILE", ""),
+        key_cache_seconds=float(_env("CUTOUT_KEY_CACHE_SECONDS", "30")),
+        store_timeout=float(_env("CUTOUT_STORE_TIMEOUT", "2")),
+        bucket=_env("CUTOUT_BUCKET", ""),
+        result_url_ttl=int(_env("CUTOUT_RESULT_URL_TTL", "3600")),
+        max_response_bytes=int(_env("CUTOUT_MAX_RESPONSE_BYTES", "0")),
+        blob_secret=_env("CUTOUT_BLOB_SECRET", ""),
+        s3_account=_env("CUTOUT_S3_ACCOUNT", "s3"),
+        s3_plan=_env("CUTOUT_S3_PLAN", "mega"),
     )
 
 

@@ -146,7 +146,9 @@ def _pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
 
 
-def encode(pixels: np.ndarray, fmt: str, *, png_level: int = 1, quality: int = 90) -> bytes:
+def encode(
+    pixels: np.ndarray, fmt: str, *, png_level: int = 1, quality: int = 90, subsampling: int = -1
+) -> bytes:
     """Encode an L, RGB or RGBA array as png, jpg or webp.
 
     JPEG cannot carry alpha; callers flatten first (see compose.flatten).
@@ -158,7 +160,7 @@ def encode(pixels: np.ndarray, fmt: str, *, png_level: int = 1, quality: int = 9
     elif fmt == "jpg":
         if img.mode == "RGBA":
             raise InvalidOption("JPEG cannot hold transparency; flatten the image first.")
-        img.save(out, "JPEG", quality=quality, optimize=False)
+        img.save(out, "JPEG", quality=quality, optimize=False, subsampling=subsampling)
     elif fmt == "webp":
         img.save(out, "WEBP", quality=quality, method=2)
     else:
@@ -170,7 +172,9 @@ def encode_zip(rgb: np.ndarray, alpha: np.ndarray, *, png_level: int = 1) -> byt
     """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("color.jpg", encode(rgb, "jpg", quality=95))
+        # 4:4:4 chroma: with the default 4:2:0, colours at the subject's edge drift by
+        # tens of levels and the composed parts no longer match the PNG.
+        archive.writestr("color.jpg", encode(rgb, "jpg", quality=95, subsampling=0))
         archive.writestr("alpha.png", encode(alpha, "png", png_level=png_level))
     return out.getvalue()
 

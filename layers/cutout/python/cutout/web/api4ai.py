@@ -5,15 +5,18 @@ the result; malformed requests get 422 with a `detail`.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from .. import __version__, pipeline
+from ..accounts import AccessError
+from ..blobs import BlobError
 from ..errors import CutoutError, InvalidOption
+from .auth import Caller, authenticate, error_response
+from . import large_results
 from .inputs import BadRequest, decode_base64, download, read_input
 from .processing import Engine
 
@@ -40,7 +43,9 @@ def _failure(name: str, md5: str, message: str) -> JSONResponse:
 
 
 @router.post("/results")
-async def results(request: Request, mode: str = "fg-image") -> JSONResponse:
+async def results(
+    request: Request, mode: str = "fg-image", caller: Caller = Depends(authenticate)
+) -> JSONResponse:
     try:
         options = pipeline.Options(mode=mode)
     except InvalidOption as exc:
@@ -68,19 +73,22 @@ async def results(request: Request, mode: str = "fg-image") -> JSONResponse:
         else:
             return JSONResponse({"detail": MISSING}, status_code=422)
         md5 = hashlib.md5(data).hexdigest()
-        result = await engine.cut(data, options)
+        result = await engine.cut(data, options, caller=caller)
+    except AccessError as exc:  # 402/429/503: a real HTTP status, not an image failure
+        return error_response(exc)
     except CutoutError as exc:
+        large_results.note(request, mode=mode, outcome="failure")
         return _failure(name, md5, exc.message)
+    try:  # inline base64, or a URL when the response would pass the Lambda limit
+        delivered = await large_results.deliver(request, result, name=f"general-{mode}")
+    except BlobError as exc:  # a 503, so metering refunds the charge
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    large_results.note(request, mode=mode, outcome="ok")
     return _result(
         name,
         md5,
         status={"code": "ok", "message": "Success"},
         width=result.width,
         height=result.height,
-        entities=[{
-            "kind": "image",
-            "name": f"general-{mode}",
-            "image": base64.b64encode(result.data).decode("ascii"),
-            "format": "PNG",
-        }],
+        entities=[{"kind": "image", "name": f"general-{mode}", **delivered, "format": "PNG"}],
     )

@@ -10,9 +10,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__, logs, model
+from .. import __version__, blobs, logs, model
 from ..config import Settings, settings
-from . import api4ai
+from . import api4ai, azure, removebg
+from . import account, auth, large_results
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -28,8 +29,20 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
     )
-    app.state.engine = Engine(segmenter, cfg)
+    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
+    # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
+    # its shape with app.state.access_renderers[prefix] = body_fn), rate-limit headers
+    # on metered responses, refunds when the server fails after admission.
+    app.state.access_renderers = {}
+    app.add_exception_handler(auth.AccessError, auth.access_error_handler)
+    app.add_middleware(auth.MeteringHeaders)
+    app.include_router(account.router)
     app.include_router(api4ai.router)
+    app.include_router(removebg.router)
+    app.include_router(azure.router)
+    # Results over the response limit go to the result store (S3 on Lambda); see large_results.
+    app.state.blobs = blobs.open_blobs(cfg)
+    app.include_router(large_results.router)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
 
     @app.exception_handler(Exception)

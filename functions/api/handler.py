@@ -1,0 +1,119 @@
+"""AWS Lambda entry point of the HTTP API: API Gateway (payload 2.0) -> Mangum -> FastAPI.
+
+Everything slow happens once per execution environment, at import, during
+Lambda's init phase: the app is built and the ONNX model session created
+(never per request, and never in a lifespan hook, which Mangum would run on
+every invocation). The init time is logged.
+
+Per invocation, Powertools puts the Lambda and API Gateway request ids on every
+log line (never the event: it holds the image), turns the request's access-log
+record into EMF metrics, and traces when tracing is on; the finished response
+gets a last check against Lambda's 6 MB response limit, so an oversized
+response becomes a 413 that says so instead of API Gateway's bare 502.
+"""
+from __future__ import annotations
+
+import time
+
+_IMPORT_STARTED = time.perf_counter()
+
+import logging  # noqa: E402
+import os  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from typing import Any  # noqa: E402
+
+from aws_lambda_powertools import Logger, Metrics, Tracer  # noqa: E402
+from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
+from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
+from mangum import Mangum  # noqa: E402
+
+from cutout.config import Settings, settings  # noqa: E402
+from cutout.web import create_app  # noqa: E402
+from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutout")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
+REFUSALS = {401, 402, 403, 429}
+
+
+def lambda_settings() -> Settings:
+    """The environment's settings, with the response limit that Lambda imposes."""
+    cfg = settings()
+    limit = cfg.max_response_bytes
+    if limit <= 0 or limit > LAMBDA_RESPONSE_LIMIT:
+        cfg = replace(cfg, max_response_bytes=LAMBDA_RESPONSE_LIMIT)
+    return cfg
+
+
+def outcome_of(status: int) -> str:
+    if status >= 500:
+        return "error"
+    if status in REFUSALS:
+        return "refused"
+    return "client_error" if status >= 400 else "ok"
+
+
+class RequestMetrics(logging.Filter):
+    """Turns each request's access-log record into metrics of the current invocation.
+
+    The record (written by the app's RequestContext middleware) carries path,
+    status and duration, and what the route noted: mode, outcome, megapixels.
+    Dimensions are mode and outcome only, so the number of metrics stays small;
+    `Metrics.log_metrics` flushes them as one EMF line when the invocation ends.
+    The access logger stays at INFO so that metrics do not depend on the log
+    level; this filter then drops the line itself when the level is higher.
+    """
+
+    def __init__(self, metrics: Metrics, log_level: str = "INFO") -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.threshold = logging.getLevelName(log_level.upper())
+        if not isinstance(self.threshold, int):
+            self.threshold = logging.INFO
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = int(getattr(record, "status", 0) or 0)
+        outcome = getattr(record, "outcome", None) or outcome_of(status)
+        self.metrics.add_dimension("mode", str(getattr(record, "mode", None) or "none"))
+        self.metrics.add_dimension("outcome", str(outcome))
+        self.metrics.add_metric("Requests", MetricUnit.Count, 1)
+        self.metrics.add_metric("Latency", MetricUnit.Milliseconds,
+                                float(getattr(record, "duration_ms", 0.0) or 0.0))
+        megapixels = getattr(record, "megapixels", None)
+        if megapixels is not None and outcome == "ok":
+            self.metrics.add_metric("Images", MetricUnit.Count, 1)
+            self.metrics.add_metric("Megapixels", MetricUnit.Count, float(megapixels))
+        return record.levelno >= self.threshold
+
+
+CONFIG = lambda_settings()
+app = create_app(CONFIG)  # loads the model: the slow part of a cold start
+# Created after the app, whose logs.configure() resets the root handlers: the Powertools
+# logger owns the "cutout" logger tree and keeps its records off the root handler.
+logger = Logger(service=SERVICE, level=CONFIG.log_level)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+_access = logging.getLogger("cutout.access")
+_access.setLevel(logging.INFO)
+_access.addFilter(RequestMetrics(metrics, CONFIG.log_level))
+logging.getLogger("mangum").setLevel(logging.WARNING)  # the access-log line says it all
+asgi = Mangum(app, lifespan="off")
+INIT_SECONDS = time.perf_counter() - _IMPORT_STARTED
+
+_segmenter = app.state.engine.segmenter
+logger.info(
+    "init complete",
+    extra={"init_seconds": round(INIT_SECONDS, 3), "model": _segmenter.spec.name,
+           "model_load_seconds": round(_segmenter.load_seconds, 3),
+           "threads": _segmenter.threads, "max_response_bytes": CONFIG.max_response_bytes},
+)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP,
+                              log_event=False, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses hold image bytes
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One HTTP API request -> one response, never larger than Lambda accepts."""
+    response = asgi(event, context)
+    return fit_lambda_response(response, CONFIG.max_response_bytes)

@@ -1,0 +1,60 @@
+"""Lambda entry point for S3 ObjectCreated events under uploads/ (see cutout.s3trigger).
+
+Everything slow happens once per container, at import: the model session, the
+S3 client, the account store and the idempotency layer.
+"""
+from __future__ import annotations
+
+import time
+
+_started = time.perf_counter()
+
+import boto3  # noqa: E402
+from aws_lambda_powertools import Logger  # noqa: E402
+from aws_lambda_powertools.utilities.idempotency import (  # noqa: E402
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from cutout import model  # noqa: E402
+from cutout.accounts import Account, load_plans  # noqa: E402
+from cutout.config import settings  # noqa: E402
+from cutout.ratelimit import Limiter  # noqa: E402
+from cutout.s3trigger import Trigger  # noqa: E402
+from cutout.stores import open_store  # noqa: E402
+
+logger = Logger(service="cutout-s3-trigger")
+cfg = settings()
+segmenter = model.default_segmenter()
+plan = load_plans(cfg.plans_file).get(cfg.s3_plan)
+account = Account(cfg.s3_account, "service", plan.name, plan.mp_per_minute, plan.monthly_credits)
+once = None
+limiter = None
+if cfg.table:
+    limiter = Limiter(open_store(cfg), fail_open=cfg.limiter_fail_open)
+    idempotency = IdempotencyConfig(
+        # bucket, key and ETag name one version of one object: the same upload
+        event_key_jmespath="[bucket, key, etag]",
+        expires_after_seconds=7 * 24 * 3600,  # longer than S3's redelivery window
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=cfg.table, key_attr="pk", sort_key_attr="sk",
+        static_pk_value="IDEMPOTENCY#s3-trigger", expiry_attr="ttl",
+    )
+
+    def once(function):
+        return idempotent_function(
+            function, data_keyword_argument="upload", persistence_store=persistence, config=idempotency
+        )
+
+trigger = Trigger(boto3.client("s3"), segmenter, cfg, limiter=limiter, account=account, once=once)
+logger.info("init done", extra={"init_seconds": round(time.perf_counter() - _started, 3),
+                                "model": segmenter.spec.name, "table": cfg.table or None})
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context: object) -> dict:
+    if cfg.table:
+        idempotency.register_lambda_context(context)
+    return trigger.handle(event)

@@ -1,0 +1,142 @@
+"""The account store: the port (`Store`) and the choice of adapter.
+
+One table, two backends: DynamoDB (`CUTOUT_TABLE` set; the endpoint comes from
+the standard `AWS_ENDPOINT_URL_DYNAMODB`, so dynalite works unchanged) and
+SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
+
+    pk                      sk                  attributes
+    KEY#<sha256 of key>     META                key_id, owner, plan, status, created, overrides
+    KEY#<account id>        RATE#<epoch minute> mp (megapixels admitted), ttl
+    KEY#<account id>        USAGE#<yyyy-mm>     calls, megapixels, credits
+
+The adapters own atomicity: `admit` never lets a window pass its limit or a
+month pass its quota, however many callers race.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..config import Settings
+
+META = "META"
+TTL_ATTRIBUTE = "ttl"  # the table's TimeToLive attribute (epoch seconds)
+
+
+def key_pk(digest: str) -> str:
+    return f"KEY#{digest}"
+
+
+def account_pk(account_id: str) -> str:
+    return f"KEY#{account_id}"
+
+
+def rate_sk(window: int) -> str:
+    return f"RATE#{window}"
+
+
+def usage_sk(month: str) -> str:
+    return f"USAGE#{month}"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What is kept of an API key: never the key itself, only its SHA-256 digest."""
+
+    digest: str
+    key_id: str
+    owner: str
+    plan: str
+    status: str  # "active" | "revoked"
+    created: str  # ISO 8601, UTC
+    mp_per_minute: int | None = None  # overrides the plan when set
+    monthly_credits: float | None = None
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One admitted request, as written to (and refunded from) the store."""
+
+    account: str
+    window: int  # epoch minute
+    month: str  # yyyy-mm, UTC
+    weight: int  # megapixels rounded up: what counts against the window
+    megapixels: float  # exact, for usage reports
+    credits: float
+    expires: int  # epoch seconds after which the window item may be deleted
+
+
+@dataclass(frozen=True)
+class Usage:
+    calls: int = 0
+    megapixels: float = 0.0
+    credits: float = 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    used: int = 0
+    expires: int | None = None  # the TTL of the item; None when there is no item
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or keeps throttling: the caller decides (503 or fail-open)."""
+
+
+class WindowFull(Exception):
+    """The minute's megapixels would pass the limit; nothing was written."""
+
+    def __init__(self, used: int) -> None:
+        super().__init__(f"window full: {used} used")
+        self.used = used
+
+
+class QuotaFull(Exception):
+    """The month's credits would pass the quota; nothing was written."""
+
+    def __init__(self, credits: float, window_used: int) -> None:
+        super().__init__(f"quota full: {credits} credits used")
+        self.credits = credits
+        self.window_used = window_used
+
+
+class Store(Protocol):
+    """The port: every backend keeps keys, rate windows and monthly usage with these semantics."""
+
+    def create_table(self) -> str:
+        """Create the table (idempotent); returns a sentence saying what was done."""
+
+    def put_key(self, record: KeyRecord) -> None: ...
+
+    def get_key(self, digest: str) -> KeyRecord | None: ...
+
+    def list_keys(self) -> list[KeyRecord]: ...
+
+    def set_key_status(self, digest: str, status: str) -> None: ...
+
+    def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
+        """Add the charge atomically if window + weight <= limit and month + credits <= quota.
+
+        Returns the window's megapixels after the charge; raises WindowFull or
+        QuotaFull (nothing written), or StoreUnavailable.
+        """
+
+    def refund(self, charge: Charge) -> None:
+        """Take an admitted charge back out of its window and month."""
+
+    def window(self, account: str, window: int) -> Window: ...
+
+    def usage(self, account: str, month: str) -> Usage: ...
+
+
+def open_store(cfg: Settings) -> Store:
+    """DynamoDB when a table is configured, else SQLite in the data folder."""
+    if cfg.table:
+        from .dynamodb import DynamoStore
+
+        return DynamoStore(cfg.table, timeout=cfg.store_timeout)
+    from pathlib import Path
+
+    from .sqlite import SqliteStore
+
+    return SqliteStore(Path(cfg.data_dir) / "cutout.sqlite3")

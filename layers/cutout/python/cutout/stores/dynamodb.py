@@ -1,0 +1,336 @@
+"""The DynamoDB adapter: the one table of ARCHITECTURE.md, through boto3.
+
+Admission is one conditional `UpdateItem` on the minute's window item
+(`ADD mp :w` if `mp <= limit - w`), then one conditional `UpdateItem` on the
+month's usage item (`ADD credits :c` if `credits <= quota - c`); a refused
+quota takes the window charge back. Each write is atomic, so racing requests
+can never pass either limit.
+
+botocore's own retries are off: a retried `ADD` whose first answer was lost
+would charge twice. Here, every call is retried on throttling errors (the
+write did not happen) with jittered exponential backoff, and once on a
+connection that could not be opened (nothing was sent); reads and other
+idempotent calls are also retried once when a connection drops mid-call.
+Anything else that stops a call becomes `StoreUnavailable`, which the limiter
+turns into 503 or, when configured, fail-open admission: at worst a request
+is charged once without being served, never twice.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+from . import (
+    META,
+    TTL_ATTRIBUTE,
+    Charge,
+    KeyRecord,
+    QuotaFull,
+    StoreUnavailable,
+    Usage,
+    Window,
+    WindowFull,
+    account_pk,
+    key_pk,
+    rate_sk,
+    usage_sk,
+)
+
+log = logging.getLogger(__name__)
+
+THROTTLES = frozenset({
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "Throttling",
+})
+MAX_ATTEMPTS = 6  # the first call and five retries: about 1.5 s of backoff at most
+CONNECTION_ATTEMPTS = 2  # a refused or dropped connection is tried once more
+BACKOFF = 0.05  # seconds; doubled each retry, full jitter
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class ConditionFailed(Exception):
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def _num(value: float | int) -> dict[str, str]:
+    """A DynamoDB number; floats to micro-units, so sums of 0.25-credit charges stay exact."""
+    return {"N": format(round(value, 6), "f") if isinstance(value, float) else str(int(value))}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _read_num(item: dict[str, Any] | None, name: str, default: float = 0) -> float:
+    if not item or name not in item:
+        return default
+    raw = Decimal(item[name]["N"])
+    return int(raw) if raw == raw.to_integral_value() else float(raw)
+
+
+def _client(timeout: float) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    return session.client(
+        "dynamodb",
+        region_name=session.region_name or "us-east-1",
+        config=Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=64,
+        ),
+    )
+
+
+class DynamoStore:
+    """Store on one DynamoDB table (pk, sk); the client is created on first use."""
+
+    def __init__(self, table: str, timeout: float = 2.0) -> None:
+        self.table = table
+        self.timeout = timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = _client(self.timeout)
+                except Exception as exc:  # no region, broken config: not reachable either way
+                    raise StoreUnavailable(f"DynamoDB client: {exc}") from exc
+            return self._client
+
+    def _call(self, operation: str, *, idempotent: bool = True, **params: Any) -> dict[str, Any]:
+        """One API call; throttling retried with backoff, failures as StoreUnavailable.
+
+        `idempotent=False` (the ADD writes) is never retried once it may have reached the server.
+        """
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionClosedError,
+            ReadTimeoutError,
+        )
+        from botocore.exceptions import ConnectionError as NotSent
+
+        client = self.client()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return getattr(client, operation)(TableName=self.table, **params)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == CONDITION_FAILED:
+                    raise ConditionFailed(exc.response.get("Item")) from exc
+                if code in THROTTLES and attempt < MAX_ATTEMPTS:
+                    delay = random.uniform(BACKOFF / 2, BACKOFF * 2 ** (attempt - 1))
+                    log.warning("dynamodb throttled; retrying",
+                                extra={"operation": operation, "code": code,
+                                       "attempt": attempt, "delay_s": round(delay, 3)})
+                    time.sleep(delay)
+                    continue
+                if code == "ResourceNotFoundException":
+                    raise StoreUnavailable(
+                        f"DynamoDB table {self.table!r} not found; run `cutout table create`."
+                    ) from exc
+                raise StoreUnavailable(f"DynamoDB {operation}: {code or exc}") from exc
+            except BotoCoreError as exc:  # refused, timed out, dropped, no credentials
+                unsent = isinstance(exc, NotSent)
+                dropped = idempotent and isinstance(exc, (ConnectionClosedError, ReadTimeoutError))
+                if (unsent or dropped) and attempt < CONNECTION_ATTEMPTS:
+                    log.warning("dynamodb connection failed; retrying",
+                                extra={"operation": operation, "error": str(exc)})
+                    time.sleep(BACKOFF)
+                    continue
+                raise StoreUnavailable(f"DynamoDB {operation}: {exc}") from exc
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        out = self._call("get_item", Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=True)
+        return out.get("Item")
+
+    # --- the port -----------------------------------------------------------------
+
+    def create_table(self) -> str:
+        said = []
+        try:
+            self._call(
+                "create_table",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                           {"AttributeName": "sk", "KeyType": "RANGE"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            said.append(f"Created table {self.table}.")
+        except StoreUnavailable as exc:
+            if "ResourceInUseException" not in str(exc):
+                raise
+            said.append(f"Table {self.table} already exists.")
+        deadline = time.monotonic() + 120
+        while self._call("describe_table")["Table"]["TableStatus"] != "ACTIVE":
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"Table {self.table} did not become ACTIVE in 120 s.")
+            time.sleep(0.2)
+        try:
+            self._call("update_time_to_live", TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+            said.append(f"TTL enabled on attribute {TTL_ATTRIBUTE!r}.")
+        except StoreUnavailable as exc:
+            text = str(exc)
+            if "ValidationException" in text:  # already enabled
+                said.append(f"TTL already enabled on attribute {TTL_ATTRIBUTE!r}.")
+            elif "UnknownOperationException" in text:  # dynalite has no UpdateTimeToLive
+                said.append(f"This endpoint cannot enable TTL; items still carry {TTL_ATTRIBUTE!r}.")
+            else:
+                raise
+        return " ".join(said)
+
+    def put_key(self, record: KeyRecord) -> None:
+        item = {
+            "pk": _s(key_pk(record.digest)), "sk": _s(META),
+            "key_id": _s(record.key_id), "owner": _s(record.owner), "plan": _s(record.plan),
+            "status": _s(record.status), "created": _s(record.created),
+        }
+        if record.mp_per_minute is not None:
+            item["mp_per_minute"] = _num(record.mp_per_minute)
+        if record.monthly_credits is not None:
+            item["monthly_credits"] = _num(record.monthly_credits)
+        self._call("put_item", Item=item)
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> KeyRecord:
+        return KeyRecord(
+            digest=item["pk"]["S"].removeprefix("KEY#"), key_id=item["key_id"]["S"],
+            owner=item["owner"]["S"], plan=item["plan"]["S"], status=item["status"]["S"],
+            created=item["created"]["S"],
+            mp_per_minute=int(_read_num(item, "mp_per_minute")) if "mp_per_minute" in item else None,
+            monthly_credits=_read_num(item, "monthly_credits") if "monthly_credits" in item else None,
+        )
+
+    def get_key(self, digest: str) -> KeyRecord | None:
+        item = self._get(key_pk(digest), META)
+        return self._record(item) if item else None
+
+    def list_keys(self) -> list[KeyRecord]:
+        records: list[KeyRecord] = []
+        params: dict[str, Any] = {
+            "FilterExpression": "sk = :meta AND begins_with(pk, :key)",
+            "ExpressionAttributeValues": {":meta": _s(META), ":key": _s("KEY#")},
+        }
+        while True:
+            out = self._call("scan", **params)
+            records.extend(self._record(item) for item in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return sorted(records, key=lambda r: r.created)
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def set_key_status(self, digest: str, status: str) -> None:
+        try:
+            self._call(
+                "update_item", Key={"pk": _s(key_pk(digest)), "sk": _s(META)},
+                UpdateExpression="SET #status = :status",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":status": _s(status)},
+            )
+        except ConditionFailed:
+            raise KeyError(digest) from None
+
+    def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
+        pk = account_pk(charge.account)
+        room = limit - charge.weight
+        if room < 0:
+            raise WindowFull(self.window(charge.account, charge.window).used)
+        try:
+            out = self._call(
+                "update_item", idempotent=False,
+                Key={"pk": _s(pk), "sk": _s(rate_sk(charge.window))},
+                UpdateExpression="SET #ttl = :ttl ADD mp :w",
+                ConditionExpression="attribute_not_exists(mp) OR mp <= :room",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":ttl": _num(charge.expires), ":w": _num(charge.weight),
+                                           ":room": _num(room)},
+                ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as refused:
+            used = _read_num(refused.item, "mp") if refused.item else None
+            if used is None:  # servers without ReturnValuesOnConditionCheckFailure (dynalite)
+                used = self.window(charge.account, charge.window).used
+            raise WindowFull(int(used)) from None
+        used = int(_read_num(out["Attributes"], "mp"))
+        try:
+            self._add_usage(charge, +1, quota)
+        except ConditionFailed as refused:
+            self._release_window(charge)
+            credits = _read_num(refused.item, "credits") if refused.item else None
+            if credits is None:
+                credits = self.usage(charge.account, charge.month).credits
+            raise QuotaFull(credits, used - charge.weight) from None
+        except StoreUnavailable:
+            try:
+                self._release_window(charge)
+            except StoreUnavailable:
+                log.error("window charge not released", extra={"account": charge.account,
+                                                               "window": charge.window})
+            raise
+        return used
+
+    def _add_usage(self, charge: Charge, sign: int, quota: float | None) -> None:
+        params: dict[str, Any] = {
+            "Key": {"pk": _s(account_pk(charge.account)), "sk": _s(usage_sk(charge.month))},
+            "UpdateExpression": "ADD calls :calls, megapixels :mp, credits :credits",
+            "ExpressionAttributeValues": {
+                ":calls": _num(sign), ":mp": _num(sign * float(charge.megapixels)),
+                ":credits": _num(sign * float(charge.credits)),
+            },
+        }
+        if quota is not None:
+            params["ConditionExpression"] = "attribute_not_exists(credits) OR credits <= :room"
+            params["ExpressionAttributeValues"][":room"] = _num(float(quota) - float(charge.credits))
+            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        self._call("update_item", idempotent=False, **params)
+
+    def _release_window(self, charge: Charge) -> None:
+        try:
+            self._call(
+                "update_item", idempotent=False,
+                Key={"pk": _s(account_pk(charge.account)), "sk": _s(rate_sk(charge.window))},
+                UpdateExpression="ADD mp :w",
+                ConditionExpression="attribute_exists(mp)",  # never resurrect an expired window
+                ExpressionAttributeValues={":w": _num(-charge.weight)},
+            )
+        except ConditionFailed:
+            pass
+
+    def refund(self, charge: Charge) -> None:
+        self._release_window(charge)
+        self._add_usage(charge, -1, None)
+
+    def window(self, account: str, window: int) -> Window:
+        item = self._get(account_pk(account), rate_sk(window))
+        if not item:
+            return Window()
+        expires = _read_num(item, TTL_ATTRIBUTE, -1)
+        return Window(used=int(_read_num(item, "mp")), expires=int(expires) if expires >= 0 else None)
+
+    def usage(self, account: str, month: str) -> Usage:
+        item = self._get(account_pk(account), usage_sk(month))
+        return Usage(
+            calls=int(_read_num(item, "calls")),
+            megapixels=float(_read_num(item, "megapixels")),
+            credits=float(_read_num(item, "credits")),
+        )

@@ -1,0 +1,233 @@
+"""The SQLite adapter: the DynamoDB table's items in one local file.
+
+For `make run` and single-machine installs. Each admission is one
+`BEGIN IMMEDIATE` transaction (the database's write lock is taken before the
+window is read), so threads and processes sharing the file can never admit past
+a limit. Items with a `ttl` in the past are deleted now and then, as DynamoDB's
+TTL would.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import (
+    META,
+    Charge,
+    KeyRecord,
+    QuotaFull,
+    StoreUnavailable,
+    Usage,
+    Window,
+    WindowFull,
+    account_pk,
+    key_pk,
+    rate_sk,
+    usage_sk,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    ttl INTEGER,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_ttl ON items (ttl) WHERE ttl IS NOT NULL;
+"""
+LOCK_WAIT = 10.0  # seconds a writer waits for another's transaction: contention, not an outage
+PURGE_EVERY = 60.0
+EPSILON = 1e-9
+
+
+def _round(value: float) -> float:
+    return round(value, 6)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # nothing was open: the failure happened before or at BEGIN/COMMIT
+
+
+class SqliteStore:
+    """Store on a SQLite file; one connection per thread, opened on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        self._purged = 0.0
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            with self._ready_lock:
+                if not self._ready:
+                    conn.executescript(SCHEMA)
+                    self._ready = True
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; any exception rolls back."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        try:
+            return self._connect().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, pk: str, sk: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?", (pk, sk)).fetchone()
+        if row is None:
+            return None
+        attrs = json.loads(row[0])
+        if row[1] is not None:
+            attrs["ttl"] = row[1]
+        return attrs
+
+    @staticmethod
+    def _put(conn: sqlite3.Connection, pk: str, sk: str, attrs: dict[str, Any]) -> None:
+        ttl = attrs.get("ttl")
+        body = {k: v for k, v in attrs.items() if k != "ttl"}
+        conn.execute(
+            "INSERT INTO items (pk, sk, attrs, ttl) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (pk, sk) DO UPDATE SET attrs = excluded.attrs, ttl = excluded.ttl",
+            (pk, sk, json.dumps(body), ttl),
+        )
+
+    def _purge(self, conn: sqlite3.Connection) -> None:
+        now = time.time()
+        if now - self._purged < PURGE_EVERY:
+            return
+        self._purged = now
+        conn.execute("DELETE FROM items WHERE ttl IS NOT NULL AND ttl < ?", (int(now),))
+
+    # --- the port -----------------------------------------------------------------
+
+    def create_table(self) -> str:
+        self._connect()
+        return f"SQLite store ready at {self.path}"
+
+    def put_key(self, record: KeyRecord) -> None:
+        attrs = {
+            "key_id": record.key_id, "owner": record.owner, "plan": record.plan,
+            "status": record.status, "created": record.created,
+            "mp_per_minute": record.mp_per_minute, "monthly_credits": record.monthly_credits,
+        }
+        with self._transaction() as conn:
+            self._put(conn, key_pk(record.digest), META, attrs)
+
+    @staticmethod
+    def _record(pk: str, attrs: dict[str, Any]) -> KeyRecord:
+        return KeyRecord(
+            digest=pk.removeprefix("KEY#"), key_id=attrs["key_id"], owner=attrs["owner"],
+            plan=attrs["plan"], status=attrs["status"], created=attrs["created"],
+            mp_per_minute=attrs.get("mp_per_minute"), monthly_credits=attrs.get("monthly_credits"),
+        )
+
+    def get_key(self, digest: str) -> KeyRecord | None:
+        rows = self._query("SELECT attrs FROM items WHERE pk = ? AND sk = ?", (key_pk(digest), META))
+        return self._record(key_pk(digest), json.loads(rows[0][0])) if rows else None
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self._query("SELECT pk, attrs FROM items WHERE sk = ? ORDER BY pk", (META,))
+        return [self._record(pk, json.loads(attrs)) for pk, attrs in rows if pk.startswith("KEY#")]
+
+    def set_key_status(self, digest: str, status: str) -> None:
+        with self._transaction() as conn:
+            attrs = self._get(conn, key_pk(digest), META)
+            if attrs is None:
+                raise KeyError(digest)
+            attrs["status"] = status
+            self._put(conn, key_pk(digest), META, attrs)
+
+    def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
+        pk = account_pk(charge.account)
+        with self._transaction() as conn:
+            self._purge(conn)
+            window = self._get(conn, pk, rate_sk(charge.window)) or {"mp": 0}
+            if window["mp"] + charge.weight > limit:
+                raise WindowFull(window["mp"])
+            usage = self._get(conn, pk, usage_sk(charge.month)) or {
+                "calls": 0, "megapixels": 0.0, "credits": 0.0}
+            if quota is not None and usage["credits"] + charge.credits > quota + EPSILON:
+                raise QuotaFull(usage["credits"], window["mp"])
+            window = {"mp": window["mp"] + charge.weight, "ttl": charge.expires}
+            usage = {
+                "calls": usage["calls"] + 1,
+                "megapixels": _round(usage["megapixels"] + charge.megapixels),
+                "credits": _round(usage["credits"] + charge.credits),
+            }
+            self._put(conn, pk, rate_sk(charge.window), window)
+            self._put(conn, pk, usage_sk(charge.month), usage)
+        return window["mp"]
+
+    def refund(self, charge: Charge) -> None:
+        pk = account_pk(charge.account)
+        with self._transaction() as conn:
+            window = self._get(conn, pk, rate_sk(charge.window))
+            if window is not None:
+                window["mp"] = window["mp"] - charge.weight
+                self._put(conn, pk, rate_sk(charge.window), window)
+            usage = self._get(conn, pk, usage_sk(charge.month))
+            if usage is not None:
+                usage = {
+                    "calls": usage["calls"] - 1,
+                    "megapixels": _round(usage["megapixels"] - charge.megapixels),
+                    "credits": _round(usage["credits"] - charge.credits),
+                }
+                self._put(conn, pk, usage_sk(charge.month), usage)
+
+    def window(self, account: str, window: int) -> Window:
+        rows = self._query(
+            "SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?",
+            (account_pk(account), rate_sk(window)),
+        )
+        if not rows:
+            return Window()
+        return Window(used=json.loads(rows[0][0])["mp"], expires=rows[0][1])
+
+    def usage(self, account: str, month: str) -> Usage:
+        rows = self._query(
+            "SELECT attrs FROM items WHERE pk = ? AND sk = ?", (account_pk(account), usage_sk(month))
+        )
+        if not rows:
+            return Usage()
+        attrs = json.loads(rows[0][0])
+        return Usage(calls=attrs["calls"], megapixels=attrs["megapixels"], credits=attrs["credits"])
