@@ -247,12 +247,12 @@ def throttling_proxy(dynalite: Dynalite) -> Iterator[ThrottlingProxy]:
 
 @pytest.fixture
 def same_minute() -> None:
-    """Start the test with at least 15 s left in the minute.
+    """Start the test with at least 10 s left in the minute.
 
     Rate windows are calendar minutes; a test that compares several requests'
     windows through the HTTP API (where the clock is the real one) waits out a
     minute that is about to end, instead of failing now and then.
     """
     left = 60 - time.time() % 60
-    if left < 15:
+    if left < 10:
         time.sleep(left + 0.05)

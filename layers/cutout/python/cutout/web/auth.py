@@ -18,8 +18,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from fastapi import Request
+from fastapi import Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -176,7 +177,14 @@ def bind(caller: Caller) -> None:
     slot.caller = caller
 
 
-async def authenticate(request: Request) -> Caller:
+# Declared for the OpenAPI page (its Authorize button sends X-Api-Key); identify() reads headers.
+_api_key_scheme = APIKeyHeader(name="X-Api-Key", auto_error=False,
+                               description="Your Cutout API key (`cutout keys create`).")
+
+
+async def authenticate(
+    request: Request, _declared: str | None = Security(_api_key_scheme)
+) -> Caller:
     """FastAPI dependency for metered routes: resolves the caller or raises AccessError."""
     access: Access = request.app.state.engine.access
     account = await run_in_threadpool(access.identify, request.headers)
