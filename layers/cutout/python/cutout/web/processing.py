@@ -45,6 +45,7 @@ class Engine:
         refused with 401 when anonymous use is off.
         """
         header = images.read_header(data, self.limits)
+        pipeline.preflight(options, header)  # size-dependent option checks, before charging
         ticket = await self._admit(header, credits, caller)
         try:
             return await run_in_threadpool(

@@ -283,7 +283,6 @@ async def removebg(request: Request) -> Response:
         options = translate(found.fields, background)
         data = await _bytes(found, sources[0], engine)
         header = _check_header(data, engine, sized)
-        pipeline.preflight(options, header)
         credits = credits_for(header, options)
         result = await engine.cut(data, options, caller=caller, credits=credits)
     except CutoutError as exc:
