@@ -169,3 +169,30 @@ def test_every_setting_the_template_passes_is_read_by_the_package(template):
     for name in variables:
         if name.startswith("CUTOUT_"):
             assert f'"{name}"' in source, f"{name} is set by the template but read nowhere"
+
+
+def test_s3_trigger_is_subscribed_to_uploads_only_with_retries_and_a_dead_letter_queue(transformed):
+    resources = transformed["Resources"]
+    notifications = resources["Bucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    (config,) = notifications
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert config["Function"] == {"Fn::GetAtt": ["S3TriggerFunction", "Arn"]}
+    invoke = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
+    props = invoke["Properties"]
+    assert props["MaximumRetryAttempts"] == 2 and props["MaximumEventAgeInSeconds"] == 21600
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["S3TriggerDeadLetterQueue", "Arn"]}
+    alarm = resources["S3TriggerDeadLetterAlarm"]["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS" and alarm["Threshold"] == 1
+
+
+def test_s3_trigger_reads_uploads_and_writes_results_only(transformed):
+    role = transformed["Resources"]["S3TriggerFunctionRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    s3 = {s["Sid"]: (s["Action"], json.dumps(s["Resource"])) for s in statements if "Sid" in s}
+    assert s3["ReadUploads"][0] == "s3:GetObject" and s3["ReadUploads"][1].endswith('/uploads/*"}')
+    assert s3["WriteResults"][0] == "s3:PutObject" and s3["WriteResults"][1].endswith('/results/*"}')
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.endswith("*") for a in actions)
+    assert "s3:DeleteObject" not in actions
