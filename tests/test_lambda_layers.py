@@ -307,6 +307,8 @@ def test_logs_are_structured_with_request_ids_and_no_image_bytes(run):
     api_ids = {e["requestContext"]["requestId"] for e in run["events"].values()}
     assert {line["correlation_id"] for line in access} == api_ids
     assert all(line["request_id"] and line["function_request_id"] for line in access)
+    metered = [line for line in access if line["path"] == "/v1/results" and line["status"] == 200]
+    assert metered and all(line["account"] == "anonymous" for line in metered)  # the key id
     everything = run["stdout"] + run["stderr"]
     image_b64 = json.loads(run["events"]["api-json-base64.json"]["body"])["image"]
     for sample in (image_b64[1000:1100], run["events"]["api-multipart-upload.json"]["body"][500:600]):
