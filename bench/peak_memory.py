@@ -53,7 +53,8 @@ def main() -> None:
     if args.child:
         child(args.child, args.mode)
         return
-    print(f"| megapixels | input | output | RSS after model load | peak RSS |  ({args.mode})")
+    print(f"mode {args.mode}\n")
+    print("| megapixels | input | output | RSS after model load | peak RSS |")
     print("|---|---|---|---|---|")
     for size in args.sizes:
         out = subprocess.run([sys.executable, __file__, "--child", str(size), "--mode", args.mode],
