@@ -80,3 +80,18 @@ def web_server():
     server = LocalServer()
     yield server
     server.close()
+
+
+def keyed_app(base_settings: Settings, segmenter: model.Segmenter, data_dir: str):
+    """An app that demands API keys (SQLite store in data_dir) and may fetch from 127.0.0.1."""
+    from cutout.web import create_app
+
+    cfg = replace(base_settings, table="", data_dir=data_dir, allow_anonymous=False,
+                  fetch_allow_hosts=("127.0.0.1",))
+    return create_app(cfg, segmenter)
+
+
+def new_key(app, owner: str = "tests", **limits) -> str:
+    """A fresh key on the top plan with limits no test reaches unless it asks to."""
+    limits = {"mp_per_minute": 100_000, "monthly_credits": 100_000, **limits}
+    return app.state.engine.access.accounts.create_key("mega", owner=owner, **limits)[0]

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from cutout.web import create_app
-from conftest import encode
+from conftest import encode, keyed_app, new_key
 from local_http import Route
 from photos import assert_subject_found
 
@@ -21,19 +21,13 @@ MATTING = {"api-version": "2023-04-01-preview", "mode": "foregroundMatting"}
 
 @pytest.fixture(scope="module")
 def app(base_settings, segmenter, tmp_path_factory):
-    cfg = replace(base_settings, table="", data_dir=str(tmp_path_factory.mktemp("azure")),
-                  allow_anonymous=False, fetch_allow_hosts=("127.0.0.1",))
-    return create_app(cfg, segmenter)
+    return keyed_app(base_settings, segmenter, str(tmp_path_factory.mktemp("azure")))
 
 
 @pytest.fixture(scope="module")
 def api(app):
     return TestClient(app)
 
-
-def new_key(app, **limits) -> str:
-    limits = {"mp_per_minute": 100_000, "monthly_credits": 100_000, **limits}
-    return app.state.engine.access.accounts.create_key("mega", owner="azure-tests", **limits)[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 MIB = 1024 * 1024
 
@@ -101,7 +100,3 @@ def settings() -> Settings:
         s3_plan=_env("CUTOUT_S3_PLAN", "mega"),
     )
 
-
-def data_dir() -> Path:
-    """Where local backends (SQLite, result files) keep their state."""
-    return Path(_env("CUTOUT_DATA_DIR", ".cutout"))
