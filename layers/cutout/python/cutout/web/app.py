@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs, model
 from ..config import Settings, settings
-from . import api4ai, azure, removebg
-from . import account, auth, large_results
+from . import account, api4ai, auth, azure, large_results, removebg
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -58,6 +57,9 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         "service ready",
         extra={"model": segmenter.spec.name, "model_path": str(segmenter.path),
                "model_load_seconds": round(segmenter.load_seconds, 3),
-               "threads": segmenter.threads},
+               "threads": segmenter.threads,
+               "store": f"dynamodb:{cfg.table}" if cfg.table else f"sqlite:{cfg.data_dir}",
+               "results": f"s3:{cfg.bucket}" if cfg.bucket else f"local:{cfg.data_dir}",
+               "anonymous": cfg.allow_anonymous},
     )
     return app
