@@ -169,3 +169,16 @@ def test_encode_round_trips() -> None:
     mask = np.full((5, 6), 9, np.uint8)
     img = Image.open(io.BytesIO(images.encode(mask, "png")))
     assert img.mode == "L" and np.asarray(img).max() == 9
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_png_writer_is_lossless_for_every_colour_type(channels: int) -> None:
+    rng = np.random.default_rng(7)
+    shape = (37, 53) if channels == 1 else (37, 53, channels)
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    pixels[10:20] = 0  # flat rows, like a transparent background
+    data = images.encode(pixels, "png")
+    img = Image.open(io.BytesIO(data))
+    img.load()  # verifies the CRCs and the deflate stream
+    assert img.mode == {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    assert (np.asarray(img) == pixels).all()

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ImageTooLarge, InvalidImage, InvalidOption
+from .png import encode_png
 
 # We enforce our own, configurable pixel limit in read_header() before any decode;
 # Pillow's global guard would otherwise pre-empt it with a less useful message.
@@ -113,6 +114,21 @@ def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(img.convert("RGB") if mode != "RGB" else img), None
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; most photos need none, and then no copy is made.
+
+    (ImageOps.exif_transpose copies the whole image even when there is nothing
+    to turn: 14 ms and 48 MB at 12 MP.)
+    """
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block does not make the pixels unusable
+        orientation = 1
+    if orientation in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def decode(data: bytes, limits: Limits, header: Header | None = None) -> Decoded:
     """Decode to an upright RGB array (plus alpha), enforcing the limits first."""
     header = header or read_header(data, limits)
@@ -120,8 +136,7 @@ def decode(data: bytes, limits: Limits, header: Header | None = None) -> Decoded
         try:
             img.seek(0)  # GIF, WebP, TIFF, MPO: the first frame
             img.load()
-            upright = ImageOps.exif_transpose(img)
-            rgb, alpha = _to_rgb_alpha(upright)
+            rgb, alpha = _to_rgb_alpha(_upright(img))
         except Exception as exc:  # truncated or corrupt pixel data
             raise InvalidImage(CANNOT_LOAD) from exc
     if alpha is not None and alpha.min() == 255:
@@ -153,11 +168,11 @@ def encode(
 
     JPEG cannot carry alpha; callers flatten first (see compose.flatten).
     """
+    if fmt == "png":
+        return encode_png(pixels, png_level)  # see png.py: 5-10x faster than Pillow's
     img = _pil(pixels)
     out = io.BytesIO()
-    if fmt == "png":
-        img.save(out, "PNG", compress_level=png_level)
-    elif fmt == "jpg":
+    if fmt == "jpg":
         if img.mode == "RGBA":
             raise InvalidOption("JPEG cannot hold transparency; flatten the image first.")
         img.save(out, "JPEG", quality=quality, optimize=False, subsampling=subsampling)
