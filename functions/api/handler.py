@@ -22,7 +22,7 @@ import os  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from typing import Any  # noqa: E402
 
-from aws_lambda_powertools import Logger, Metrics, Tracer  # noqa: E402
+from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 from mangum import Mangum  # noqa: E402
@@ -92,7 +92,13 @@ app = create_app(CONFIG)  # loads the model: the slow part of a cold start
 # logger owns the "cutout" logger tree and keeps its records off the root handler.
 logger = Logger(service=SERVICE, level=CONFIG.log_level)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true"):
+    def capture(function):  # no tracer at all: constructing one imports the X-Ray SDK (~0.2 s)
+        return function
+else:
+    from aws_lambda_powertools import Tracer
+
+    capture = Tracer(service=SERVICE).capture_lambda_handler(capture_response=False)  # bodies hold images
 _access = logging.getLogger("cutout.access")
 _access.setLevel(logging.INFO)
 _access.addFilter(RequestMetrics(metrics, CONFIG.log_level))
@@ -111,7 +117,7 @@ logger.info(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP,
                               log_event=False, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses hold image bytes
+@capture
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One HTTP API request -> one response, never larger than Lambda accepts."""
