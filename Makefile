@@ -10,8 +10,10 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test eval clean layers sam-cli
-install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE)
+.PHONY: install model run test eval bench clean layers sam-cli
+# The INT8 variant is built too: it is selectable (CUTOUT_MODEL=u2netp-int8) and tested.
+INT8_FILE := layers/model/build/models/u2netp-int8.onnx
+install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE) $(INT8_FILE)
 
 $(STAMP): requirements-dev.txt layers/deps/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +27,9 @@ node_modules/.bin/dynalite: package.json package-lock.json
 	touch $@
 
 model: $(MODEL_FILE)
-$(MODEL_FILE): layers/model/fetch_model.py layers/cutout/python/cutout/models.json
-	$(MAKE) -C layers/model MODEL=$(MODEL) PYTHON=$(PYTHON)
+# Any registry model; a *-int8 one is quantised from the verified fp32 file with the venv's onnxruntime.
+layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/model/quantize.py layers/cutout/python/cutout/models.json | $(STAMP)
+	$(MAKE) -C layers/model MODEL=$* PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 
 run: install
 	CUTOUT_ALLOW_ANONYMOUS=$${CUTOUT_ALLOW_ANONYMOUS:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/cutout serve
@@ -35,7 +38,21 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 eval: install
-	$(BIN)/cutout eval $(DATASET)
+	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET)
+
+# Speed, memory, cold start and cost against rembg (docs/benchmarks.md); rembg and
+# matplotlib live in bench/.venv, never in the test environment. BENCH_ARGS=--quick
+# for a short run.
+BENCH_VENV := bench/.venv
+BENCH_ARGS ?=
+$(BENCH_VENV)/.installed: bench/requirements.txt layers/deps/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	$(BENCH_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
+	$(BENCH_VENV)/bin/python -m bench.run --photos $(dir $(DATASET)) $(BENCH_ARGS)
 
 # The three Lambda layers, built by the same Makefile targets `sam build` runs, but for
 # this machine's Python version and CPU, into $(LAYERS_DIR)/{cutout,deps,model}; the
@@ -49,7 +66,7 @@ layers: | $(STAMP)
 		PYTHON=$(abspath $(BIN)/python) PYTHON_VERSION=$(LOCAL_PYTHON_VERSION) \
 		ARCH=$$(uname -m | sed 's/aarch64/arm64/')
 	$(MAKE) -C layers/model build-ModelLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/model \
-		MODEL=$(MODEL) PYTHON=$(PYTHON)
+		MODEL=$(MODEL) PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 	du -sh $(LAYERS_DIR)/*
 
 # AWS SAM CLI in its own virtualenv (its pins clash with the dev tools'): `sam validate
