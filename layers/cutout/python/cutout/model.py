@@ -144,15 +144,19 @@ class Segmenter:
     def normalise(self, small: np.ndarray) -> np.ndarray:
         return self._prepare.normalise(small)
 
-    def run(self, tensor: np.ndarray) -> np.ndarray:
-        """One forward pass; the first output, min-max scaled to 0..1 (as rembg does)."""
+    def run_with_peak(self, tensor: np.ndarray) -> tuple[np.ndarray, float]:
+        """One forward pass: the first output min-max scaled to 0..1 (as rembg does),
+        and its raw peak, which the scaling hides (a low peak means no subject)."""
         pred = self.session.run([self.output_name], {self.input_name: tensor})[0][0, 0]
         lo, hi = float(pred.min()), float(pred.max())
         if hi <= lo:
-            return np.zeros_like(pred)
+            return np.zeros_like(pred), hi
         pred -= lo  # in place: the array is ours, fresh from onnxruntime
         pred /= hi - lo
-        return pred
+        return pred, hi
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        return self.run_with_peak(tensor)[0]
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Soft mask at the model's resolution (size x size float32 in 0..1)."""

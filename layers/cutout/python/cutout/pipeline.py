@@ -115,14 +115,11 @@ MIN_PEAK = 0.2
 
 def _predict(segmenter: Segmenter, rgb: np.ndarray, require_foreground: bool) -> np.ndarray:
     """The soft mask; when a subject is required, refuse an image whose raw peak is too low."""
-    if not require_foreground:
-        return segmenter.predict(rgb)
-    raw = segmenter.session.run(None, {segmenter.input_name: segmenter.prepare(rgb)})[0][0, 0]
-    lo, hi = float(raw.min()), float(raw.max())
-    if hi < MIN_PEAK:
+    soft, peak = segmenter.run_with_peak(segmenter.prepare(rgb))
+    if require_foreground and peak < MIN_PEAK:
         raise NoForeground("Could not identify foreground in image: nothing in it was recognised "
                            "as a subject.")
-    return (raw - lo) / (hi - lo)
+    return soft
 
 
 def matte_of(
