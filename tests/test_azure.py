@@ -29,7 +29,6 @@ def api(app):
     return TestClient(app)
 
 
-
 @pytest.fixture(scope="module")
 def key(app) -> str:
     return new_key(app)
