@@ -115,8 +115,10 @@ MIN_PEAK = 0.2
 
 def _predict(segmenter: Segmenter, rgb: np.ndarray, require_foreground: bool) -> np.ndarray:
     """The soft mask; when a subject is required, refuse an image whose raw peak is too low."""
+    if not require_foreground:
+        return segmenter.predict(rgb)
     soft, peak = segmenter.run_with_peak(segmenter.prepare(rgb))
-    if require_foreground and peak < MIN_PEAK:
+    if peak < MIN_PEAK:
         raise NoForeground("Could not identify foreground in image: nothing in it was recognised "
                            "as a subject.")
     return soft
