@@ -76,12 +76,15 @@ class SqliteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             with self._ready_lock:
                 if not self._ready:
+                    # Once per process, one thread at a time: switching to WAL needs an
+                    # exclusive lock and fails at once ("database is locked"), without
+                    # waiting, when other connections race it. WAL then persists in the file.
+                    conn.execute("PRAGMA journal_mode=WAL")
                     conn.executescript(SCHEMA)
                     self._ready = True
+            conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
         self._local.conn = conn
