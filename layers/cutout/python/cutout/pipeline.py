@@ -171,9 +171,10 @@ def _scale_box(box: tuple[int, int, int, int], sx: float, sy: float, width: int,
             min(height, max(math.floor(top * sy) + 1, math.ceil(bottom * sy))))
 
 
-def layout(rgb: np.ndarray, alpha: np.ndarray, options: Options) -> tuple[np.ndarray, np.ndarray]:
-    """Crop to the subject plus margin, then scale and position it on the canvas."""
-    box = matte.bounding_box(alpha)
+def layout(
+    rgb: np.ndarray, alpha: np.ndarray, options: Options, box: tuple[int, int, int, int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop to the subject (`box`: left, top, width, height) plus margin, then scale and position it."""
     if box is None:
         return rgb, alpha  # nothing to crop to or to move
     if options.crop:
@@ -222,9 +223,7 @@ def resolve_format(pixels: np.ndarray, fmt: str) -> str:
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
     """Encode the product; `colour` (the photo's RGB) fills the ZIP's colour layer where it is clear."""
     fmt = resolve_format(pixels, options.format)
-    if fmt == "zip":
-        if pixels.ndim == 2:
-            raise InvalidOption("The zip format needs a colour result, not a mask.", code="invalid_format")
+    if fmt == "zip":  # Options refuses zip for a mask, so pixels are RGBA here
         rgb, alpha = pixels[:, :, :3], pixels[:, :, 3]
         if colour is not None:
             # Invisible pixels keep the photo's colours: the JPEG then has no hard
@@ -256,9 +255,13 @@ def cut(
         if roi is not None:
             roi = _scale_box(roi, rgb.shape[1] / width, rgb.shape[0] / height, rgb.shape[1], rgb.shape[0])
     alpha = matte_of(rgb, source_alpha, segmenter, roi, options.require_foreground)
-    rgb, alpha = layout(rgb, alpha, options)
+    box = matte.bounding_box(alpha)
+    laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:
-        rgb, alpha = _fit(options.max_megapixels, rgb, alpha)
+        laid_rgb, laid_alpha = _fit(options.max_megapixels, laid_rgb, laid_alpha)
+    if laid_alpha is not alpha:  # the canvas changed: find the subject on the new one
+        box = matte.bounding_box(laid_alpha)
+    rgb, alpha = laid_rgb, laid_alpha
     out_h, out_w = alpha.shape
     pixels = render(rgb, alpha, options, _background(options, limits, out_w, out_h))
     body, fmt = encode(pixels, options, colour=rgb)
@@ -268,5 +271,5 @@ def cut(
         format=fmt,
         width=out_w,
         height=out_h,
-        foreground=matte.bounding_box(alpha),
+        foreground=box,
     )
