@@ -6,14 +6,22 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
+from . import bands
+
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """RGBA with straight (unpremultiplied) colour; fully transparent pixels are black."""
-    rgba = np.empty(rgb.shape[:2] + (4,), dtype=np.uint8)
-    # Black where invisible (it compresses far better): one multiply by 0 or 1,
-    # 2.7x faster at 12 MP than boolean-mask indexing, same pixels.
-    np.multiply(rgb, (alpha != 0)[:, :, None], out=rgba[:, :, :3], casting="unsafe")
-    rgba[:, :, 3] = alpha
+    height, width = alpha.shape
+    rgba = np.empty((height, width, 4), dtype=np.uint8)
+
+    def band(top: int, bottom: int) -> None:
+        # Black where invisible (it compresses far better): one multiply by 0 or 1,
+        # 2.7x faster at 12 MP than boolean-mask indexing, same pixels.
+        visible = (alpha[top:bottom] != 0)[:, :, None]
+        np.multiply(rgb[top:bottom], visible, out=rgba[top:bottom, :, :3], casting="unsafe")
+        rgba[top:bottom, :, 3] = alpha[top:bottom]
+
+    bands.map_rows(band, height, width)
     return rgba
 
 
