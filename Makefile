@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-MODEL ?= u2netp
+MODEL ?= u2netp-int8
 MODEL_FILE := layers/model/build/models/$(MODEL).onnx
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -11,9 +11,11 @@ DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
 .PHONY: install model run test eval bench clean layers sam-cli
-# The INT8 variant is built too: it is selectable (CUTOUT_MODEL=u2netp-int8) and tested.
+# The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
+# (CUTOUT_MODEL=u2netp) and is tested too.
+FP32_FILE := layers/model/build/models/u2netp.onnx
 INT8_FILE := layers/model/build/models/u2netp-int8.onnx
-install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE) $(INT8_FILE)
+install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE) $(FP32_FILE) $(INT8_FILE)
 
 $(STAMP): requirements-dev.txt layers/deps/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +30,8 @@ node_modules/.bin/dynalite: package.json package-lock.json
 
 model: $(MODEL_FILE)
 # Any registry model; a *-int8 one is quantised from the verified fp32 file with the venv's onnxruntime.
-layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/model/quantize.py layers/cutout/python/cutout/models.json | $(STAMP)
+layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/model/quantize.py \
+		layers/cutout/python/cutout/models.json $(wildcard layers/model/*.ranges.json) | $(STAMP)
 	$(MAKE) -C layers/model MODEL=$* PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 
 run: install

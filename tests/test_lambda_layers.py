@@ -17,6 +17,7 @@ isBase64Encoded, the image inside), and so are the logs and EMF metrics.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -243,6 +244,21 @@ def test_function_and_layers_fit_in_lambdas_250_mb(run):
     assert sum(sizes.values()) < LAMBDA_UNZIPPED_LIMIT
 
 
+def test_the_model_layer_builds_the_way_sam_build_runs_it(tmp_path: Path):
+    """`sam build` runs the layer's Makefile with a plain python3: no dev venv, no photos.
+
+    The default model (INT8) must still come out byte for byte as the registry names it,
+    together with the fp32 file it is made from, so both models are deployable.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("QUANT_PYTHON", "MODEL", "VIRTUAL_ENV")}
+    build = subprocess.run(["make", "-C", "layers/model", "build-ModelLayer", f"ARTIFACTS_DIR={tmp_path}"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    registry = json.loads((ROOT / "layers" / "cutout" / "python" / "cutout" / "models.json").read_text())
+    built = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in (tmp_path / "models").iterdir()}
+    assert built == {registry[name]["filename"]: registry[name]["sha256"] for name in ("u2netp-int8", "u2netp")}
+
+
 def test_get_modes(run):
     response = run["responses"]["api-get-modes.json"]
     assert response["statusCode"] == 200
@@ -301,7 +317,7 @@ def test_logs_are_structured_with_request_ids_and_no_image_bytes(run):
     lines = log_lines(run["stdout"])
     (init,) = [line for line in lines if line.get("message") == "init complete"]
     assert init["init_seconds"] > init["model_load_seconds"] > 0
-    assert init["model"] == "u2netp" and init["max_response_bytes"] == TEST_LIMIT
+    assert init["model"] == "u2netp-int8" and init["max_response_bytes"] == TEST_LIMIT
     access = [line for line in lines if line.get("message") == "request"]
     assert len(access) == len(API_EVENTS)
     api_ids = {e["requestContext"]["requestId"] for e in run["events"].values()}

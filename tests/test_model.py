@@ -20,7 +20,7 @@ def test_registry_entries_are_complete() -> None:
 
 def test_the_default_model_file_is_the_verified_one(segmenter: model.Segmenter) -> None:
     digest = hashlib.sha256(segmenter.path.read_bytes()).hexdigest()
-    assert digest == model.MODELS["u2netp"].sha256
+    assert digest == model.MODELS[Settings().model_name].sha256
 
 
 def test_model_path_runs_any_compatible_onnx_file(tmp_path: Path, segmenter, coffee) -> None:
@@ -36,5 +36,5 @@ def test_model_path_runs_any_compatible_onnx_file(tmp_path: Path, segmenter, cof
 
 def test_model_dir_and_missing_model_error(tmp_path: Path) -> None:
     cfg = replace(Settings(), model_dir=str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="u2netp.onnx not found"):
+    with pytest.raises(FileNotFoundError, match=f"{Settings().model_name}.onnx not found"):
         model.resolve_model_path(cfg)

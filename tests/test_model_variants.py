@@ -31,6 +31,15 @@ def int8() -> model.Segmenter:
     return model.load(replace(Settings(), model_name=VARIANT))
 
 
+@pytest.fixture(scope="session")
+def fp32() -> model.Segmenter:
+    return model.load(replace(Settings(), model_name="u2netp"))
+
+
+def test_the_variant_is_the_default() -> None:
+    assert Settings().model_name == VARIANT
+
+
 def test_the_variant_is_registered_as_derived_from_the_fp32_model() -> None:
     spec = model.MODELS[VARIANT]
     assert spec.base == "u2netp" and spec.base in model.MODELS
@@ -53,22 +62,22 @@ def test_the_file_is_int8_qdq_at_opset_13(int8: model.Segmenter) -> None:
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "coffee"])
-def test_int8_finds_the_subject_like_fp32(photo: str, request, int8, segmenter) -> None:
+def test_int8_finds_the_subject_like_fp32(photo: str, request, int8, fp32) -> None:
     rgb = request.getfixturevalue(photo)
     decoded = images.Decoded(images.Header("PNG", rgb.shape[1], rgb.shape[0]), rgb, None)
     alpha = pipeline.alpha_for(decoded, int8)
     assert_subject_found(alpha, photo)
-    reference = pipeline.alpha_for(decoded, segmenter)
+    reference = pipeline.alpha_for(decoded, fp32)
     truth = np.where(reference >= 128, 255, 0).astype(np.uint8)
     assert quality.score(alpha, truth).iou > 0.95
 
 
-def test_the_api_serves_the_variant(int8, base_settings, astronaut_jpeg) -> None:
+def test_the_api_serves_the_fp32_model_when_chosen(fp32, base_settings, astronaut_jpeg) -> None:
     from fastapi.testclient import TestClient
 
     from cutout.web import create_app
 
-    client = TestClient(create_app(replace(base_settings, model_name=VARIANT), int8))
+    client = TestClient(create_app(replace(base_settings, model_name="u2netp"), fp32))
     response = client.post("/v1/results", params={"mode": "fg-mask"},
                            files={"image": ("a.jpg", astronaut_jpeg, "image/jpeg")})
     assert response.status_code == 200, response.text

@@ -102,7 +102,7 @@ def test_sample_event_produces_cutout_with_metadata(trigger_env):
     meta = got["Metadata"]
     assert meta["cutout-source-key"] == "uploads/products/astronaut.jpg"
     assert meta["cutout-source-etag"] == event("s3-put.json")["Records"][0]["s3"]["object"]["eTag"]
-    assert meta["cutout-model"] == "u2netp" and meta["cutout-mode"] == "fg-image"
+    assert meta["cutout-model"] == "u2netp-int8" and meta["cutout-mode"] == "fg-image"
     img = Image.open(io.BytesIO(got["Body"].read()))
     assert img.mode == "RGBA" and img.size == (512, 512)
     assert_subject_found(np.asarray(img.getchannel("A")), "astronaut")

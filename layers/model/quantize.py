@@ -15,9 +15,14 @@ and this recipe follows from it:
   float together with the concat and the branch that feeds that channel; the
   rule finds it from the weights, not from a hard-coded node name.
 
+Two steps. Calibration (`--calibrate`, a developer's step: needs pillow and
+scikit-image) measures the activation ranges and writes them next to this
+file (`<variant>.ranges.json`, onnxruntime's calibration-cache format without
+the histograms). The build (`make model`, the model layer, `sam build`) reads
+those committed ranges, so it needs only onnx, onnxruntime and numpy, takes
+seconds, and does not depend on running the model on the builder's CPU.
 The output is checked against the sha256 in the registry (`cutout/models.json`),
 so a changed recipe or a changed onnxruntime/onnx pin is noticed, not shipped.
-Needs onnx, onnxruntime, numpy, pillow and scikit-image (requirements-dev.txt).
 """
 from __future__ import annotations
 
@@ -31,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper, version_converter
-from PIL import Image, ImageEnhance
 
 HERE = Path(__file__).resolve().parent
 REGISTRY = HERE.parent / "cutout" / "python" / "cutout" / "models.json"
@@ -48,6 +52,7 @@ DOMINANCE = 20.0  # one input channel's weights this many times the rest: keep t
 def calibration_images(variants: int = 4, seed: int = 0) -> list[Image.Image]:
     """Each sample photo plus `variants - 1` seeded crops (flips, light changes) of it."""
     import skimage
+    from PIL import Image, ImageEnhance
 
     folder = Path(skimage.__file__).parent / "data"
     rng = np.random.default_rng(seed)
@@ -155,29 +160,61 @@ class _Reader:
         self.window, self.index = self.all[start_index:end_index], 0
 
 
-def quantize(source: Path, out: Path, base: str, recipe: dict) -> list[str]:
-    """Write the QDQ INT8 model; returns the names of the nodes kept in float."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+def calibrate(prepared: Path, base: str, recipe: dict, keep: list[str]) -> dict:
+    """Activation ranges from the calibration photos, in onnxruntime's cache format.
 
+    Only the ranges are kept (the histograms they came from are dropped): they are
+    all the quantiser needs, and committed they make the build deterministic,
+    fast, and free of the photo libraries.
+    """
+    from onnxruntime.quantization import quantize_static
+
+    model = onnx.load(prepared)
     tensors = calibration_tensors(base, recipe.get("variants", 4))
-    with tempfile.TemporaryDirectory(prefix="cutout-quantize-") as tmp:
-        prepared = float_graph(source, Path(tmp))
-        model = onnx.load(prepared)
-        keep = float_islands(model, recipe.get("dominance", DOMINANCE))
+    with tempfile.TemporaryDirectory(prefix="cutout-calibrate-") as tmp:
+        cache = Path(tmp) / "ranges.json"
         quantize_static(
-            str(prepared),
-            str(out),
+            str(prepared), str(Path(tmp) / "model.onnx"),
             _Reader(model.graph.input[0].name, tensors),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.Entropy,
-            nodes_to_exclude=keep,
+            calibration_cache_path=cache,
+            **_settings(keep),
             # Histograms are gathered four images at a time, which bounds memory
             # (every intermediate tensor of a 320x320 pass is held while it is counted).
             extra_options={"CalibStridedMinMax": 4},
         )
+        ranges = json.loads(cache.read_text())
+    for tensor in ranges["data"].values():
+        tensor.pop("hist", None)
+        tensor.pop("bins", None)
+    return ranges
+
+
+def _settings(keep: list[str]) -> dict:
+    """The quantiser's settings, the same for calibrating and for building."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+
+    return dict(quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Entropy,
+                nodes_to_exclude=keep)
+
+
+def build(source: Path, out: Path, ranges_file: Path, recipe: dict, recalibrate: bool = False,
+          base: str = "") -> list[str]:
+    """Write the QDQ INT8 model from the fp32 file and the committed activation ranges.
+
+    With `recalibrate` the ranges are measured again on the calibration photos
+    and `ranges_file` is rewritten first. Returns the nodes kept in float.
+    """
+    from onnxruntime.quantization import quantize_static
+
+    with tempfile.TemporaryDirectory(prefix="cutout-quantize-") as tmp:
+        prepared = float_graph(source, Path(tmp))
+        keep = float_islands(onnx.load(prepared), recipe.get("dominance", DOMINANCE))
+        if recalibrate:
+            ranges_file.write_text(json.dumps(calibrate(prepared, base, recipe, keep), indent=1,
+                                              sort_keys=True) + "\n")
+        quantize_static(str(prepared), str(out), None, calibration_cache_path=ranges_file,
+                        **_settings(keep))
     return keep
 
 
@@ -186,24 +223,30 @@ def main() -> None:
     parser.add_argument("--model", default="u2netp-int8", help="registry name of the variant")
     parser.add_argument("--source", type=Path, required=True, help="the verified fp32 file")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure the activation ranges again (needs pillow and scikit-image) "
+                             "and rewrite the ranges file; implies --no-verify")
     parser.add_argument("--no-verify", action="store_true", help="write even if the sha256 differs")
     args = parser.parse_args()
 
     registry = json.loads(REGISTRY.read_text())
     entry = registry[args.model]
+    recipe = entry.get("recipe", {})
+    ranges_file = HERE / recipe["ranges"]
     base = registry[entry["base"]]
     if hashlib.sha256(args.source.read_bytes()).hexdigest() != base["sha256"]:
         sys.exit(f"{args.source}: sha256 does not match the registry's {entry['base']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".part")
-    keep = quantize(args.source, tmp, entry["base"], entry.get("recipe", {}))
+    keep = build(args.source, tmp, ranges_file, recipe, recalibrate=args.calibrate, base=entry["base"])
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    if digest != entry["sha256"] and not args.no_verify:
+    if digest != entry["sha256"] and not (args.no_verify or args.calibrate):
         tmp.unlink()
         sys.exit(
             f"sha256 of the quantised {args.model} is {digest}, the registry expects "
-            f"{entry['sha256']}: the recipe or an onnx/onnxruntime pin changed. Re-run "
-            "`make eval` on every shared set with --no-verify's output before updating models.json."
+            f"{entry['sha256']}: the recipe, {ranges_file.name} or an onnx/onnxruntime pin "
+            "changed. Re-run `make eval` on every shared set with --no-verify's output "
+            "before updating models.json."
         )
     tmp.replace(args.out)
     print(f"{args.out}: {args.out.stat().st_size} bytes, sha256 {digest}, kept in float: {', '.join(keep)}")

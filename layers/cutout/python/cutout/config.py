@@ -32,7 +32,7 @@ def _list(name: str) -> tuple[str, ...]:
 class Settings:
     """The whole configuration; see the README's table for meanings."""
 
-    model_name: str = "u2netp"
+    model_name: str = "u2netp-int8"
     model_path: str = ""  # explicit ONNX file; overrides model_name's default location
     model_dir: str = ""  # folder holding <model_name>.onnx; defaults to the layer paths
     threads: int = 0  # 0: the CPUs this process may actually use
@@ -70,7 +70,7 @@ def settings() -> Settings:
     """Read the environment once; the result is immutable."""
     max_bytes = int(_env("CUTOUT_MAX_BYTES", str(16 * MIB)))
     return Settings(
-        model_name=_env("CUTOUT_MODEL", "u2netp"),
+        model_name=_env("CUTOUT_MODEL", "u2netp-int8"),
         model_path=_env("CUTOUT_MODEL_PATH", ""),
         model_dir=_env("CUTOUT_MODEL_DIR", ""),
         threads=int(_env("CUTOUT_THREADS", "0")),
