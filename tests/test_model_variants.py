@@ -83,6 +83,31 @@ def test_the_api_serves_the_fp32_model_when_chosen(fp32, base_settings, astronau
     assert response.status_code == 200, response.text
 
 
+X86_FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw{}\nbogomips\t: 1\n"
+
+
+def test_exact_int8_needs_vnni_on_x86_only() -> None:
+    assert cpus.exact_int8(X86_FLAGS.format(" avx512_vnni"), "x86_64")
+    assert cpus.exact_int8(X86_FLAGS.format(" avx_vnni"), "x86_64")
+    assert not cpus.exact_int8(X86_FLAGS.format(""), "x86_64")  # AVX2/AVX512 without VNNI
+    assert cpus.exact_int8("Features\t: fp asimd asimddp\n", "aarch64")
+
+
+def test_without_exact_int8_the_default_serves_the_fp32_model(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(model, "exact_int8", lambda: False)
+    served = model.load(replace(Settings(), threads=1))
+    assert served.spec.name == "u2netp" and served.path.name == "u2netp.onnx"
+    assert "no exact int8 dot product" in caplog.text
+    monkeypatch.setattr(model, "exact_int8", lambda: True)
+    assert model.load(replace(Settings(), threads=1)).spec.name == VARIANT
+
+
+def test_an_explicit_model_file_is_never_swapped(monkeypatch, int8) -> None:
+    monkeypatch.setattr(model, "exact_int8", lambda: False)
+    served = model.load(replace(Settings(), model_path=str(int8.path), threads=1))
+    assert served.path == int8.path and served.spec.name == VARIANT
+
+
 def test_a_missing_variant_says_how_to_build_it(tmp_path: Path) -> None:
     cfg = replace(Settings(), model_name=VARIANT, model_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match=f"make model MODEL={VARIANT}"):

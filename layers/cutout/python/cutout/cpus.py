@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import platform
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -69,3 +70,30 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):  # not glibc (macOS, musl)
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+# Instructions that multiply uint8 by int8 and add into int32 without saturating.
+_X86_INT8_DOT = {"avx512_vnni", "avx_vnni"}
+
+
+def exact_int8(cpuinfo: str | None = None, machine: str | None = None) -> bool:
+    """Whether onnxruntime's uint8 x int8 kernels are exact on this CPU.
+
+    On x86 without VNNI, onnxruntime multiplies with VPMADDUBSW, whose 16-bit
+    sums can saturate (onnxruntime's quantization guide warns of accuracy loss).
+    The INT8 model's quality was measured with AVX512-VNNI, so there it runs;
+    ARM's dot-product kernels accumulate in 32 bits. `cpuinfo`/`machine` are
+    for tests; by default /proc/cpuinfo and the running machine are read.
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64", "i686", "x86"):
+        return True
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return True  # cannot tell (not Linux): trust the variant, as onnxruntime does
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return bool(_X86_INT8_DOT & set(line.split(":", 1)[1].split()))
+    return True

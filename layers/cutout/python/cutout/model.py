@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from .config import Settings, settings
-from .cpus import available_cpus, tune_allocator
+from .cpus import available_cpus, exact_int8, tune_allocator
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ class ModelSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     base: str = ""  # for a derived variant (e.g. INT8): the model it is built from
+    # An INT8 variant whose accuracy holds only where int8 arithmetic is exact
+    # (cpus.exact_int8); elsewhere `load` serves `base` instead.
+    exact_int8_only: bool = False
 
 
 def _registry() -> dict[str, ModelSpec]:
@@ -43,7 +46,8 @@ def _registry() -> dict[str, ModelSpec]:
     raw = json.loads((Path(__file__).parent / "models.json").read_text())
     return {
         name: ModelSpec(name=name, filename=e["filename"], sha256=e["sha256"],
-                        wheel=e.get("wheel", ""), size=e.get("size", 320), base=e.get("base", ""))
+                        wheel=e.get("wheel", ""), size=e.get("size", 320), base=e.get("base", ""),
+                        exact_int8_only=e.get("exact_int8_only", False))
         for name, e in raw.items()
     }
 
@@ -170,6 +174,7 @@ def load(cfg: Settings) -> Segmenter:
     path (API, Lambda handler, S3 trigger, CLI) loads the model once, before any request.
     """
     tuned = tune_allocator()
+    cfg = _runnable(cfg)
     path = resolve_model_path(cfg)
     spec = MODELS.get(cfg.model_name) or ModelSpec(cfg.model_name, path.name, "", "")
     segmenter = Segmenter(path, spec, cfg.threads)
@@ -179,6 +184,19 @@ def load(cfg: Settings) -> Segmenter:
                "load_seconds": round(segmenter.load_seconds, 3), "allocator_tuned": tuned},
     )
     return segmenter
+
+
+def _runnable(cfg: Settings) -> Settings:
+    """`cfg`, or `cfg` with the fp32 base model if its INT8 model would lose accuracy here."""
+    spec = MODELS.get(cfg.model_name)
+    if cfg.model_path or spec is None or not spec.exact_int8_only or exact_int8():
+        return cfg
+    log.warning(
+        "this CPU has no exact int8 dot product (x86 without VNNI), where the INT8 model's "
+        "accuracy was not measured: serving its fp32 base model instead",
+        extra={"requested_model": spec.name, "model": spec.base},
+    )
+    return replace(cfg, model_name=spec.base)
 
 
 @lru_cache(maxsize=1)
