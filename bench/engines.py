@@ -17,7 +17,7 @@ ENGINES = ("rembg", "cutout-fp32", "cutout-int8")
 LABELS = {
     "rembg": "rembg 2.0.86 (u2netp)",
     "cutout-fp32": "Cutout, u2netp fp32",
-    "cutout-int8": "Cutout, u2netp-int8",
+    "cutout-int8": "Cutout, u2netp-int8 (default)",
 }
 
 

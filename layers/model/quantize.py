@@ -74,12 +74,12 @@ def calibration_images(variants: int = 4, seed: int = 0) -> list[Image.Image]:
     return images
 
 
-def calibration_tensors(base: str, variants: int = 4) -> list[np.ndarray]:
+def calibration_tensors(base: str, variants: int = 4, seed: int = 0) -> list[np.ndarray]:
     """The calibration photos, preprocessed exactly as the service preprocesses requests."""
     from cutout.model import MODELS, Segmenter
 
     prepare = Segmenter.preprocessor(MODELS[base])
-    return [prepare(np.asarray(img)) for img in calibration_images(variants)]
+    return [prepare(np.asarray(img)) for img in calibration_images(variants, seed)]
 
 
 def float_graph(source: Path, work: Path) -> Path:
@@ -170,7 +170,7 @@ def calibrate(prepared: Path, base: str, recipe: dict, keep: list[str]) -> dict:
     from onnxruntime.quantization import quantize_static
 
     model = onnx.load(prepared)
-    tensors = calibration_tensors(base, recipe.get("variants", 4))
+    tensors = calibration_tensors(base, recipe.get("variants", 4), recipe.get("seed", 0))
     with tempfile.TemporaryDirectory(prefix="cutout-calibrate-") as tmp:
         cache = Path(tmp) / "ranges.json"
         quantize_static(
