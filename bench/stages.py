@@ -1,8 +1,11 @@
 """Where the time goes: each step of one request, Cutout and rembg, at 1 and 12 MP.
 
 `bench/.venv/bin/python -m bench.stages [--model u2netp-int8] [--photos ../shared/eval]`
-prints the best of three timings of every step (ms). Used to choose what to
-optimise (docs/performance.md); `make bench` measures the whole requests.
+prints the best of three timings of every step (ms), each step repeated on its own,
+then Cutout's steps in request order (median of five requests), which also shows
+what one step leaves behind for the next (onnxruntime's spinning threads, caches).
+Used to choose what to optimise (docs/performance.md); `make bench` measures the
+whole requests.
 """
 from __future__ import annotations
 
@@ -54,6 +57,38 @@ def cutout_steps(data: bytes, model_name: str, threads: int) -> dict[str, float]
     return out
 
 
+def cutout_sequence(data: bytes, model_name: str, threads: int, repeat: int = 5) -> dict[str, float]:
+    """Cutout's steps timed in the order one request runs them; medians over `repeat` requests."""
+    import gc
+    import statistics
+
+    from cutout import compose, images, matte, model
+    from cutout.config import Settings
+
+    seg = model.load(Settings(model_name=model_name, threads=threads))
+    limits = images.Limits(100, 2**30)
+    times: dict[str, list[float]] = {}
+
+    def step(name: str, run):
+        started = time.perf_counter()
+        result = run()
+        times.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+        return result
+
+    for _ in range(repeat + 1):  # the first request warms up and is dropped below
+        gc.collect()
+        started = time.perf_counter()
+        decoded = step("decode", lambda: images.decode(data, limits))
+        height, width = decoded.rgb.shape[:2]
+        x = step("prepare", lambda: seg.prepare(decoded.rgb))
+        soft = step("model", lambda: seg.run(x))
+        alpha = step("upsample", lambda: matte.upsample(soft, width, height))
+        rgba = step("compose.cutout", lambda: compose.cutout(decoded.rgb, alpha))
+        step("encode PNG", lambda: images.encode(rgba, "png", png_level=1))
+        times.setdefault("TOTAL", []).append((time.perf_counter() - started) * 1000)
+    return {name: round(statistics.median(values[1:]), 1) for name, values in times.items()}
+
+
 def rembg_steps(data: bytes, threads: int) -> dict[str, float]:
     os.environ["U2NET_HOME"] = str(engines.MODEL_DIR)
     import onnxruntime as ort
@@ -94,6 +129,8 @@ def main() -> None:
     for mp in (1.0, 12.0):
         data = photos.at_megapixels(source, mp).data
         print(f"{mp:g} MP, Cutout ({args.model}):", cutout_steps(data, args.model, args.threads))
+        print(f"{mp:g} MP, Cutout ({args.model}), in request order:",
+              cutout_sequence(data, args.model, args.threads))
         print(f"{mp:g} MP, rembg:", rembg_steps(data, args.threads))
 
 

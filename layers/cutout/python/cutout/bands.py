@@ -1,8 +1,9 @@
 """Split per-pixel work on a large image into horizontal bands run on every CPU.
 
-NumPy's ufuncs and Pillow's resampling release the GIL, so the O(pixels) steps
-after the model (upsampling the matte, building the RGBA cut-out) scale with
-threads: at 12 MP two bands take ~40 ms off a request (docs/performance.md).
+NumPy's ufuncs, Pillow's resampling and ISA-L's deflate release the GIL, so the
+O(pixels) steps after the model (upsampling the matte, building the RGBA
+cut-out, encoding the PNG) scale with threads: at 12 MP two bands take ~50 ms
+off a request (docs/performance.md).
 Below `MIN_PIXELS` a thread hand-off costs more than it saves, and with one
 usable CPU the work runs inline.
 """
