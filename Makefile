@@ -29,10 +29,13 @@ node_modules/.bin/dynalite: package.json package-lock.json
 	touch $@
 
 model: $(MODEL_FILE)
-# Any registry model; a *-int8 one is quantised from the verified fp32 file with the venv's onnxruntime.
-layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/model/quantize.py \
-		layers/cutout/python/cutout/models.json $(wildcard layers/model/*.ranges.json) | $(STAMP)
+# Any registry model, built by the model layer's Makefile; a *-int8 one is quantised from
+# the verified fp32 file with the dev venv's onnxruntime.
+layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/cutout/python/cutout/models.json | $(STAMP)
 	$(MAKE) -C layers/model MODEL=$* PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
+$(INT8_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%.onnx \
+		layers/model/%-int8.ranges.json layers/model/quantize.py | $(STAMP)
+	$(MAKE) -C layers/model MODEL=$*-int8 PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 
 run: install
 	CUTOUT_ALLOW_ANONYMOUS=$${CUTOUT_ALLOW_ANONYMOUS:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/cutout serve

@@ -52,8 +52,10 @@ def _run(python: str, code: str, env: dict[str, str]) -> dict:
     return result
 
 
-def cutout(python: str, model_name: str, data_dir: str) -> dict:
+def cutout(python: str, model_name: str, data_dir: str, model_dir: Path) -> dict:
     env = {**os.environ, "CUTOUT_MODEL": model_name, "CUTOUT_ALLOW_ANONYMOUS": "1",
+           # by file, so that it is this model on any CPU (see engines.cutout)
+           "CUTOUT_MODEL_PATH": str(model_dir / f"{model_name}.onnx"),
            "CUTOUT_DATA_DIR": data_dir, "CUTOUT_LOG_LEVEL": "WARNING",
            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "CutoutBench",
            "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -75,8 +77,8 @@ def measure(cutout_python: str, rembg_python: str, model_dir: Path, rounds: int 
     with tempfile.TemporaryDirectory(prefix="cutout-bench-") as data_dir:
         runs = {
             "rembg": lambda: rembg(rembg_python, model_dir),
-            "cutout-fp32": lambda: cutout(cutout_python, "u2netp", data_dir),
-            "cutout-int8": lambda: cutout(cutout_python, "u2netp-int8", data_dir),
+            "cutout-fp32": lambda: cutout(cutout_python, "u2netp", data_dir, model_dir),
+            "cutout-int8": lambda: cutout(cutout_python, "u2netp-int8", data_dir, model_dir),
         }
         for run in runs.values():
             run()

@@ -39,7 +39,8 @@ def cutout_steps(data: bytes, model_name: str, threads: int) -> dict[str, float]
     from cutout import compose, images, matte, model, pipeline
     from cutout.config import Settings
 
-    seg = model.load(Settings(model_name=model_name, threads=threads))
+    seg = model.load(Settings(model_name=model_name, threads=threads,
+                              model_path=str(engines.MODEL_DIR / f"{model_name}.onnx")))
     limits = images.Limits(100, 2**30)
     out: dict[str, float] = {}
     out["header"], header = best_ms(lambda: images.read_header(data, limits))
@@ -65,7 +66,8 @@ def cutout_sequence(data: bytes, model_name: str, threads: int, repeat: int = 5)
     from cutout import compose, images, matte, model
     from cutout.config import Settings
 
-    seg = model.load(Settings(model_name=model_name, threads=threads))
+    seg = model.load(Settings(model_name=model_name, threads=threads,
+                              model_path=str(engines.MODEL_DIR / f"{model_name}.onnx")))
     limits = images.Limits(100, 2**30)
     times: dict[str, list[float]] = {}
 

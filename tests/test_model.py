@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cutout import model
+from cutout import cpus, model
 from cutout.config import Settings
 
 
@@ -20,7 +20,9 @@ def test_registry_entries_are_complete() -> None:
 
 def test_the_default_model_file_is_the_verified_one(segmenter: model.Segmenter) -> None:
     digest = hashlib.sha256(segmenter.path.read_bytes()).hexdigest()
-    assert digest == model.MODELS[Settings().model_name].sha256
+    assert digest == model.MODELS[segmenter.spec.name].sha256
+    # The default, unless this CPU makes the INT8 default fall back to fp32 (model._runnable).
+    assert segmenter.spec.name == (Settings().model_name if cpus.exact_int8() else "u2netp")
 
 
 def test_model_path_runs_any_compatible_onnx_file(tmp_path: Path, segmenter, coffee) -> None:

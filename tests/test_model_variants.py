@@ -28,7 +28,9 @@ VARIANT = "u2netp-int8"
 
 @pytest.fixture(scope="session")
 def int8() -> model.Segmenter:
-    return model.load(replace(Settings(), model_name=VARIANT))
+    # By file, so that it is the INT8 model on any CPU (see model._runnable).
+    path = model.resolve_model_path(replace(Settings(), model_name=VARIANT))
+    return model.load(replace(Settings(), model_name=VARIANT, model_path=str(path)))
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +102,13 @@ def test_without_exact_int8_the_default_serves_the_fp32_model(monkeypatch, caplo
     assert "no exact int8 dot product" in caplog.text
     monkeypatch.setattr(model, "exact_int8", lambda: True)
     assert model.load(replace(Settings(), threads=1)).spec.name == VARIANT
+
+
+def test_without_the_fp32_file_the_int8_model_is_served(monkeypatch, tmp_path, int8, caplog) -> None:
+    monkeypatch.setattr(model, "exact_int8", lambda: False)
+    (tmp_path / int8.path.name).write_bytes(int8.path.read_bytes())
+    served = model.load(replace(Settings(), model_dir=str(tmp_path), threads=1))
+    assert served.spec.name == VARIANT and "fp32 base is not installed" in caplog.text
 
 
 def test_an_explicit_model_file_is_never_swapped(monkeypatch, int8) -> None:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable, TypeVar
 
+from .config import settings
 from .cpus import available_cpus
 
 MIN_PIXELS = 2_000_000
@@ -21,8 +22,8 @@ T = TypeVar("T")
 
 @lru_cache(maxsize=1)
 def _pool() -> tuple[ThreadPoolExecutor | None, int]:
-    """One pool per process, as wide as the CPUs it may use (none for one CPU)."""
-    workers = available_cpus()
+    """One pool per process, as wide as CUTOUT_THREADS or the CPUs it may use (none for one)."""
+    workers = settings().threads or available_cpus()
     if workers < 2:
         return None, 1
     return ThreadPoolExecutor(workers, thread_name_prefix="cutout-band"), workers

@@ -195,12 +195,20 @@ def _runnable(cfg: Settings) -> Settings:
     spec = MODELS.get(cfg.model_name)
     if cfg.model_path or spec is None or not spec.exact_int8_only or exact_int8():
         return cfg
+    base = replace(cfg, model_name=spec.base)
+    try:
+        resolve_model_path(base)
+    except FileNotFoundError:
+        log.warning("this CPU has no exact int8 dot product (x86 without VNNI), where the INT8 "
+                    "model's accuracy was not measured, and its fp32 base is not installed: "
+                    "serving the INT8 model", extra={"model": spec.name})
+        return cfg
     log.warning(
         "this CPU has no exact int8 dot product (x86 without VNNI), where the INT8 model's "
         "accuracy was not measured: serving its fp32 base model instead",
         extra={"requested_model": spec.name, "model": spec.base},
     )
-    return replace(cfg, model_name=spec.base)
+    return base
 
 
 @lru_cache(maxsize=1)

@@ -56,7 +56,7 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
         end = isal_zlib.Z_FINISH if bottom == height else isal_zlib.Z_SYNC_FLUSH
         return deflate.compress(out) + deflate.flush(end), isal_zlib.adler32(out), out.nbytes
 
-    parts = bands.map_rows(band, height, width * channels)
+    parts = bands.map_rows(band, height, width)
     if len(parts) == 1:
         data = parts[0][0]
     else:
