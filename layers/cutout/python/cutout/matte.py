@@ -29,9 +29,8 @@ def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     each scored a little worse on at least one shared evaluation set.
     """
     small = Image.fromarray((np.clip(mask, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
-    # Two explicit passes, so that every band does exactly the same arithmetic:
-    # the horizontal one on the 320 source rows (cheap), then the vertical one,
-    # which is most of the work at large sizes, in bands of output rows.
+    # Two explicit passes: the horizontal one once, on the 320 source rows (cheap),
+    # then the vertical one, most of the work at large sizes, in bands of output rows.
     wide = small.resize((width, small.height), Image.Resampling.LANCZOS)
 
     def band(top: int, bottom: int) -> np.ndarray:

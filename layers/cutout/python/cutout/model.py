@@ -198,17 +198,13 @@ def _runnable(cfg: Settings) -> Settings:
     base = replace(cfg, model_name=spec.base)
     try:
         resolve_model_path(base)
+        served, outcome = base, "serving its fp32 base model instead"
     except FileNotFoundError:
-        log.warning("this CPU has no exact int8 dot product (x86 without VNNI), where the INT8 "
-                    "model's accuracy was not measured, and its fp32 base is not installed: "
-                    "serving the INT8 model", extra={"model": spec.name})
-        return cfg
-    log.warning(
-        "this CPU has no exact int8 dot product (x86 without VNNI), where the INT8 model's "
-        "accuracy was not measured: serving its fp32 base model instead",
-        extra={"requested_model": spec.name, "model": spec.base},
-    )
-    return base
+        served, outcome = cfg, "its fp32 base is not installed, so serving the INT8 model"
+    log.warning("this CPU has no exact int8 dot product (x86 without VNNI), where the INT8 "
+                f"model's accuracy was not measured: {outcome}",
+                extra={"requested_model": spec.name, "model": served.model_name})
+    return served
 
 
 @lru_cache(maxsize=1)

@@ -42,28 +42,24 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
     level = min(max(level, 0), 3)
 
     def band(top: int, bottom: int) -> tuple[bytes, int, int]:
+        """Filter rows top..bottom; their raw deflate stream, Adler-32 and length."""
         out = filtered[top:bottom]
         out[:, 0] = FILTER_UP
         if top == 0:
             out[0, 1:] = rows[0]  # above the first row is zero
         first = max(top, 1)
         np.subtract(rows[first:bottom], rows[first - 1:bottom - 1], out=filtered[first:bottom, 1:])  # mod 256
-        if top == 0 and bottom == height:
-            return isal_zlib.compress(out, level), 0, 0  # one band: a plain zlib stream
-        deflate = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)  # raw deflate
+        deflate = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
         # A sync flush ends a band on a byte boundary without ending the stream;
         # the last band finishes it.
         end = isal_zlib.Z_FINISH if bottom == height else isal_zlib.Z_SYNC_FLUSH
         return deflate.compress(out) + deflate.flush(end), isal_zlib.adler32(out), out.nbytes
 
     parts = bands.map_rows(band, height, width)
-    if len(parts) == 1:
-        data = parts[0][0]
-    else:
-        checksum = 1  # Adler-32 of nothing
-        for _, adler, length in parts:
-            checksum = adler32_combine(checksum, adler, length)
-        data = ZLIB_HEADER + b"".join(p[0] for p in parts) + struct.pack(">I", checksum)
+    checksum = 1  # Adler-32 of nothing
+    for _, adler, length in parts:
+        checksum = adler32_combine(checksum, adler, length)
+    data = ZLIB_HEADER + b"".join(p[0] for p in parts) + struct.pack(">I", checksum)
     header = struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0)
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
