@@ -84,6 +84,7 @@ class Settings:
     model_name: str = setting("u2netp-int8", "CUTOUT_MODEL", "model")
     model_path: str = setting("", "CUTOUT_MODEL_PATH", "model")  # explicit ONNX file; overrides model_name's location
     model_dir: str = setting("", "CUTOUT_MODEL_DIR", "model")  # folder holding <model_name>.onnx; default: the layer paths
+    quality_model: str = setting("u2net-int8", "CUTOUT_QUALITY_MODEL", "model")  # the `quality` tier's; empty: no tier
     threads: int = setting(0, "CUTOUT_THREADS", "model")  # 0: the CPUs this process may actually use
     # --- limits -------------------------------------------------------------------------
     max_megapixels: float = setting(25.0, "CUTOUT_MAX_MEGAPIXELS", "limits")

@@ -29,6 +29,8 @@ from .accounts.keys import Account
 from .accounts.ratelimit import Limiter, Ticket
 from .engine import images, pipeline
 from .engine.model import Segmenter
+from .engine.tiers import DEFAULT_TIER, LazySegmenter
+from .errors import InvalidOption
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,14 @@ class Meter:
     """The model, the image limits and the limiter one process meters cut-outs with.
 
     `limiter` None means no metering at all (library use, `make run` without
-    accounts); then `account` is ignored by `cut`.
+    accounts); then `account` is ignored by `cut`. `quality` is the `quality`
+    tier's model, loaded on its first use (None: the tier is not installed).
     """
 
     segmenter: Segmenter
     limits: images.Limits
     limiter: Limiter | None = None
+    quality: LazySegmenter | None = None
 
     def cut(
         self,
@@ -88,13 +92,18 @@ class Meter:
         """
         header = images.read_header(data, self.limits)
         pipeline.preflight(options, header)
+        if options.model != DEFAULT_TIER and self.quality is None:
+            raise InvalidOption(f"The {options.model} model is not installed on this deployment.",
+                                code="invalid_model")
         ticket = None
         if self.limiter is not None and account is not None:
             ticket = self.limiter.admit(account, header.megapixels, credits)
             if admitted is not None:
                 admitted(ticket)
         try:
-            result = pipeline.cut(data, options, segmenter=self.segmenter, limits=self.limits,
+            segmenter = self.segmenter if self.quality is None or options.model == DEFAULT_TIER \
+                else self.quality.get()
+            result = pipeline.cut(data, options, segmenter=segmenter, limits=self.limits,
                                   header=header)
             if deliver is not None:
                 deliver(result)

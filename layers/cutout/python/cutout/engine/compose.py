@@ -74,10 +74,41 @@ def with_shadow(rgb: np.ndarray, alpha: np.ndarray, *, opacity: float = 0.5) -> 
 
 def flatten(rgba: RGBA, colour: tuple[int, int, int]) -> RGB:
     """Drop transparency by compositing HxWx4 over an opaque colour (for JPEG output): HxWx3."""
-    a = rgba[:, :, 3:4].astype(np.float32) / 255.0
-    out = rgba[:, :, :3] * a + np.array(colour, dtype=np.float32) * (1.0 - a)
-    flat: RGB = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    return flat
+    if int(rgba[:, :, 3].min()) == 255:  # already opaque (a background was put behind it)
+        return np.ascontiguousarray(rgba[:, :, :3])
+    return over_opaque(rgba[:, :, :3], rgba[:, :, 3], np.array(colour, dtype=np.uint8))
+
+
+def over_opaque(rgb: np.ndarray, alpha: np.ndarray, under: np.ndarray) -> RGB:
+    """Porter-Duff 'over' onto an opaque layer, in exact integer arithmetic: HxWx3 uint8.
+
+    rgb: HxWx3 uint8 (straight colour); alpha: HxW uint8 0-255; under: HxWx3 uint8,
+    or one RGB colour (3 uint8). Each channel is round(c*a/255 + u*(255-a)/255), rounded
+    half up: the same pixels as the float path (`over` with an opaque layer), since
+    n/255 never has a fractional part of exactly 1/2, but in uint16 and in row bands
+    on every CPU: 4-6x faster at 12 MP (docs/performance.md).
+    """
+    height, width = alpha.shape
+    out = np.empty((height, width, 3), dtype=np.uint8)
+
+    def band(top: int, bottom: int) -> None:
+        a = alpha[top:bottom, :, None].astype(np.uint16)
+        below = under if under.ndim == 1 else under[top:bottom]
+        num = rgb[top:bottom].astype(np.uint16)
+        num *= a
+        a ^= 255  # 255 - a
+        a = a * below  # uint16: at most 255 * 255
+        num += a
+        num += 127  # round half up: (num + 127) // 255, and num + 127 < 65535
+        # x // 255 == (x + 1 + (x >> 8)) >> 8 for every x below 65535 (checked exhaustively)
+        a = num >> 8
+        num += a
+        num += 1
+        num >>= 8
+        out[top:bottom] = num
+
+    bands.map_rows(band, height, width)
+    return out
 
 
 # --- canvas geometry: resize, crop, place ------------------------------------------
@@ -163,5 +194,11 @@ def cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def on_background(product: np.ndarray, background: np.ndarray) -> np.ndarray:
     """An RGBA product (cut-out, maybe with shadow) laid over an RGBA background layer."""
+    if int(background[:, :, 3].min()) == 255:  # the usual case: an opaque colour or photo
+        height, width = product.shape[:2]
+        rgba = np.empty((height, width, 4), dtype=np.uint8)
+        rgba[:, :, :3] = over_opaque(product[:, :, :3], product[:, :, 3], background[:, :, :3])
+        rgba[:, :, 3] = 255
+        return rgba
     under_alpha = background[:, :, 3].astype(np.float32) / 255.0
     return over(product[:, :, :3], product[:, :, 3], background[:, :, :3].astype(np.float32), under_alpha)

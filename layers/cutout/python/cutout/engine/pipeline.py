@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import colors, compose, geometry, images, matte
+from . import colors, compose, geometry, images, matte, tiers
 from ..errors import InputError, InvalidOption
 from ..types import RGB, Alpha
 from .images import Decoded, Header, Limits
@@ -43,6 +43,8 @@ class Options:
     scale: the subject's size relative to the canvas (0.1..1), None = as it is.
     position: (x, y) fractions (0.5, 0.5 = centred), None = where it is.
     require_foreground: refuse (NoForeground) instead of returning an empty cut-out.
+    model: the quality tier (tiers.TIERS): `fast`, the deployment's model, or `quality`,
+        the large model with the mirrored pass averaged in.
     """
 
     mode: str = "fg-image"
@@ -58,6 +60,7 @@ class Options:
     scale: float | None = None
     position: tuple[float, float] | None = None
     require_foreground: bool = False
+    model: str = tiers.DEFAULT_TIER
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -72,6 +75,9 @@ class Options:
         if self.background_color is not None and self.background_image is not None:
             raise InvalidOption("Give one background: a colour or an image, not both.",
                                 code="multiple_backgrounds")
+        if self.model not in tiers.TIERS:
+            raise InvalidOption(f"Unknown model {self.model!r}; valid models are {', '.join(tiers.TIERS)}.",
+                                code="invalid_model")
         if not 0.0 <= self.shadow_opacity <= 1.0:
             raise InvalidOption("Shadow opacity must be between 0 and 1.", code="invalid_shadow_opacity")
         if self.max_megapixels is not None and self.max_megapixels <= 0:
@@ -114,12 +120,31 @@ def background_layer(data: bytes, limits: Limits) -> np.ndarray:
 MIN_PEAK = 0.2
 
 
-def _predict(segmenter: Segmenter, rgb: np.ndarray, require_foreground: bool) -> np.ndarray:
+def predict(segmenter: Segmenter, rgb: np.ndarray, flip: bool = False) -> tuple[np.ndarray, float]:
+    """The soft mask (SxS float32, 0..1, S the model's input size) and the raw output's peak.
+
+    With `flip` the model also sees the mirrored input (the same tensor reversed
+    along its width) and the two masks, each min-max scaled, are averaged: the
+    mask of a mirrored photo is then exactly the mirror of the photo's mask.
+    Costs a second model pass.
+    """
+    tensor = segmenter.prepare(rgb)
+    soft, peak = segmenter.run_with_peak(tensor)
+    if flip:
+        mirrored, mirrored_peak = segmenter.run_with_peak(np.ascontiguousarray(tensor[..., ::-1]))
+        soft += mirrored[:, ::-1]
+        soft *= 0.5
+        peak = max(peak, mirrored_peak)
+    return soft, peak
+
+
+def _predict(segmenter: Segmenter, rgb: np.ndarray, require_foreground: bool, flip: bool = False
+             ) -> np.ndarray:
     """The soft mask; when a subject is required, refuse an image whose raw peak is too low."""
-    if not require_foreground:
+    if not require_foreground and not flip:
         return segmenter.predict(rgb)
-    soft, peak = segmenter.run_with_peak(segmenter.prepare(rgb))
-    if peak < MIN_PEAK:
+    soft, peak = predict(segmenter, rgb, flip)
+    if require_foreground and peak < MIN_PEAK:
         raise NoForeground("Could not identify foreground in image: nothing in it was recognised "
                            "as a subject.")
     return soft
@@ -131,15 +156,19 @@ def matte_of(
     segmenter: Segmenter,
     roi: tuple[int, int, int, int] | None = None,
     require_foreground: bool = False,
+    flip: bool = False,
 ) -> np.ndarray:
-    """The full-size alpha matte; with a region of interest the model sees only that region."""
+    """The full-size alpha matte; with a region of interest the model sees only that region.
+
+    `flip`: average in the mirrored pass (see `predict`).
+    """
     height, width = rgb.shape[:2]
     if roi is None or roi == (0, 0, width, height):
-        alpha = matte.upsample(_predict(segmenter, rgb, require_foreground), width, height)
+        alpha = matte.upsample(_predict(segmenter, rgb, require_foreground, flip), width, height)
     else:
         left, top, right, bottom = roi
         region = np.ascontiguousarray(rgb[top:bottom, left:right])
-        soft = _predict(segmenter, region, require_foreground)
+        soft = _predict(segmenter, region, require_foreground, flip)
         alpha = np.zeros((height, width), dtype=np.uint8)
         alpha[top:bottom, left:right] = matte.upsample(soft, right - left, bottom - top)
     alpha = matte.combine(alpha, source_alpha)
@@ -245,7 +274,11 @@ def cut(
     limits: Limits,
     header: Header | None = None,
 ) -> Result:
-    """Remove the background from one encoded image and make the product `options` asks for."""
+    """Remove the background from one encoded image and make the product `options` asks for.
+
+    `segmenter` is the model of `options.model`'s tier (the caller picks it:
+    `metering.Meter` does); the tier's flip augmentation is applied here.
+    """
     decoded = images.decode(data, limits, header)
     rgb, source_alpha = decoded.rgb, decoded.alpha
     height, width = rgb.shape[:2]
@@ -256,7 +289,8 @@ def cut(
         rgb, source_alpha = _fit(options.max_megapixels, rgb, source_alpha)
         if roi is not None:
             roi = _scale_box(roi, rgb.shape[1] / width, rgb.shape[0] / height, rgb.shape[1], rgb.shape[0])
-    alpha = matte_of(rgb, source_alpha, segmenter, roi, options.require_foreground)
+    alpha = matte_of(rgb, source_alpha, segmenter, roi, options.require_foreground,
+                     tiers.TIERS[options.model].flip)
     box = matte.bounding_box(alpha)
     laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:

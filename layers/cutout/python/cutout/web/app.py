@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs
-from ..engine import model
+from ..engine import model, tiers
 from ..config import Settings, settings
 from . import account, auth, large_results
 from .dialects import api4ai, azure, removebg
@@ -30,7 +30,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
     )
-    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
+    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg), tiers.quality_segmenter(cfg, segmenter))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
     # its shape with app.state.access_renderers[prefix] = body_fn), rate-limit headers
     # on metered responses, refunds when the server fails after admission.
@@ -60,6 +60,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         extra={"model": segmenter.spec.name, "model_path": str(segmenter.path),
                "model_load_seconds": round(segmenter.load_seconds, 3),
                "threads": segmenter.threads,
+               "quality_model": app.state.engine.quality.name if app.state.engine.quality else None,
                "store": f"dynamodb:{cfg.table}" if cfg.table else f"sqlite:{cfg.data_dir}",
                "results": f"s3:{cfg.bucket}" if cfg.bucket else f"local:{cfg.data_dir}",
                "anonymous": cfg.allow_anonymous},

@@ -17,6 +17,7 @@ from ..accounts.ratelimit import Ticket
 from ..config import Settings
 from ..engine import images, pipeline
 from ..engine.model import Segmenter
+from ..engine.tiers import LazySegmenter
 from ..errors import AccessError
 from ..metering import Meter
 from .auth import Access, Caller, bind, current_caller
@@ -29,6 +30,7 @@ class Engine:
     segmenter: Segmenter
     settings: Settings
     access: Access | None = None  # accounts and limiter; None: no metering (library use)
+    quality: LazySegmenter | None = None  # the `quality` tier's model, loaded when first asked for
 
     @property
     def limits(self) -> images.Limits:
@@ -37,7 +39,7 @@ class Engine:
     @property
     def meter(self) -> Meter:
         limiter = self.access.limiter if self.access is not None else None
-        return Meter(self.segmenter, self.limits, limiter)
+        return Meter(self.segmenter, self.limits, limiter, self.quality)
 
     async def cut(
         self,

@@ -45,10 +45,11 @@ def _failure(name: str, md5: str, message: str) -> JSONResponse:
 
 @router.post("/results")
 async def results(
-    request: Request, mode: str = "fg-image", caller: Caller = Depends(authenticate)
+    request: Request, mode: str = "fg-image", model: str = "fast",
+    caller: Caller = Depends(authenticate),
 ) -> JSONResponse:
     try:
-        options = pipeline.Options(mode=mode)
+        options = pipeline.Options(mode=mode, model=model)
     except InvalidOption as exc:
         return JSONResponse({"detail": exc.message}, status_code=422)
     try:

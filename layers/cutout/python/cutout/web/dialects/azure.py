@@ -11,11 +11,12 @@ multipart part, or as JSON `{"url": "..."}`; errors come in Azure's shape
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from ...engine import pipeline
+from ...engine import pipeline, tiers
 from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 from ..auth import authenticate
 from ..errors import status_of
@@ -126,6 +127,7 @@ async def segment(
     request: Request,
     api_version: str | None = Query(None, alias="api-version"),
     mode: str | None = None,
+    model: str = tiers.DEFAULT_TIER,
 ) -> Response:
     """Background removal or foreground matting, as Azure Image Analysis 4.0 answers it."""
     engine: Engine = request.app.state.engine
@@ -140,12 +142,15 @@ async def segment(
         if mode not in MODES:
             raise AzureError(f"The mode query parameter must be one of {', '.join(MODES)}.",
                              "InvalidArgument")
+        if model not in tiers.TIERS:
+            raise AzureError(f"The model query parameter must be one of {', '.join(tiers.TIERS)}.",
+                             "InvalidArgument")
         data = await _image(request, await _read(request), engine)
         size = len(data)
         if size == 0:
             raise AzureError("The image size is not allowed to be zero or larger than "
                              f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
-        result = await engine.cut(data, MODES[mode], caller=caller)
+        result = await engine.cut(data, replace(MODES[mode], model=model), caller=caller)
     except CutoutError as exc:
         return error_response(exc, size, engine.settings.max_bytes)
     return Response(result.data, media_type="image/png")

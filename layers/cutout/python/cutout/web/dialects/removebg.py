@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from ...engine import colors, geometry, images, pipeline
+from ...engine import colors, geometry, images, pipeline, tiers
 from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 from ..auth import account_report, authenticate
 from ..errors import status_of
@@ -154,6 +154,7 @@ def translate(fields: dict[str, str], background_image: bytes | None = None) -> 
     mode = CHANNELS[_choice(fields, "channels", CHANNELS, "rgba")]
     _choice(fields, "type", TYPES, "auto")
     _choice(fields, "type_level", TYPE_LEVELS, "1")
+    model = _choice(fields, "model", tuple(tiers.TIERS), tiers.DEFAULT_TIER)
     _flag(fields, "semitransparency", True)
     shadow, opacity = _shadow(fields)
     if shadow and mode == "fg-image":
@@ -187,6 +188,7 @@ def translate(fields: dict[str, str], background_image: bytes | None = None) -> 
             scale=scale,
             position=position,
             require_foreground=True,
+            model=model,
         )
     except InvalidOption as exc:
         raise _recoded(exc, "bad_request") from exc

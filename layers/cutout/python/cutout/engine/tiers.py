@@ -1,0 +1,75 @@
+"""Quality tiers: which model a request is cut with, and whether a mirrored pass is averaged in.
+
+`fast` (the default) is the deployment's model (CUTOUT_MODEL, u2netp-int8 unless
+set). `quality` is the larger U^2-Net (CUTOUT_QUALITY_MODEL, `u2net-int8`) with
+flip test-time augmentation: the mask of the photo and the mirrored mask of the
+mirrored photo are averaged (horizontal-flip TTA, as in Krizhevsky et al. 2012's
+test-time crops and flips). The large model is loaded on the first request that
+asks for it, once per process, so callers who never ask for it pay nothing at
+cold start.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from ..config import Settings
+from .model import Segmenter, load, resolve_model_path
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    flip: bool  # average in the horizontally mirrored pass
+
+
+TIERS: dict[str, Tier] = {"fast": Tier("fast", flip=False), "quality": Tier("quality", flip=True)}
+DEFAULT_TIER = "fast"
+
+
+class LazySegmenter:
+    """A model loaded on first use: once per process, safe to ask for from many threads."""
+
+    def __init__(self, name: str, load: Callable[[], Segmenter]) -> None:
+        self.name = name
+        self._load = load
+        self._lock = threading.Lock()
+        self._segmenter: Segmenter | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._segmenter is not None
+
+    def get(self) -> Segmenter:
+        """The model; the first caller loads it (others wait), later callers get it at once.
+
+        Raises what the loader raises (FileNotFoundError for a missing file); a failed
+        load is tried again by the next caller.
+        """
+        segmenter = self._segmenter
+        if segmenter is None:
+            with self._lock:
+                if self._segmenter is None:
+                    self._segmenter = self._load()
+                segmenter = self._segmenter
+        return segmenter
+
+
+def quality_segmenter(cfg: Settings, default: Segmenter) -> LazySegmenter | None:
+    """The `quality` tier's model for a process serving with `cfg`, not yet loaded.
+
+    The deployment's own model when it is already the quality model (no second
+    session); None when the quality model's file is not installed (the tier is then
+    refused before anything is charged). Finding the file is a stat, not a load.
+    """
+    if not cfg.quality_model:
+        return None
+    wanted = replace(cfg, model_name=cfg.quality_model, model_path="")
+    if default.spec.name == cfg.quality_model:
+        return LazySegmenter(cfg.quality_model, lambda: default)
+    try:
+        resolve_model_path(wanted)
+    except FileNotFoundError:
+        return None
+    return LazySegmenter(cfg.quality_model, lambda: load(wanted))
