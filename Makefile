@@ -15,7 +15,9 @@ PYTEST_ARGS ?=
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
 INT8_FILE := layers/model/build/models/u2netp-int8.onnx
-install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE) $(FP32_FILE) $(INT8_FILE)
+# The `quality` tier's model (README: Quality tiers), quantised from u2net the same way.
+QUALITY_FILE := layers/model/build/models/u2net-int8.onnx
+install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE) $(FP32_FILE) $(INT8_FILE) $(QUALITY_FILE)
 
 $(STAMP): requirements-dev.txt layers/deps/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +35,7 @@ model: $(MODEL_FILE)
 # the verified fp32 file with the dev venv's onnxruntime.
 layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/cutout/python/cutout/engine/models.json | $(STAMP)
 	$(MAKE) -C layers/model MODEL=$* PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
-$(INT8_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%.onnx \
+$(INT8_FILE) $(QUALITY_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%.onnx \
 		layers/model/%-int8.ranges.json layers/model/quantize.py | $(STAMP)
 	$(MAKE) -C layers/model MODEL=$*-int8 PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 
@@ -78,7 +80,7 @@ layers: | $(STAMP)
 		PYTHON=$(abspath $(BIN)/python) PYTHON_VERSION=$(LOCAL_PYTHON_VERSION) \
 		ARCH=$$(uname -m | sed 's/aarch64/arm64/')
 	$(MAKE) -C layers/model build-ModelLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/model \
-		MODEL=$(MODEL) PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
+		MODEL=$(MODEL) QUALITY_MODEL=$(QUALITY_MODEL) PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 	du -sh $(LAYERS_DIR)/*
 
 # AWS SAM CLI in its own virtualenv (its pins clash with the dev tools'): `sam validate
