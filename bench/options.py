@@ -1,17 +1,15 @@
 """Every output option at 12 MP against the transparent PNG cut-out (one `make bench` step).
 
-`python -m bench.options [--photos ../shared/eval] [--rounds 3]` prints, for each option
+`bench/.venv/bin/python -m bench.run --only options --photos ../shared/eval` prints, for each option
 (remove.bg's `format=jpg`, webp, zip, `bg_color`, a background image, the drop shadow,
 crop, scale), the median seconds of `pipeline.cut` over the benchmark photos and its
 ratio to the PNG cut-out of the same photos. Needs only the service's own environment.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
-from pathlib import Path
 
 from PIL import Image
 
@@ -61,19 +59,3 @@ def measure(photo_list: list[photos.Photo], rounds: int, model_name: str = "u2ne
     base = statistics.median(times["png (cut-out)"])
     return {name: {"seconds": round(statistics.median(t), 3), "ratio": round(statistics.median(t) / base, 2)}
             for name, t in times.items()}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--photos", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--count", type=int, default=3, help="how many photos")
-    args = parser.parse_args()
-    paths = photos.sources(args.photos, args.count)
-    result = measure([photos.at_megapixels(p, 12.0) for p in paths], args.rounds)
-    for name, row in result.items():
-        print(f"{name:18s} {row['seconds']:7.3f} s  {row['ratio']:5.2f}x")
-
-
-if __name__ == "__main__":
-    main()

@@ -208,6 +208,19 @@ def write(r: dict, out: Path) -> None:
         x = r["rss_12mp"][name]
         lines.append(f"| {LABELS[name]} | {x['rss_before'] / 2**20:,.0f} | {x['peak'] / 2**20:,.0f} | "
                      f"{(x['peak'] - x['rss_before']) / 2**20:,.0f} | {x['peak'] / base:.0%} |")
+    if "options_12mp" in r:
+        lines += [
+            "",
+            "## Output options at 12 MP",
+            "",
+            "`pipeline.cut` with each option (remove.bg's names), the default model, 2 threads;",
+            "median over rounds x photos, options interleaved; ratio to the transparent PNG cut-out.",
+            "",
+            "| option | median s | x the PNG cut-out |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {name} | {row['seconds']:.3f} | {row['ratio']:.2f} |"
+                  for name, row in r["options_12mp"].items()]
     lines += [
         "",
         "## Cold start",

@@ -6,7 +6,9 @@ Steps (all in one run, each engine measured alternately with the others):
   3. peak RSS of one 12 MP request, one fresh process per engine;
   4. cold start of the Lambda handler against rembg's import + session + first remove();
   5. the model alone: ms per 320x320 pass, fp32 and INT8, 1 and 2 threads, GFLOP/s;
-  6. cost per 1,000 images on Lambda at 1769/3008/5307 MB.
+  6. cost per 1,000 images on Lambda at 1769/3008/5307 MB;
+  7. every output option (jpg, webp, zip, backgrounds, shadow, crop, scale) at 12 MP
+     against the PNG cut-out (bench/options.py; `--only options` runs just this step).
 Raw numbers go to docs/benchmarks.json, the table and plots to docs/.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import coldstart, engines, inference, latency, photos, report
+from . import coldstart, engines, inference, latency, options, photos, report
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -96,10 +98,15 @@ def main() -> None:
     parser.add_argument("--cutout-python", default=str(ROOT / ".venv" / "bin" / "python"),
                         help="interpreter with the service's own environment (cold start)")
     parser.add_argument("--out", type=Path, default=DOCS)
+    parser.add_argument("--only", choices=("options",), help="run one step and print it (no report)")
     args = parser.parse_args()
 
     results: dict = {"machine": machine()}
     sets = photos.photo_sets(args.photos)
+    if args.only == "options":
+        for name, row in options.measure(sets[12.0], 1 if args.quick else 3).items():
+            print(f"{name:18s} {row['seconds']:7.3f} s  {row['ratio']:5.2f}x the PNG cut-out")
+        return
     results["photos"] = {str(mp): [{"name": p.name, "width": p.width, "height": p.height,
                                     "jpeg_bytes": len(p.data)} for p in ps] for mp, ps in sets.items()}
     q = args.quick
@@ -132,6 +139,9 @@ def main() -> None:
         results["latency_1cpu"] = latency_table(sets, (1.0, 12.0), 1, {1.0: 1 if q else 4, 12.0: 1 if q else 3})
     finally:
         os.sched_setaffinity(0, everything)
+
+    print("output options at 12 MP ...", flush=True)
+    results["options_12mp"] = options.measure(sets[12.0], 1 if q else 3)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(results, indent=1))
