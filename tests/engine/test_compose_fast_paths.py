@@ -2,8 +2,9 @@
 
 `over_opaque` replaced float32 arithmetic for the common case (an opaque layer
 under the subject) to make `format=jpg`, `bg_color` and background images cheap
-at 12 MP. The reference here is the previous code: `compose.over` (still the
-path for translucent layers) and the float formula `flatten` used before.
+at 12 MP, and `over` (translucent layers, the shadow) now runs in row bands. The
+reference here is the previous code, copied: the whole-image float `over` and
+the float formula `flatten` used before.
 Every alpha value 0..255 meets every colour value, on arrays large enough to
 run in row bands on every CPU.
 """
@@ -18,6 +19,19 @@ from PIL import Image
 from cutout.engine import bands, compose, images, pipeline
 
 LIMITS = images.Limits()
+
+
+def previous_over(rgb, alpha, under_rgb, under_alpha) -> np.ndarray:
+    """compose.over before banding (float32, whole image at once)."""
+    a = alpha.astype(np.float32) / 255.0
+    b = under_alpha * (1.0 - a)
+    out_a = a + b
+    safe = np.where(out_a > 0, out_a, 1.0)[:, :, None]
+    colour = (rgb * a[:, :, None] + under_rgb * b[:, :, None]) / safe
+    rgba = np.empty(rgb.shape[:2] + (4,), dtype=np.uint8)
+    rgba[:, :, :3] = np.clip(colour + 0.5, 0, 255)
+    rgba[:, :, 3] = np.clip(out_a * 255.0 + 0.5, 0, 255)
+    return rgba
 
 
 def previous_flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
@@ -45,7 +59,7 @@ def layers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_over_opaque_equals_the_float_over(layers) -> None:
     rgb, alpha, under = layers
-    reference = compose.over(rgb, alpha, under.astype(np.float32), np.ones(alpha.shape, np.float32))
+    reference = previous_over(rgb, alpha, under.astype(np.float32), np.ones(alpha.shape, np.float32))
     assert (reference[:, :, 3] == 255).all()
     assert np.array_equal(compose.over_opaque(rgb, alpha, under), reference[:, :, :3])
 
@@ -63,12 +77,19 @@ def test_flatten_of_an_opaque_image_is_its_colour(layers) -> None:
     assert np.array_equal(compose.flatten(rgba, (255, 255, 255)), rgb)
 
 
+def test_shadow_in_bands_equals_the_previous_over(layers) -> None:
+    rgb, alpha, _ = layers
+    shade = compose.shadow_matte(alpha, opacity=0.5)
+    assert np.array_equal(compose.with_shadow(rgb, alpha, opacity=0.5),
+                          previous_over(rgb, alpha, np.zeros(3, dtype=np.float32), shade))
+
+
 def test_on_background_opaque_and_translucent_layers_match_over(layers) -> None:
     rgb, alpha, under = layers
     product = compose.cutout(rgb, alpha)
     for layer_alpha in (255, 128):  # opaque: integer path; translucent: float path
         background = np.dstack([under, np.full_like(alpha, layer_alpha)])
-        expected = compose.over(product[:, :, :3], product[:, :, 3], under.astype(np.float32),
+        expected = previous_over(product[:, :, :3], product[:, :, 3], under.astype(np.float32),
                                 np.full(alpha.shape, layer_alpha / 255.0, np.float32))
         assert np.array_equal(compose.on_background(product, background), expected)
 
@@ -87,13 +108,14 @@ def test_pipeline_outputs_are_the_previous_paths_pixels(segmenter, coffee, optio
     result = pipeline.cut(data.getvalue(), opts, segmenter=segmenter, limits=LIMITS)
     alpha = pipeline.matte_of(coffee, None, segmenter)
     if opts.mode == "fg-image-shadow":
-        product = compose.with_shadow(coffee, alpha, opacity=opts.shadow_opacity)
+        shade = compose.shadow_matte(alpha, opacity=opts.shadow_opacity)
+        product = previous_over(coffee, alpha, np.zeros(3, dtype=np.float32), shade)
     else:
         product = compose.cutout(coffee, alpha)
     if opts.background_color is not None:
         under = np.empty(coffee.shape, np.float32)
         under[:] = opts.background_color[:3]
-        product = compose.over(product[:, :, :3], product[:, :, 3], under, np.ones(alpha.shape, np.float32))
+        product = previous_over(product[:, :, :3], product[:, :, 3], under, np.ones(alpha.shape, np.float32))
     if opts.format == "jpg":
         expected = images.encode(previous_flatten(product, (255, 255, 255)), "jpg")
         assert result.data == expected  # same pixels in, same JPEG bytes out

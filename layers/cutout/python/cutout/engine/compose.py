@@ -9,6 +9,8 @@ from PIL import Image, ImageFilter
 from . import bands
 from ..types import RGB, RGBA, Alpha
 
+CHUNK_PIXELS = 65_536  # pixels per step of the compositing loops: their temporaries stay in cache
+
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """RGBA with straight (unpremultiplied) colour; fully transparent pixels are black."""
@@ -54,15 +56,32 @@ def shadow_matte(
 def over(
     rgb: np.ndarray, alpha: np.ndarray, under_rgb: np.ndarray, under_alpha: np.ndarray
 ) -> np.ndarray:
-    """Porter-Duff 'over': the subject (rgb, alpha 0..255) over a layer (alpha 0..1)."""
-    a = alpha.astype(np.float32) / 255.0
-    b = under_alpha * (1.0 - a)
-    out_a = a + b
-    safe = np.where(out_a > 0, out_a, 1.0)[:, :, None]
-    colour = (rgb * a[:, :, None] + under_rgb * b[:, :, None]) / safe
-    rgba = np.empty(rgb.shape[:2] + (4,), dtype=np.uint8)
-    rgba[:, :, :3] = np.clip(colour + 0.5, 0, 255)
-    rgba[:, :, 3] = np.clip(out_a * 255.0 + 0.5, 0, 255)
+    """Porter-Duff 'over': the subject (HxWx3 uint8, alpha HxW 0..255) over a layer.
+
+    under_rgb: HxWx3 (or a broadcastable colour) float32 0..255; under_alpha: HxW float32 0..1.
+    Returns HxWx4 uint8 (straight colour). Computed in row bands on every CPU, a few rows
+    at a time; each pixel's arithmetic is the same whatever the banding.
+    """
+    height, width = alpha.shape
+    rgba = np.empty((height, width, 4), dtype=np.uint8)
+    rows = max(1, CHUNK_PIXELS // max(width, 1))
+    whole = under_rgb.ndim == 3 and under_rgb.shape[0] == height
+
+    def chunk(top: int, bottom: int) -> None:
+        a = alpha[top:bottom].astype(np.float32) / 255.0
+        b = under_alpha[top:bottom] * (1.0 - a)
+        out_a = a + b
+        safe = np.where(out_a > 0, out_a, 1.0)[:, :, None]
+        below = under_rgb[top:bottom] if whole else under_rgb
+        colour = (rgb[top:bottom] * a[:, :, None] + below * b[:, :, None]) / safe
+        rgba[top:bottom, :, :3] = np.clip(colour + 0.5, 0, 255)
+        rgba[top:bottom, :, 3] = np.clip(out_a * 255.0 + 0.5, 0, 255)
+
+    def band(top: int, bottom: int) -> None:
+        for start in range(top, bottom, rows):
+            chunk(start, min(start + rows, bottom))
+
+    bands.map_rows(band, height, width)
     return rgba
 
 
@@ -91,21 +110,32 @@ def over_opaque(rgb: np.ndarray, alpha: np.ndarray, under: np.ndarray) -> RGB:
     height, width = alpha.shape
     out = np.empty((height, width, 3), dtype=np.uint8)
 
-    def band(top: int, bottom: int) -> None:
-        a = alpha[top:bottom, :, None].astype(np.uint16)
-        below = under if under.ndim == 1 else under[top:bottom]
-        num = rgb[top:bottom].astype(np.uint16)
+    rows = max(1, CHUNK_PIXELS // max(width, 1))
+    # Every operand is either as wide as a row of samples (W*3) or a whole chunk, so NumPy
+    # runs long contiguous loops (a per-pixel (3,) broadcast would run loops of 3).
+    colour_row = np.tile(under.astype(np.uint16), width) if under.ndim == 1 else None
+
+    def chunk(top: int, bottom: int) -> None:
+        a = np.repeat(alpha[top:bottom], 3, axis=1).astype(np.uint16)  # (rows, W*3)
+        num = rgb[top:bottom].reshape(bottom - top, width * 3).astype(np.uint16)
         num *= a
         a ^= 255  # 255 - a
-        a = a * below  # uint16: at most 255 * 255
+        if colour_row is None:
+            a *= under[top:bottom].reshape(bottom - top, width * 3)  # uint16: at most 255 * 255
+        else:
+            a *= colour_row
         num += a
         num += 127  # round half up: (num + 127) // 255, and num + 127 < 65535
         # x // 255 == (x + 1 + (x >> 8)) >> 8 for every x below 65535 (checked exhaustively)
-        a = num >> 8
+        np.right_shift(num, 8, out=a)
         num += a
         num += 1
         num >>= 8
-        out[top:bottom] = num
+        out[top:bottom] = num.reshape(bottom - top, width, 3)
+
+    def band(top: int, bottom: int) -> None:
+        for start in range(top, bottom, rows):  # a few rows at a time: the temporaries stay in cache
+            chunk(start, min(start + rows, bottom))
 
     bands.map_rows(band, height, width)
     return out
