@@ -224,11 +224,21 @@ def cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def on_background(product: np.ndarray, background: np.ndarray) -> np.ndarray:
     """An RGBA product (cut-out, maybe with shadow) laid over an RGBA background layer."""
-    if int(background[:, :, 3].min()) == 255:  # the usual case: an opaque colour or photo
-        height, width = product.shape[:2]
+    return subject_on(product[:, :, :3], product[:, :, 3], background)
+
+
+def subject_on(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> RGBA:
+    """The subject (HxWx3 uint8, alpha HxW 0-255) over a background: HxWx4 uint8.
+
+    background: an HxWx4 uint8 layer, or one RGBA colour (4 uint8) under every pixel.
+    An opaque background (the usual case) takes the exact integer path (`over_opaque`);
+    a translucent one the float path (`over`).
+    """
+    height, width = alpha.shape
+    if int(background[..., 3].min()) == 255:
         rgba = np.empty((height, width, 4), dtype=np.uint8)
-        rgba[:, :, :3] = over_opaque(product[:, :, :3], product[:, :, 3], background[:, :, :3])
+        rgba[:, :, :3] = over_opaque(rgb, alpha, background[..., :3])
         rgba[:, :, 3] = 255
         return rgba
-    under_alpha = background[:, :, 3].astype(np.float32) / 255.0
-    return over(product[:, :, :3], product[:, :, 3], background[:, :, :3].astype(np.float32), under_alpha)
+    under_alpha = np.broadcast_to(background[..., 3].astype(np.float32) / 255.0, (height, width))
+    return over(rgb, alpha, background[..., :3].astype(np.float32), under_alpha)

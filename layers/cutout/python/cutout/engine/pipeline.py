@@ -222,11 +222,18 @@ def layout(
 def render(
     rgb: np.ndarray, alpha: np.ndarray, options: Options, background: np.ndarray | None = None
 ) -> np.ndarray:
-    """The product's pixels: L for the mask, RGBA otherwise (over the background, if any)."""
+    """The product's pixels: L for the mask, RGBA otherwise (over the background, if any).
+
+    background: an HxWx4 uint8 layer or one RGBA colour (see compose.subject_on).
+    """
     if options.mode == "fg-mask":
         return alpha
     if options.mode == "fg-image-shadow":
         product = compose.with_shadow(rgb, alpha, opacity=options.shadow_opacity)
+    elif background is not None:
+        # Straight from the photo: where alpha is 0 the colour never shows, so the
+        # cut-out's black fill is not needed (same pixels, one 12 MP pass less).
+        return compose.subject_on(rgb, alpha, background)
     else:
         product = compose.cutout(rgb, alpha)
     if background is not None:
@@ -236,7 +243,7 @@ def render(
 
 def _background(options: Options, limits: Limits, width: int, height: int) -> np.ndarray | None:
     if options.background_color is not None:
-        return compose.solid(options.background_color, width, height)
+        return np.array(options.background_color, dtype=np.uint8)  # one colour under every pixel
     if options.background_image is not None:
         return compose.cover(background_layer(options.background_image, limits), width, height)
     return None
