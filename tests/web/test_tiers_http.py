@@ -63,6 +63,11 @@ def azure(api, key, photo: bytes, **params):
                     headers={"Ocp-Apim-Subscription-Key": key, "Content-Type": "application/octet-stream"})
 
 
+def another_models_matte(fast: np.ndarray, quality: np.ndarray) -> bool:
+    """Over 0.5% of the pixels differ by more than 16 levels (the same model gives 0%)."""
+    return float(np.mean(np.abs(fast.astype(int) - quality.astype(int)) > 16)) > 0.005
+
+
 def test_the_quality_model_is_not_loaded_until_a_request_asks_for_it(app, api, key, astronaut_jpeg):
     quality = app.state.engine.quality
     assert quality is not None and quality.name == "u2net-int8"
@@ -80,7 +85,7 @@ def test_api4ai_model_quality_gives_its_own_pixels(api, key, request, photo):
     fast, quality = api4ai(api, key, data, model="fast"), api4ai(api, key, data, model="quality")
     assert np.array_equal(fast, api4ai(api, key, data))  # fast is the default
     assert_subject_found(quality, photo)
-    assert np.mean(np.abs(fast.astype(int) - quality.astype(int))) > 1.0  # another model's matte
+    assert another_models_matte(fast, quality)
 
 
 def test_removebg_model_field(api, key, coffee_jpeg):
@@ -88,7 +93,7 @@ def test_removebg_model_field(api, key, coffee_jpeg):
     assert fast.status_code == quality.status_code == 200, quality.text
     a_fast, a_quality = alpha_of(fast.content), alpha_of(quality.content)
     assert_subject_found(a_quality, "coffee")
-    assert np.mean(np.abs(a_fast.astype(int) - a_quality.astype(int))) > 1.0
+    assert another_models_matte(a_fast, a_quality)
 
 
 def test_azure_model_query(api, key, coffee_jpeg):
@@ -96,7 +101,7 @@ def test_azure_model_query(api, key, coffee_jpeg):
     assert fast.status_code == quality.status_code == 200, quality.text
     a_fast, a_quality = alpha_of(fast.content), alpha_of(quality.content)
     assert_subject_found(a_quality, "coffee")
-    assert np.mean(np.abs(a_fast.astype(int) - a_quality.astype(int))) > 1.0
+    assert another_models_matte(a_fast, a_quality)
 
 
 def test_unknown_model_values_get_each_dialects_error(api, key, coffee_jpeg):
@@ -128,4 +133,4 @@ def test_a_deployment_without_the_quality_model_refuses_it_before_charging(
     assert error["code"] == "invalid_model" and "not installed" in error["detail"]
     assert credits_used(api, key) == 0
     assert removebg(api, key, coffee_jpeg).status_code == 200  # the default still serves
-    assert credits_used(api, key) == 1
+    assert credits_used(api, key) == 0.25  # a 0.24 MP photo: remove.bg's small-image price
