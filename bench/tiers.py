@@ -4,9 +4,8 @@
     bench/.venv/bin/python -m bench.tiers speed [--photos ../shared/eval]
 
 `quality` scores every image of each set twice from the same two model passes
-(the photo, and the mirrored photo): the first pass alone is `model=quality`
-without TTA, the average of both is the `quality` tier (pipeline.predict with
-flip). Scores as `make eval` (cutout.engine.quality); the reference is rembg
+(the photo, and the mirrored photo): the first pass alone is `model=quality`,
+the average of both is `model=quality-tta` (pipeline.predict with flip). Scores as `make eval` (cutout.engine.quality); the reference is rembg
 2.0.86 with u2net in ../shared/eval/README.md.
 `speed` times, on the same photos and alternating, rembg's remove() with a
 reused u2net session and Cutout's `quality` tier (and its single pass), bytes
@@ -81,10 +80,10 @@ def speed(photo_list: list[photos.Photo], rounds: int) -> dict[str, float]:
     limits = images.Limits(100, 2**30)
     runs = {
         "rembg u2net": lambda data: remove(data, session=session),
-        "cutout quality (u2net-int8 + flip)": lambda data: pipeline.cut(
+        "cutout quality-tta (u2net-int8 + flip)": lambda data: pipeline.cut(
+            data, pipeline.Options(model="quality-tta"), segmenter=seg, limits=limits).data,
+        "cutout quality (u2net-int8)": lambda data: pipeline.cut(
             data, pipeline.Options(model="quality"), segmenter=seg, limits=limits).data,
-        "cutout u2net-int8 (no flip)": lambda data: pipeline.cut(
-            data, pipeline.Options(), segmenter=seg, limits=limits).data,
     }
     for run in runs.values():  # warm-up
         run(photo_list[0].data)

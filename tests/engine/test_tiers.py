@@ -88,7 +88,7 @@ def test_lazy_segmenter_loads_once_for_many_threads(segmenter) -> None:
 def test_unknown_model_is_an_invalid_option() -> None:
     with pytest.raises(InvalidOption) as caught:
         pipeline.Options(model="best")
-    assert caught.value.code == "invalid_model" and "fast, quality" in caught.value.message
+    assert caught.value.code == "invalid_model" and "fast, quality, quality-tta" in caught.value.message
 
 
 @pytest.mark.parametrize("which", ["segmenter", "large"])
@@ -108,7 +108,8 @@ def test_flip_tta_mask_of_a_mirrored_photo_is_the_mirrored_mask(request, which, 
 
 def test_quality_tier_flips_in_the_pipeline(large, astronaut_jpeg) -> None:
     limits = pipeline.images.Limits()
-    with_tta = pipeline.cut(astronaut_jpeg, pipeline.Options(mode="fg-mask", model="quality"),
+    with_tta = pipeline.cut(astronaut_jpeg, pipeline.Options(mode="fg-mask", model="quality-tta"),
                             segmenter=large, limits=limits)
-    without = pipeline.cut(astronaut_jpeg, pipeline.Options(mode="fg-mask"), segmenter=large, limits=limits)
+    without = pipeline.cut(astronaut_jpeg, pipeline.Options(mode="fg-mask", model="quality"),
+                           segmenter=large, limits=limits)
     assert with_tta.data != without.data

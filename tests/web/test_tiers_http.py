@@ -107,18 +107,18 @@ def test_azure_model_query(api, key, coffee_jpeg):
 def test_unknown_model_values_get_each_dialects_error(api, key, coffee_jpeg):
     response = api.post("/v1/results", params={"model": "best"}, headers={"X-Api-Key": key},
                         files={"image": ("photo.jpg", coffee_jpeg, "image/jpeg")})
-    assert response.status_code == 422 and "fast, quality" in response.json()["detail"]
+    assert response.status_code == 422 and "fast, quality, quality-tta" in response.json()["detail"]
 
     response = removebg(api, key, coffee_jpeg, model="best")
     assert response.status_code == 400
     (error,) = response.json()["errors"]
-    assert error["code"] == "invalid_model" and "fast, quality" in error["detail"]
+    assert error["code"] == "invalid_model" and "fast, quality, quality-tta" in error["detail"]
 
     response = azure(api, key, coffee_jpeg, model="best")
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "InvalidRequest" and error["innererror"]["code"] == "InvalidArgument"
-    assert "fast, quality" in error["innererror"]["message"]
+    assert "fast, quality, quality-tta" in error["innererror"]["message"]
 
 
 def test_a_deployment_without_the_quality_model_refuses_it_before_charging(

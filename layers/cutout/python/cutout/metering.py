@@ -47,8 +47,8 @@ class Meter:
     """The model, the image limits and the limiter one process meters cut-outs with.
 
     `limiter` None means no metering at all (library use, `make run` without
-    accounts); then `account` is ignored by `cut`. `quality` is the `quality`
-    tier's model, loaded on its first use (None: the tier is not installed).
+    accounts); then `account` is ignored by `cut`. `quality` is the model of the
+    `quality` and `quality-tta` tiers, loaded on its first use (None: the tier is not installed).
     """
 
     segmenter: Segmenter

@@ -43,8 +43,8 @@ class Options:
     scale: the subject's size relative to the canvas (0.1..1), None = as it is.
     position: (x, y) fractions (0.5, 0.5 = centred), None = where it is.
     require_foreground: refuse (NoForeground) instead of returning an empty cut-out.
-    model: the quality tier (tiers.TIERS): `fast`, the deployment's model, or `quality`,
-        the large model with the mirrored pass averaged in.
+    model: the quality tier (tiers.TIERS): `fast`, the deployment's model; `quality`, the
+        large model; `quality-tta`, the large model with the mirrored pass averaged in.
     """
 
     mode: str = "fg-image"

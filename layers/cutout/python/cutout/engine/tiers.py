@@ -1,10 +1,11 @@
 """Quality tiers: which model a request is cut with, and whether a mirrored pass is averaged in.
 
 `fast` (the default) is the deployment's model (CUTOUT_MODEL, u2netp-int8 unless
-set). `quality` is the larger U^2-Net (CUTOUT_QUALITY_MODEL, `u2net-int8`) with
-flip test-time augmentation: the mask of the photo and the mirrored mask of the
-mirrored photo are averaged (horizontal-flip TTA, as in Krizhevsky et al. 2012's
-test-time crops and flips). The large model is loaded on the first request that
+set). `quality` is the larger U^2-Net (CUTOUT_QUALITY_MODEL, `u2net-int8`).
+`quality-tta` adds flip test-time augmentation: the mask of the photo and the
+mirrored mask of the mirrored photo are averaged (horizontal-flip TTA, as in
+Krizhevsky et al. 2012's test-time flips); it costs a second pass and measured no
+better than `quality` on GrabCut (README, Quality tiers). The large model is loaded on the first request that
 asks for it, once per process, so callers who never ask for it pay nothing at
 cold start.
 """
@@ -24,7 +25,8 @@ class Tier:
     flip: bool  # average in the horizontally mirrored pass
 
 
-TIERS: dict[str, Tier] = {"fast": Tier("fast", flip=False), "quality": Tier("quality", flip=True)}
+TIERS: dict[str, Tier] = {"fast": Tier("fast", flip=False), "quality": Tier("quality", flip=False),
+                          "quality-tta": Tier("quality-tta", flip=True)}
 DEFAULT_TIER = "fast"
 
 
