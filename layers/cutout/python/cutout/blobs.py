@@ -68,6 +68,9 @@ class BlobStore(Protocol):
     def url(self, key: str, expires_in: int, base_url: str = "") -> str:
         """A URL that GETs the object without credentials until `expires_in` seconds pass."""
 
+    def delete(self, key: str) -> None:
+        """Remove the object under `key` (no error when there is none); BlobError if unreachable."""
+
 
 def check_key(key: str) -> str:
     """Refuse keys that could escape a folder or that S3 would reject."""
@@ -144,6 +147,15 @@ class S3Blobs:
         )
 
 
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobError(f"Could not delete {key!r} from S3 ({_reason(exc)}).") from exc
+
+
 def _reason(exc: Exception) -> str:
     """S3's error code, or the exception's class: enough to tell, never a secret."""
     response = getattr(exc, "response", None) or {}
@@ -190,6 +202,13 @@ class LocalBlobs:
         except FileNotFoundError as exc:
             raise BlobNotFound(f"No object {key!r}.") from exc
         return Blob(data, info["content_type"], info["metadata"], info["etag"])
+
+    def delete(self, key: str) -> None:
+        for path in self._paths(key):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise BlobError(f"Could not delete {key!r} ({exc.strerror}).") from exc
 
     def signature(self, key: str, expires: int) -> str:
         return hmac.new(self.secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()

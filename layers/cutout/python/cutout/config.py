@@ -63,6 +63,10 @@ class Settings:
     # The S3 upload trigger (s3trigger.py).
     s3_account: str = "s3"  # the account its usage is metered to
     s3_plan: str = "mega"  # the plan whose limits that account has
+    # Stored images, the IMG Processing dialect (imagelib.py, web/imgproc.py).
+    image_ttl_days: int = 0  # days before a stored image expires; 0: kept until deleted
+    image_source_hosts: tuple[str, ...] = field(default_factory=tuple)  # POST /v1/images url hosts
+    sandbox_mp_per_minute: int = 10  # megapixels per minute of test_ (sandbox) keys
 
 
 @lru_cache(maxsize=1)
@@ -98,5 +102,8 @@ def settings() -> Settings:
         blob_secret=_env("CUTOUT_BLOB_SECRET", ""),
         s3_account=_env("CUTOUT_S3_ACCOUNT", "s3"),
         s3_plan=_env("CUTOUT_S3_PLAN", "mega"),
+        image_ttl_days=int(_env("CUTOUT_IMAGE_TTL_DAYS", "0")),
+        image_source_hosts=_list("CUTOUT_IMAGE_SOURCE_HOSTS"),
+        sandbox_mp_per_minute=int(_env("CUTOUT_SANDBOX_MP_PER_MINUTE", "10")),
     )
 

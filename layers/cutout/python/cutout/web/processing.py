@@ -7,6 +7,7 @@ the header and the pixels, so that bad input is never charged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +17,8 @@ from ..config import Settings
 from ..model import Segmenter
 from ..ratelimit import Ticket
 from .auth import Access, Caller, bind, current_caller
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,24 @@ class Engine:
                 pipeline.cut, data, options, segmenter=self.segmenter, limits=self.limits,
                 header=header,
             )
+        except BaseException:
+            if ticket is not None and self.access is not None:
+                await run_in_threadpool(self.access.limiter.refund, ticket)
+            raise
+
+    async def run(
+        self,
+        header: images.Header,
+        work: Callable[[], T],
+        *,
+        caller: Caller | None = None,
+        credits: float = 1.0,
+    ) -> T:
+        """Charge the caller for `header`'s megapixels and `credits`, then run `work()` in a
+        worker thread; if it raises, the charge is refunded. (`cut` for any pixel work.)"""
+        ticket = await self._admit(header, credits, caller)
+        try:
+            return await run_in_threadpool(work)
         except BaseException:
             if ticket is not None and self.access is not None:
                 await run_in_threadpool(self.access.limiter.refund, ticket)
