@@ -171,8 +171,10 @@ async def list_images(request: Request) -> Response:
     """Images newest first: `take` 1-100 (default 10), `from` an image id (the cursor)."""
     try:
         caller = await _caller(request)
-        raw_take = request.query_params.get("take", "10")
-        start = request.query_params.get("from") or None
+        # The Node SDK's ky may send an unset parameter as the text "undefined".
+        query = {k: v for k, v in request.query_params.items() if v not in ("", "undefined")}
+        raw_take = query.get("take", "10")
+        start = query.get("from")
         if not raw_take.isdigit() or not 1 <= int(raw_take) <= 100:
             raise p.Invalid(["take: must be an integer from 1 to 100"])
         if start is not None and not start.startswith(imagelib.ID_PREFIX):
