@@ -401,10 +401,11 @@ def test_operations_are_counted_exactly_and_never_for_failures(svc, astronaut_jp
     failures = [svc.op(key, photo, "crop", {"x1": 0, "y1": 0, "x2": 9999, "y2": 5}),
                 svc.op(key, photo, "mirror", {"mode": "diagonal"}),
                 svc.op(key, photo, "resize", {"fit": "cover"}),
+                svc.op(key, photo, "resize", {"width": 10_000, "height": 10_000}),
                 svc.op(key, photo, "rotate", {"angle": 10, "background_color": "nocolour"}),
                 svc.op(key, "image_doesnotexist", "blur", {"sigma": 2}),
                 svc.op(key, photo, "classify")]
-    assert [f.status_code for f in failures] == [400, 400, 400, 400, 404, 422]
+    assert [f.status_code for f in failures] == [400, 400, 400, 400, 400, 404, 422]
     assert svc.usage(key)["credits"] == 4 and svc.usage(key)["calls"] == 3
     # Monthly credits: remove-background needs 2; with 1 left it is refused (403) and not counted.
     poor = svc.key(monthly_credits=2)

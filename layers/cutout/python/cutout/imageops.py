@@ -127,7 +127,8 @@ def resize(
 def rotate(pixels: np.ndarray, degrees: float, background: RGBA = (0, 0, 0, 255)) -> np.ndarray:
     """Rotate clockwise by `degrees`; the canvas grows to hold the corners, filled with `background`.
 
-    Multiples of 90 degrees are exact (no resampling, no fill).
+    Multiples of 90 degrees are exact (no resampling, no fill). Raises
+    InvalidOption before any work when the grown canvas would pass MAX_SIDE.
     """
     if not math.isfinite(degrees):
         raise InvalidOption("angle must be a finite number.", code="invalid_angle")
@@ -135,12 +136,15 @@ def rotate(pixels: np.ndarray, degrees: float, background: RGBA = (0, 0, 0, 255)
     quarter = round(turn / 90.0)
     if abs(turn - quarter * 90.0) < 1e-9:
         return np.ascontiguousarray(np.rot90(pixels, k=-(quarter % 4)))  # k<0: clockwise
+    height, width = pixels.shape[:2]
+    rad = math.radians(turn)
+    _check_size(math.ceil(abs(width * math.cos(rad)) + abs(height * math.sin(rad))),
+                math.ceil(abs(width * math.sin(rad)) + abs(height * math.cos(rad))))
     rgba = _rgba(pixels)
     turned = _pil(rgba).rotate(-turn, resample=Image.Resampling.BICUBIC, expand=True,
                                fillcolor=(0, 0, 0, 0))
     out = np.asarray(turned)
     height, width = out.shape[:2]
-    _check_size(width, height)
     under = compose.solid(background, width, height)
     flat = compose.over(out[:, :, :3], out[:, :, 3], under[:, :, :3].astype(np.float32),
                         under[:, :, 3].astype(np.float32) / 255.0)

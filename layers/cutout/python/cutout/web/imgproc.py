@@ -32,6 +32,7 @@ from .processing import Engine
 PREFIX = "/v1/images"
 USAGE_HEADER = "X-Image-Processing-Usage"
 UNSUPPORTED = ("imagine", "classify", "visualize", "extract-text", "extract-formatted-text")
+MAX_OUTPUT_PIXELS = 25_000_000  # what a resize may make: the engine's default input limit
 OPERATIONS = ("remove-background", "convert", "resize", "crop", "rotate", "mirror", "blur",
               "modulate", "watermark")
 # Declared for the OpenAPI page; authenticate() reads the header itself, so the
@@ -342,6 +343,10 @@ def _resize(body: p.Resize, record: ImageRecord) -> Plan:
     colour = p.colour(body.letterbox_color, "letterbox_color")
     width = body.width or max(1, round(record.width * body.height / record.height))
     height = body.height or max(1, round(record.height * width / record.width))
+    if width > imageops.MAX_SIDE or height > imageops.MAX_SIDE or width * height > MAX_OUTPUT_PIXELS:
+        raise p.Invalid([f"width, height: {width}x{height} is larger than this server makes "
+                         f"(at most {MAX_OUTPUT_PIXELS // 1_000_000} megapixels, "
+                         f"{imageops.MAX_SIDE} px a side)"])
     return Plan(lambda px: imageops.resize(px, width, height, body.fit, body.position, colour),
                 record.format)
 
