@@ -567,3 +567,26 @@ def test_the_sdk_calls_work_unchanged(svc, web_server, coffee_jpeg, astronaut_jp
         sdk.get_image(from_url["id"])
     assert (caught.value.status, caught.value.type, caught.value.error) == (404, "not_found",
                                                                             "Not Found")
+
+
+def test_an_unreachable_store_is_a_503_in_the_dialect_shape_and_not_charged(
+        base_settings, segmenter, dynalite, moto_server, tmp_path, astronaut_jpeg) -> None:
+    table, bucket = f"imgproc-{uuid.uuid4().hex[:10]}", f"imgproc-{uuid.uuid4().hex[:10]}"
+    DynamoStore(table).create_table()
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    app = create_app(replace(base_settings, table=table, bucket=bucket, allow_anonymous=False,
+                             key_cache_seconds=3600, data_dir=str(tmp_path)), segmenter)
+    url, stop = start(app)
+    try:
+        svc = Service(app, url)
+        key = svc.key()
+        image = svc.upload(key, astronaut_jpeg).json()["id"]
+        svc.call("GET", f"/v1/images/{image}", key)  # the key is now cached in-process
+        with dynalite.stopped():
+            for response in (svc.call("GET", f"/v1/images/{image}", key),
+                             svc.call("GET", "/v1/images", key)):
+                assert response.status_code == 503, response.text
+                assert response.json()["type"] == "service_unavailable"
+        assert svc.usage(key)["calls"] == 1
+    finally:
+        stop()

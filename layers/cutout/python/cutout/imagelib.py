@@ -11,13 +11,14 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
 from . import compose, images
 from .blobs import BlobNotFound, BlobStore
 from .errors import CutoutError
-from .stores import ImageRecord, ImageStore
+from .stores import ImageRecord, ImageStore, StoreUnavailable
 
 ID_PREFIX = "image_"
 PREFIX = "images/"  # blob keys; the template's lifecycle rule and IAM policy name this prefix
@@ -25,6 +26,31 @@ STORED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}  # kept as uploa
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 ENCODE_AS = {"jpeg": "jpg", "png": "png", "webp": "webp"}  # -> images.encode's names
 DAY = 86_400
+
+
+class ImagesUnavailable(CutoutError):
+    """The record store cannot be reached: retry later (503, never charged)."""
+
+    code = "service_unavailable"
+    status = 503
+
+
+class _Guarded:
+    """The record store, with StoreUnavailable turned into ImagesUnavailable for the dialect."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except StoreUnavailable as exc:
+                raise ImagesUnavailable("The image store is unavailable; retry shortly.") from exc
+
+        return call
 
 
 class ImageNotFound(CutoutError):
@@ -87,7 +113,7 @@ class ImageLibrary:
     """One account's stored images over the two ports; `ttl_days` 0 keeps images forever."""
 
     def __init__(self, store: ImageStore, blobs: BlobStore, ttl_days: int = 0) -> None:
-        self.store = store
+        self.store: ImageStore = _Guarded(store)  # type: ignore[assignment]
         self.blobs = blobs
         self.ttl_days = ttl_days
 
