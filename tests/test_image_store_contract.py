@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cutout.blobs import LocalBlobs
+from cutout.blobs.local import LocalBlobStore
 from cutout.config import Settings
 from cutout.imagelib import ImageLibrary, new_image_id
 from cutout.stores import ImageRecord, open_store
@@ -86,7 +86,7 @@ def test_listing_walks_newest_first_from_an_inclusive_cursor(store) -> None:
 
 
 def test_250_images_paged_with_deletes_in_between_are_each_seen_once(store, tmp_path) -> None:
-    lib = ImageLibrary(store, LocalBlobs(tmp_path / "blobs"))
+    lib = ImageLibrary(store, LocalBlobStore(tmp_path / "blobs"))
     now = time.time() - 100
     made = [record("alice", now + i * 0.01) for i in range(250)]
     for r in made:

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
-from cutout import cli
-from cutout.accounts import ACTIVE, digest_of, key_id_of
+from cutout.cli import main as cli
+from cutout.accounts.keys import ACTIVE, digest_of, key_id_of
 from cutout.config import settings
 from cutout.stores import KeyRecord
 from cutout.web import create_app

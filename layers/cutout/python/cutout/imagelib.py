@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import compose, images
+from .engine import compose, images
 from .blobs import BlobNotFound, BlobStore
 from .errors import CutoutError
 from .stores import ImageRecord, ImageStore, StoreUnavailable

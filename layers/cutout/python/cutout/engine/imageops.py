@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import compose
 from .colors import RGBA
-from .errors import InvalidOption
+from ..errors import InvalidOption
 
 FITS = ("fill", "contain", "cover")
 POSITIONS = {

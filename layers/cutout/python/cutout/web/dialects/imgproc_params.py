@@ -15,9 +15,9 @@ from typing import Any, Literal, TypeVar
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import colors, imageops
-from ..accounts import AccessError
-from ..errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ...accounts.keys import AccessError
+from ...engine import colors, imageops
+from ...errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # IMG Processing's upload limit
 Name = Field(default=None, min_length=1, max_length=30,

@@ -21,13 +21,15 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
-from .. import fetch, imagelib, imageops, images, pipeline
-from ..errors import CutoutError, FetchError, ImageTooLarge
-from ..imagelib import ImageLibrary
-from ..stores import ImageRecord
+from ... import imagelib
+from ...engine import imageops, images, pipeline
+from ...errors import CutoutError, FetchError, ImageTooLarge
+from ...imagelib import ImageLibrary
+from ...stores import ImageRecord
+from .. import fetch
+from ..auth import Caller, authenticate
+from ..processing import Engine
 from . import imgproc_params as p
-from .auth import Caller, authenticate
-from .processing import Engine
 
 PREFIX = "/v1/images"
 USAGE_HEADER = "X-Image-Processing-Usage"
