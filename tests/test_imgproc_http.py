@@ -344,8 +344,6 @@ def test_publish_gives_a_keyless_url_until_unpublished_or_deleted(svc, stored) -
 
 
 def test_listing_250_images_with_deletes_in_between_sees_each_once(service) -> None:
-    if service.kind == "aws":
-        pytest.skip("paging over dynalite is covered by tests/test_image_store_contract.py")
     svc = service.svc
     key = svc.key()
     tiny = png(np.zeros((2, 2, 3), np.uint8))
