@@ -430,6 +430,10 @@ def test_sandbox_keys_are_test_keys_with_a_lower_limit_and_a_visible_mark(svc, a
         assert photo.status_code == 201
         response = svc.op(key, photo.json()["id"], "mirror", {"mode": "horizontal"})
         results[key] = (response, svc.pixels(key, response.json()["id"]))
+    cut = svc.op(sandbox, svc.upload(sandbox, astronaut_jpeg).json()["id"], "remove-background")
+    assert cut.status_code == 201 and cut.json()["format"] == "png"
+    band = svc.pixels(sandbox, cut.json()["id"])[256]
+    assert band.shape == (512, 4) and band[:, 3].min() >= 160  # opaque across, background too
     assert results[sandbox][0].headers["X-RateLimit-Limit"] == "10"
     assert (results[live][1] == 40).all()
     assert results[sandbox][1][30].mean() > 100  # the band across the middle
@@ -553,7 +557,11 @@ def test_the_sdk_calls_work_unchanged(svc, web_server, coffee_jpeg, astronaut_jp
     published = sdk.publish(from_url["id"])
     assert httpx.get(published["url"]).content == coffee_jpeg
     assert sdk.unpublish(from_url["id"])["url"] is None
-    seen, page = [], sdk.list_images(take=3)
+    first = sdk.list_images(take=3)
+    second = sdk.go_to_page(first["links"]["next"])
+    assert first["links"]["previous"] is None
+    assert sdk.go_to_page(second["links"]["previous"])["data"] == first["data"]
+    seen, page = [], first
     while page is not None:
         seen.extend(image["id"] for image in page["data"])
         page = sdk.go_to_page(page["links"]["next"]) if page["links"]["next"] else None
