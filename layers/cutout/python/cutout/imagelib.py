@@ -17,7 +17,7 @@ import numpy as np
 
 from .engine import compose, images
 from .blobs import BlobNotFound, BlobStore
-from .errors import CutoutError
+from .errors import NotFound, Unavailable
 from .stores import ImageRecord, ImageStore, StoreUnavailable
 
 ID_PREFIX = "image_"
@@ -28,11 +28,8 @@ ENCODE_AS = {"jpeg": "jpg", "png": "png", "webp": "webp"}  # -> images.encode's 
 DAY = 86_400
 
 
-class ImagesUnavailable(CutoutError):
-    """The record store cannot be reached: retry later (503, never charged)."""
-
-    code = "service_unavailable"
-    status = 503
+class ImagesUnavailable(Unavailable):
+    """The record store cannot be reached: retry later (never charged)."""
 
 
 class _Guarded:
@@ -53,11 +50,8 @@ class _Guarded:
         return call
 
 
-class ImageNotFound(CutoutError):
+class ImageNotFound(NotFound):
     """No such image for this account (another account's id looks exactly the same)."""
-
-    code = "not_found"
-    status = 404
 
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32: ASCII order = value order
@@ -122,7 +116,7 @@ class ImageLibrary:
         """Store encoded bytes (fmt jpeg|png|webp, width x height px) as a new image.
 
         Bytes first, record second: a listed image always has its bytes. Raises
-        BlobError or StoreUnavailable (the bytes are then removed again).
+        BlobUnavailable or ImagesUnavailable (the bytes are then removed again).
         """
         now = time.time()
         record = ImageRecord(

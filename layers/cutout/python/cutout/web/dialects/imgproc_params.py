@@ -15,9 +15,9 @@ from typing import Any, Literal, TypeVar
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...accounts.keys import AccessError
 from ...engine import colors, imageops
-from ...errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ...errors import AccessError, CutoutError, InputError, InvalidImage, InvalidOption
+from .. import errors as web_errors
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # IMG Processing's upload limit
 Name = Field(default=None, min_length=1, max_length=30,
@@ -25,22 +25,20 @@ Name = Field(default=None, min_length=1, max_length=30,
 Side = Field(default=None, ge=1, le=imageops.MAX_SIDE)
 
 
-class Invalid(CutoutError):
+class Invalid(InputError):
     """A body that does not match the endpoint's schema; `errors` lists every problem."""
 
     code = "validation_error"
-    status = 400
 
     def __init__(self, errors: list[str], message: str = "The request is not valid.") -> None:
         super().__init__(message)
         self.errors = errors
 
 
-class Unsupported(CutoutError):
+class Unsupported(InputError):
     """An IMG Processing endpoint Cutout does not offer (text-to-image and AI analyses)."""
 
     code = "unsupported_operation"
-    status = 422
 
 
 class Body(BaseModel):
@@ -149,17 +147,14 @@ AUTHENTICATION = ("missing_api_key", "invalid_api_key")
 
 
 def status_of(exc: CutoutError) -> int:
-    if isinstance(exc, AccessError):
-        if exc.code in AUTHENTICATION:
-            return 401
-        return 403 if exc.status in (401, 402, 403) else exc.status
-    if isinstance(exc, ImageTooLarge):
-        return 400
+    """Cutout's status (web/errors.py), reshaped: 413 -> 400, 402 -> 403, an unknown key 401,
+    an undecodable image or an unsupported endpoint 422."""
+    if isinstance(exc, AccessError) and exc.code in AUTHENTICATION:
+        return 401
     if isinstance(exc, (InvalidImage, Unsupported)):
         return 422
-    if isinstance(exc, (InvalidOption, FetchError, Invalid)):
-        return 400
-    return exc.status
+    status = web_errors.status_of(exc)
+    return {413: 400, 402: 403}.get(status, status)
 
 
 def error_response(exc: CutoutError) -> JSONResponse:
@@ -171,7 +166,7 @@ def error_response(exc: CutoutError) -> JSONResponse:
         body["errors"] = exc.errors
     elif isinstance(exc, InvalidOption):
         body["errors"] = [exc.message]
-    return JSONResponse(body, status_code=status, headers=dict(getattr(exc, "headers", {}) or {}))
+    return JSONResponse(body, status_code=status, headers=exc.headers)
 
 
 def access_body(exc: AccessError) -> dict[str, Any]:
