@@ -14,7 +14,7 @@ from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
 from . import account, auth, large_results
-from .dialects import api4ai, azure, imgproc, imgproc_params, removebg
+from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -49,6 +49,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
                                                     cfg.image_ttl_days)
     app.state.access_renderers[imgproc.PREFIX] = imgproc_params.access_body
     app.include_router(imgproc.router)
+    app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
     app.include_router(imgproc.public_router)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
 
