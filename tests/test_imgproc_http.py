@@ -596,3 +596,38 @@ def test_an_unreachable_store_is_a_503_in_the_dialect_shape_and_not_charged(
         assert svc.usage(key)["calls"] == 1
     finally:
         stop()
+
+
+@pytest.mark.parametrize("kind", ["local", "aws"])
+def test_files_too_large_for_one_response_are_redirected_to_an_expiring_url(
+        request, kind, base_settings, segmenter, tmp_path, astronaut_jpeg) -> None:
+    changes: dict[str, Any] = dict(data_dir=str(tmp_path), table="", bucket="",
+                                   allow_anonymous=False, max_response_bytes=120_000,
+                                   result_url_ttl=600)
+    if kind == "aws":
+        request.getfixturevalue("dynalite")
+        request.getfixturevalue("moto_server")
+        changes["table"] = f"imgproc-{uuid.uuid4().hex[:10]}"
+        changes["bucket"] = f"imgproc-{uuid.uuid4().hex[:10]}"
+        DynamoStore(changes["table"]).create_table()
+        boto3.client("s3").create_bucket(Bucket=changes["bucket"])
+    app = create_app(replace(base_settings, **changes), segmenter)
+    url, stop = start(app)
+    try:
+        svc = Service(app, url)
+        key = svc.key()
+        big = svc.upload(key, astronaut_jpeg).json()["id"]
+        small = svc.upload(key, png(np.zeros((4, 4, 3), np.uint8)), filename="s.png",
+                           ctype="image/png").json()["id"]
+        assert svc.call("GET", f"/v1/images/{small}/download", key).status_code == 200
+        moved = svc.call("GET", f"/v1/images/{big}/download", key)
+        assert moved.status_code == 307
+        location = moved.headers["location"]
+        assert ("X-Amz-Expires=600" in location) == (kind == "aws")
+        assert httpx.get(location).content == astronaut_jpeg  # no key: the URL is the permission
+        public = svc.call("POST", f"/v1/images/{big}/publish", key).json()["url"]
+        assert httpx.get(public, follow_redirects=True).content == astronaut_jpeg
+        svc.call("POST", f"/v1/images/{big}/unpublish", key)
+        assert httpx.get(public).status_code == 404
+    finally:
+        stop()

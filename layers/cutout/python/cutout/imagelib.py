@@ -182,8 +182,9 @@ class ImageLibrary:
             raise ImageNotFound(f"Image {image_id} not found.")
         return updated
 
-    def public(self, token: str) -> tuple[ImageRecord, bytes]:
+    def published(self, token: str) -> ImageRecord:
+        """The image published under `token`, or ImageNotFound."""
         record = self.store.find_public(token) if token else None
         if record is None:
             raise ImageNotFound("No published image at this address.")
-        return record, self.read(record)
+        return record

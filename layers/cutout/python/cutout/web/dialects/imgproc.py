@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request, Security
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +24,7 @@ from ...engine import images
 from ...errors import CutoutError, FetchError, ImageTooLarge
 from ...imagelib import ImageLibrary
 from ...stores import ImageRecord
-from .. import fetch
+from .. import fetch, large_results
 from ..auth import Caller, authenticate
 from ..processing import Engine
 from . import imgproc_params as p
@@ -196,18 +196,33 @@ async def get_image(request: Request, image_id: str) -> Response:
     return JSONResponse(image_object(request, record))
 
 
+def file_response(request: Request, record: ImageRecord, expires_in: int,
+                  headers: dict[str, str] | None = None) -> Response:
+    """The stored file; when it would not fit a synchronous response (Lambda's 6 MB once
+    base64-encoded, `max_response_bytes`), a 307 to a URL of the blob store that expires
+    after `expires_in` seconds (presigned S3, or the app's own signed /v1/blobs URL)."""
+    lib = library(request)
+    if not large_results.fits_inline(record.size, request.app.state.engine.settings.max_response_bytes):
+        url = lib.blobs.url(imagelib.blob_key(record.id), expires_in, str(request.base_url))
+        return RedirectResponse(url, status_code=307, headers=headers)
+    return Response(lib.read(record), media_type=imagelib.CONTENT_TYPES[record.format],
+                    headers=headers)
+
+
 @router.get("/{image_id}/download", responses={
     200: {"description": "The image file.",
           "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                      for t in imagelib.CONTENT_TYPES.values()}}, **p.ERRORS})
+                      for t in imagelib.CONTENT_TYPES.values()}},
+    307: {"description": "Too large for one synchronous response: fetch it from this "
+                         "expiring Location (no key needed)."}, **p.ERRORS})
 async def download(request: Request, image_id: str) -> Response:
     """The image's bytes with its content type (needs the key; publish to share)."""
     try:
         _, record = await _record(request, image_id)
-        data = await run_in_threadpool(library(request).read, record)
+        ttl = request.app.state.engine.settings.result_url_ttl
+        return await run_in_threadpool(file_response, request, record, ttl)
     except CutoutError as exc:
         return p.error_response(exc)
-    return Response(data, media_type=imagelib.CONTENT_TYPES[record.format])
 
 
 @router.delete("/{image_id}", status_code=204, responses={204: {"description": "Deleted."},
@@ -244,13 +259,18 @@ async def unpublish(request: Request, image_id: str) -> Response:
     return JSONResponse(image_object(request, record))
 
 
+PUBLIC_REDIRECT_SECONDS = 60  # a large published image's expiring URL outlives an unpublish by this
+
+
 @public_router.get("/{token}", name="public_image", responses={
-    200: {"description": "The published image."}, 404: p.ERRORS[404]})
+    200: {"description": "The published image."},
+    307: {"description": "Too large for one synchronous response: an expiring Location."},
+    404: p.ERRORS[404]})
 async def public_image(request: Request, token: str) -> Response:
     """A published image, without a key; 404 once unpublished or deleted."""
     try:
-        record, data = await run_in_threadpool(library(request).public, token)
+        record = await run_in_threadpool(library(request).published, token)
+        return await run_in_threadpool(file_response, request, record, PUBLIC_REDIRECT_SECONDS,
+                                       {"Cache-Control": "public, max-age=60"})
     except CutoutError as exc:
         return p.error_response(exc)
-    return Response(data, media_type=imagelib.CONTENT_TYPES[record.format],
-                    headers={"Cache-Control": "public, max-age=60"})
