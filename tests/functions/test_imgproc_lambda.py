@@ -23,7 +23,7 @@ from cutout.stores.dynamodb import DynamoStore
 from local_http import Route
 from photos import assert_subject_found
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 KEY, IMAGE = "live_REPLACE_WITH_YOUR_KEY", "image_REPLACE_WITH_AN_IMAGE_ID"
 
