@@ -39,7 +39,6 @@ async def imagine(request: Request) -> Response:
     return await unsupported(request, "", "imagine")
 
 
-
 # --- operations ------------------------------------------------------------------------------
 
 Pixels = np.ndarray
@@ -47,8 +46,8 @@ Step = Callable[[Pixels], Pixels]
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What an operation will do, decided (and checked) before anything is charged."""
+class Edit:
+    """What an operation will do to the pixels, decided (and checked) before anything is charged."""
 
     step: Step
     format: str  # jpeg | png | webp of the new image
@@ -56,7 +55,7 @@ class Plan:
 
 
 async def operate(request: Request, image_id: str, model: type[p.Body],
-                  plan: Callable[[Any, ImageRecord], Plan]) -> Response:
+                  plan: Callable[[Any, ImageRecord], Edit]) -> Response:
     """Parse, find the image (404 before any charge), plan (400 before any charge), then
     charge 1 operation and decode -> step -> encode -> store in a worker thread."""
     engine: Engine = request.app.state.engine
@@ -85,7 +84,7 @@ async def operate(request: Request, image_id: str, model: type[p.Body],
 
 
 def _op(name: str, model: type[p.Body], example: dict[str, Any], summary: str):
-    def register(plan: Callable[[Any, ImageRecord], Plan]):
+    def register(plan: Callable[[Any, ImageRecord], Edit]):
         async def route(request: Request, image_id: str) -> Response:
             return await operate(request, image_id, model, plan)
 
@@ -100,15 +99,15 @@ def _op(name: str, model: type[p.Body], example: dict[str, Any], summary: str):
 
 @_op("convert", p.Convert, {"format": "webp", "quality": 80},
      "Convert to jpeg, png or webp (quality 1-100, default 100)")
-def _convert(body: p.Convert, record: ImageRecord) -> Plan:
+def _convert(body: p.Convert, record: ImageRecord) -> Edit:
     fmt = "jpeg" if body.format == "jpg" else body.format
-    return Plan(lambda px: px, fmt, body.quality)
+    return Edit(lambda px: px, fmt, body.quality)
 
 
 @_op("resize", p.Resize, {"width": 800, "height": 600, "fit": "contain", "position": "center",
                           "letterbox_color": "white"},
      "Resize: fit fill (default), contain (letterboxed) or cover (cropped) at a position")
-def _resize(body: p.Resize, record: ImageRecord) -> Plan:
+def _resize(body: p.Resize, record: ImageRecord) -> Edit:
     if body.width is None and body.height is None:
         raise p.Invalid(["width, height: give at least one"])
     colour = p.colour(body.letterbox_color, "letterbox_color")
@@ -118,41 +117,41 @@ def _resize(body: p.Resize, record: ImageRecord) -> Plan:
         raise p.Invalid([f"width, height: {width}x{height} is larger than this server makes "
                          f"(at most {MAX_OUTPUT_PIXELS // 1_000_000} megapixels, "
                          f"{imageops.MAX_SIDE} px a side)"])
-    return Plan(lambda px: imageops.resize(px, width, height, body.fit, body.position, colour),
+    return Edit(lambda px: imageops.resize(px, width, height, body.fit, body.position, colour),
                 record.format)
 
 
 @_op("crop", p.Crop, {"x1": 10, "y1": 10, "x2": 410, "y2": 310}, "Crop to the box (x1, y1)-(x2, y2)")
-def _crop(body: p.Crop, record: ImageRecord) -> Plan:
+def _crop(body: p.Crop, record: ImageRecord) -> Edit:
     if not (body.x1 < body.x2 <= record.width and body.y1 < body.y2 <= record.height):
         raise p.Invalid([f"x1, y1, x2, y2: the box must lie inside the {record.width}x"
                          f"{record.height} image with x1 < x2 and y1 < y2"])
-    return Plan(lambda px: imageops.crop(px, body.x1, body.y1, body.x2, body.y2), record.format)
+    return Edit(lambda px: imageops.crop(px, body.x1, body.y1, body.x2, body.y2), record.format)
 
 
 @_op("rotate", p.Rotate, {"angle": 90, "unit": "degrees", "background_color": "#000000"},
      "Rotate clockwise by angle (degrees or radians), corners filled with background_color")
-def _rotate(body: p.Rotate, record: ImageRecord) -> Plan:
+def _rotate(body: p.Rotate, record: ImageRecord) -> Edit:
     degrees = math.degrees(body.angle) if body.unit == "radians" else body.angle
     colour = p.colour(body.background_color, "background_color")
-    return Plan(lambda px: imageops.rotate(px, degrees, colour), record.format)
+    return Edit(lambda px: imageops.rotate(px, degrees, colour), record.format)
 
 
 @_op("mirror", p.Mirror, {"mode": "horizontal"},
      "Mirror: horizontal (left-right), vertical (top-bottom) or both")
-def _mirror(body: p.Mirror, record: ImageRecord) -> Plan:
-    return Plan(lambda px: imageops.mirror(px, body.mode), record.format)
+def _mirror(body: p.Mirror, record: ImageRecord) -> Edit:
+    return Edit(lambda px: imageops.mirror(px, body.mode), record.format)
 
 
 @_op("blur", p.Blur, {"sigma": 5}, "Gaussian blur with standard deviation sigma (0.3-1000 px)")
-def _blur(body: p.Blur, record: ImageRecord) -> Plan:
-    return Plan(lambda px: imageops.blur(px, body.sigma), record.format)
+def _blur(body: p.Blur, record: ImageRecord) -> Edit:
+    return Edit(lambda px: imageops.blur(px, body.sigma), record.format)
 
 
 @_op("modulate", p.Modulate, {"brightness": 1.2, "saturation": 0.8, "hue": 90, "lightness": 10},
      "Modulate brightness, saturation (multipliers), hue (degrees) and lightness (added)")
-def _modulate(body: p.Modulate, record: ImageRecord) -> Plan:
-    return Plan(lambda px: imageops.modulate(
+def _modulate(body: p.Modulate, record: ImageRecord) -> Edit:
+    return Edit(lambda px: imageops.modulate(
         px, 1.0 if body.brightness is None else body.brightness,
         1.0 if body.saturation is None else body.saturation, body.hue or 0.0,
         body.lightness or 0.0), record.format)
