@@ -107,7 +107,7 @@ class ImageLibrary:
     """One account's stored images over the two ports; `ttl_days` 0 keeps images forever."""
 
     def __init__(self, store: ImageStore, blobs: BlobStore, ttl_days: int = 0) -> None:
-        self.store: ImageStore = _Guarded(store)  # type: ignore[assignment]
+        self.store: ImageStore = _Guarded(store)  # StoreUnavailable -> ImagesUnavailable
         self.blobs = blobs
         self.ttl_days = ttl_days
 

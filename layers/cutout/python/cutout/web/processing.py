@@ -9,7 +9,7 @@ to be a server error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -72,7 +72,8 @@ class Engine:
         refund if it raises (the stored-images operations)."""
         return await self._metered(self.meter.run, caller, header, work, credits=credits)
 
-    async def _metered(self, door: Callable[..., T], caller: Caller | None, *args, **kwargs) -> T:
+    async def _metered(self, door: Callable[..., T], caller: Caller | None, *args: Any,
+                       **kwargs: Any) -> T:
         """Run a metering door in a worker thread with the caller's account; the charge goes
         on the caller at once, a refusal's headers too."""
         caller = self._caller(caller)

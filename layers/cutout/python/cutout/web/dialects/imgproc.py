@@ -40,7 +40,8 @@ public_router = APIRouter(prefix="/v1/public/images", tags=["IMG Processing"])
 
 
 def library(request: Request) -> ImageLibrary:
-    return request.app.state.image_library
+    found: ImageLibrary = request.app.state.image_library
+    return found
 
 
 def limits(engine: Engine) -> images.Limits:

@@ -54,8 +54,11 @@ class Edit:
     quality: int = 90
 
 
-async def operate(request: Request, image_id: str, model: type[p.Body],
-                  plan: Callable[[Any, ImageRecord], Edit]) -> Response:
+Planner = Callable[[Any, ImageRecord], Edit]
+
+
+async def operate(request: Request, image_id: str, model: type[p.Named], plan: Planner
+                  ) -> Response:
     """Parse, find the image (404 before any charge), plan (400 before any charge), then
     charge 1 operation and decode -> step -> encode -> store in a worker thread."""
     engine: Engine = request.app.state.engine
@@ -83,8 +86,10 @@ async def operate(request: Request, image_id: str, model: type[p.Body],
     return created(request, new, 1)
 
 
-def _op(name: str, model: type[p.Body], example: dict[str, Any], summary: str):
-    def register(plan: Callable[[Any, ImageRecord], Edit]):
+def _op(name: str, model: type[p.Named], example: dict[str, Any], summary: str
+        ) -> Callable[[Planner], Planner]:
+    """Register POST /v1/images/{image_id}/<name>: `model` body, `plan` decides the Edit."""
+    def register(plan: Planner) -> Planner:
         async def route(request: Request, image_id: str) -> Response:
             return await operate(request, image_id, model, plan)
 
@@ -111,8 +116,12 @@ def _resize(body: p.Resize, record: ImageRecord) -> Edit:
     if body.width is None and body.height is None:
         raise p.Invalid(["width, height: give at least one"])
     colour = p.colour(body.letterbox_color, "letterbox_color")
-    width = body.width or max(1, round(record.width * body.height / record.height))
-    height = body.height or max(1, round(record.height * width / record.width))
+    if body.width is None:
+        height = body.height or 1
+        width = max(1, round(record.width * height / record.height))
+    else:
+        width = body.width
+        height = body.height or max(1, round(record.height * width / record.width))
     if width > imageops.MAX_SIDE or height > imageops.MAX_SIDE or width * height > MAX_OUTPUT_PIXELS:
         raise p.Invalid([f"width, height: {width}x{height} is larger than this server makes "
                          f"(at most {MAX_OUTPUT_PIXELS // 1_000_000} megapixels, "

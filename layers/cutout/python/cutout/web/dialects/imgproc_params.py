@@ -240,7 +240,8 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(v) for v in node]
         return node
 
-    return walk(schema)
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
 
 
 def json_body(model: type[Body], example: dict[str, Any]) -> dict[str, Any]:
