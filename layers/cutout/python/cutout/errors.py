@@ -45,3 +45,9 @@ class InvalidOption(CutoutError):
     """A processing option has a value outside its documented range."""
 
     code = "invalid_option"
+
+
+class TooManyScans(InvalidImage):
+    """A JPEG with more scans (progressive passes) than Cutout decodes (jpeg.MAX_SCANS)."""
+
+    code = "too_many_scans"
