@@ -25,7 +25,7 @@ def _status(field: str) -> int:
 def main() -> None:
     from PIL import Image
 
-    from cutout import images
+    from cutout.engine import images
     from cutout.errors import CutoutError
 
     Image.init()  # every format plugin imported before measuring

@@ -17,7 +17,7 @@ from PIL import Image, ImageCms
 
 import hostile_images as hostile
 from conftest import encode, keyed_app, new_key
-from cutout import icc, images
+from cutout.engine import icc, images
 
 LIMITS = images.Limits()
 STORED = (20, 160, 60)

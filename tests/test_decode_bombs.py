@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import hostile_images as hostile
-from cutout import images
+from cutout.engine import images
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("rss_probe.py")

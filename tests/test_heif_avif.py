@@ -20,7 +20,7 @@ from PIL import Image
 
 import hostile_images as hostile
 from conftest import keyed_app, new_key
-from cutout import images
+from cutout.engine import images
 from photos import assert_subject_found
 from test_colour_management import ADOBE_IN_SRGB, BLOCK, STORED, assert_near
 from test_decode_bombs import probe

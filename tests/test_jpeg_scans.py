@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import keyed_app, new_key
-from cutout import images, jpeg
+from cutout.engine import images, jpeg
 from cutout.errors import TooManyScans
 
 LIMITS = images.Limits()

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 import hostile_images as hostile
-from cutout import images
+from cutout.engine import images
 
 LIMITS = images.Limits()
 H, W = 3, 9

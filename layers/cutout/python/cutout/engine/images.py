@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, features
 
+from ..errors import ImageTooLarge, InvalidImage, InvalidOption, TooManyScans
 from . import icc, jpeg
-from .errors import ImageTooLarge, InvalidImage, InvalidOption, TooManyScans
 from .png import encode_png
 
 # We enforce our own, configurable pixel limit in read_header() before any decode;
