@@ -25,7 +25,10 @@ def _status(field: str) -> int:
 def main() -> None:
     from PIL import Image
 
-    from cutout.engine import images
+    try:
+        from cutout.engine import images
+    except ImportError:  # a checkout from before the engine/ folder (bench/bombs.py --package)
+        from cutout import images
     from cutout.errors import CutoutError
 
     Image.init()  # every format plugin imported before measuring
