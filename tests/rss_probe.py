@@ -14,12 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.rss import _status  # noqa: E402  (VmRSS / VmHWM of this process, in bytes)
 
 
 def main() -> None:

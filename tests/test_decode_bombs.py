@@ -96,3 +96,24 @@ def test_allowed_image_decodes_with_memory_bounded_by_its_pixels(tmp_path: Path)
     report = probe(path, max_megapixels=4)
     assert report["code"] == "ok" and report["shape"] == [2000, 2000, 3]
     assert report["growth_mb"] < 4 * 12, report
+
+
+def test_an_ordinary_png_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the header decodes nothing; decoding decodes the pixels once (Pillow's load, counted)."""
+    from PIL import ImageFile
+
+    loads: list[str] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        if self.tile:  # pixels still to decode
+            loads.append(self.format)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    data = hostile.png_file(64, 48, 8, 2, hostile.png_pack(np.full((48, 64 * 3), 7), 8))
+    header = images.read_header(data, LIMITS)
+    assert loads == []
+    assert images.decode(data, LIMITS).rgb.shape == (48, 64, 3)
+    assert images.decode(data, LIMITS, header).rgb.shape == (48, 64, 3)
+    assert loads == ["PNG", "PNG"]
