@@ -193,3 +193,13 @@ def test_background_image_is_colour_managed(api, coffee) -> None:
     assert response.status_code == 200, response.text
     rgba = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
     assert_near(rgba[2, 2, :3], ADOBE_IN_SRGB)  # a top corner: table, not cup
+
+
+def test_large_image_is_converted_in_every_band() -> None:
+    """Above bands.MIN_PIXELS the conversion runs in row bands on a thread pool: every row converted."""
+    pixels = np.full((1500, 2000, 3), STORED, dtype=np.uint8)
+    pixels[::7] = (200, 40, 90)
+    decoded = images.decode(tagged(pixels, "PNG", hostile.adobe_rgb_profile()), LIMITS)
+    small = images.decode(tagged(pixels[:14, :8].copy(), "PNG", hostile.adobe_rgb_profile()), LIMITS)
+    assert (decoded.rgb[1::7] == small.rgb[1, 0]).all() and (decoded.rgb[::7] == small.rgb[0, 0]).all()
+    assert_near(small.rgb[1, 0], ADOBE_IN_SRGB)
