@@ -34,16 +34,8 @@ FILES = {
     "BMP RLE8 20000x20000": lambda: hostile.bmp_bomb(20000, 20000),
     "JPEG 10000x10000": lambda: hostile.jpeg_bomb(10000, 10000),
     "JPEG 2000x2000, last scan x2000": lambda: with_last_scan_repeated(progressive(), 2000),
-    "PNG 4x4 after 14 MB of zTXt chunks": lambda: text_bomb(),
+    "PNG 4x4 after 14 MB of zTXt chunks": hostile.png_text_bomb,
 }
-
-
-def text_bomb() -> bytes:
-    import zlib
-
-    text = hostile.png_chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"a" * (1 << 20), 9))
-    small = hostile.png_file(4, 4, 8, 0, hostile.png_pack(__import__("numpy").zeros((4, 4)), 8))
-    return small[:33] + text * (14_000_000 // len(text)) + small[33:]
 
 
 def main() -> None:

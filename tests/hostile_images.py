@@ -68,6 +68,14 @@ def png_bomb(width: int, height: int, bit_depth: int = 1, colour_type: int = 0,
     return png_file(width, height, bit_depth, colour_type, zlib_zeros(raw), extra)
 
 
+def png_text_bomb(total: int = 14_000_000, chunks: int | None = None) -> bytes:
+    """A 4x4 grey PNG after `total` bytes of zTXt chunks that each inflate to 1 MB (or `chunks` of them)."""
+    text = png_chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"a" * (1 << 20), 9))
+    small = png_file(4, 4, 8, 0, png_pack(np.zeros((4, 4)), 8))
+    count = chunks if chunks is not None else total // len(text)
+    return small[:33] + text * count + small[33:]  # 33: signature and IHDR
+
+
 def png_pack(samples: np.ndarray, bit_depth: int) -> bytes:
     """Rows of samples (HxW*channels ints) packed at `bit_depth`, each row led by filter byte 0."""
     height = samples.shape[0]
