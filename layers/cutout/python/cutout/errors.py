@@ -4,6 +4,7 @@
 CutoutError                  code (stable, machine-readable), message, headers
 ├── InputError               the request itself is wrong: never charged, never retried
 │   ├── InvalidImage         not an image we can decode
+│   │   └── TooManyScans     a JPEG with more than 100 scans              (engine/jpeg.py)
 │   ├── ImageTooLarge        over the pixel or byte limits
 │   ├── InvalidOption        an option outside its documented range
 │   ├── FetchError           an image URL could not be fetched, or the SSRF guard refused it
@@ -88,6 +89,12 @@ class InvalidImage(InputError):
     code = "invalid_image"
 
 
+class TooManyScans(InvalidImage):
+    """A JPEG with more scans (progressive passes) than Cutout decodes (jpeg.MAX_SCANS)."""
+
+    code = "too_many_scans"
+
+
 class ImageTooLarge(InputError):
     """The image is over the configured pixel or byte limits."""
 
@@ -104,9 +111,3 @@ class InvalidOption(InputError):
     """A processing option has a value outside its documented range."""
 
     code = "invalid_option"
-
-
-class TooManyScans(InvalidImage):
-    """A JPEG with more scans (progressive passes) than Cutout decodes (jpeg.MAX_SCANS)."""
-
-    code = "too_many_scans"
