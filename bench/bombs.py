@@ -30,6 +30,7 @@ FILES = {
     "APNG RGB 20000x20000": lambda: hostile.png_bomb(20000, 20000, 8, 2, animated=True),
     "GIF LZW 30000x30000": lambda: hostile.gif_bomb(30000, 30000),
     "TIFF deflate 30000x30000": lambda: hostile.tiff_bomb(30000, 30000),
+    "TIFF LZW 30000x30000": lambda: hostile.tiff_bomb(30000, 30000, "lzw"),
     "WebP VP8L 16383x16383": lambda: hostile.webp_bomb(16383, 16383),
     "BMP RLE8 20000x20000": lambda: hostile.bmp_bomb(20000, 20000),
     "JPEG 10000x10000": lambda: hostile.jpeg_bomb(10000, 10000),

@@ -171,21 +171,59 @@ def gif_bomb(width: int, height: int, screen: tuple[int, int] | None = None, val
 # --- TIFF -------------------------------------------------------------------------------------
 
 
-def tiff_bomb(width: int, height: int) -> bytes:
-    """An 8-bit greyscale TIFF with one Adobe-Deflate strip of zeros (little-endian, one IFD)."""
-    strip = zlib_zeros(width * height)
+def tiff_bomb(width: int, height: int, compression: str = "deflate", value: int = 0) -> bytes:
+    """An 8-bit greyscale TIFF, one strip of `value` bytes: Adobe Deflate (8) or LZW (5)."""
+    if compression == "lzw":
+        strip, code = tiff_lzw_runs(width * height, value), 5
+    else:
+        strip, code = zlib_zeros(width * height), 8
     entries = [  # tag, type (3 SHORT, 4 LONG), value
-        (256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 8), (262, 3, 1),
+        (256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, code), (262, 3, 1),
         (273, 4, 0), (277, 3, 1), (278, 4, height), (279, 4, len(strip)),
     ]
     ifd_size = 2 + 12 * len(entries) + 4
     data_offset = 8 + ifd_size
     ifd = struct.pack("<H", len(entries))
-    for tag, kind, value in entries:
-        value = data_offset if tag == 273 else value
-        ifd += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3
-                                                    else struct.pack("<I", value))
+    for tag, kind, number in entries:
+        number = data_offset if tag == 273 else number
+        ifd += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", number, 0) if kind == 3
+                                                    else struct.pack("<I", number))
     return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + strip
+
+
+def tiff_lzw_runs(pixels: int, value: int = 0) -> bytes:
+    """TIFF-flavoured LZW (TIFF 6.0 section 13: MSB first, 9-12 bit codes widened one code
+    early) for `pixels` bytes of `value`: runs of 1, 2, 3, ... with a clear before the table fills."""
+    clear, end = 256, 257
+    out, acc, count = bytearray(), 0, 0
+
+    def put(code: int, width: int) -> None:
+        nonlocal acc, count
+        acc = (acc << width) | code
+        count += width
+        while count >= 8:
+            count -= 8
+            out.append((acc >> count) & 0xFF)
+        acc &= (1 << count) - 1
+
+    size, nxt, prev_len, left = 9, 258, 0, pixels
+    put(clear, size)
+    while left:
+        run = 1 if prev_len == 0 else prev_len + 1
+        if run > left or nxt >= 4093:  # the tail, or the table is nearly full: start again
+            put(clear, size)
+            size, nxt, prev_len = 9, 258, 0
+            continue
+        put(value if prev_len == 0 else nxt, size)
+        if prev_len:
+            nxt += 1
+            if nxt == (1 << size) - 1 and size < 12:
+                size += 1
+        prev_len, left = run, left - run
+    put(end, size)
+    if count:
+        out.append((acc << (8 - count)) & 0xFF)
+    return bytes(out)
 
 
 # --- WebP: VP8L -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ BOMBS = {
     "gif-lzw-30000": (hostile.gif_bomb, 30000, 30000),
     "gif-frame-beyond-screen": (lambda w, h: hostile.gif_bomb(w, h, screen=(100, 100)), 20000, 20000),
     "tiff-deflate-30000": (hostile.tiff_bomb, 30000, 30000),
+    "tiff-lzw-30000": (lambda w, h: hostile.tiff_bomb(w, h, "lzw"), 30000, 30000),
     "webp-vp8l-16383": (hostile.webp_bomb, 16383, 16383),
     "bmp-rle8-20000": (hostile.bmp_bomb, 20000, 20000),
     "jpeg-10000": (hostile.jpeg_bomb, 10000, 10000),
@@ -79,6 +80,9 @@ def test_same_stream_within_the_limit_decodes(name: str) -> None:
     if name.startswith("gif"):
         data = hostile.gif_bomb(1600, 1200, value=1)  # white: a partial decode would leave black
         expected = 255
+    elif name == "tiff-lzw-30000":
+        data = hostile.tiff_bomb(1600, 1200, "lzw", value=200)
+        expected = 200
     else:
         data = build(1600, 1200)
         expected = 128 if name.startswith("jpeg") else 0  # a JPEG block of DC 0 is mid-grey
