@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+import pillow_heif
 from PIL import Image, PngImagePlugin, features
 
 from ..errors import ImageTooLarge, InvalidImage, InvalidOption, TooManyScans
@@ -34,16 +35,12 @@ Image.MAX_IMAGE_PIXELS = None
 # any real XMP or comment.
 PngImagePlugin.MAX_TEXT_MEMORY = 8 * 1024 * 1024
 
-try:  # HEIC/HEIF (iPhone photos): libheif through pillow-heif, registered with Pillow
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    _HEIF: tuple[str, ...] = ("HEIF",)
-except ImportError:  # pragma: no cover - pillow-heif is a runtime dependency
-    _HEIF = ()
+# HEIC/HEIF (iPhone photos): libheif through pillow-heif, registered with Pillow. A hard
+# import: a deployment without it fails at start (tests/test_lambda_layers.py), not per photo.
+pillow_heif.register_heif_opener()
 _AVIF = ("AVIF",) if features.check("avif") else ()  # Pillow's own plugin (libavif)
 
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF") + _HEIF + _AVIF
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF") + _AVIF
 CANNOT_LOAD = "Can not load image."
 _SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
 # EXIF orientation -> the transposition that makes the image upright (EXIF 2.32, tag 0x0112;
