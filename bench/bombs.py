@@ -6,7 +6,7 @@
 DIR is e.g. an older commit unpacked with
 `git archive <commit> layers/cutout/python | tar -x -C /tmp/before`, for the
 before/after table in the report. The files are the test suite's
-(tests/hostile_images.py, tests/test_jpeg_scans.py); tests/rss_probe.py measures.
+(tests/hostile_images.py); tests/rss_probe.py measures.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import hostile_images as hostile  # noqa: E402
-from test_jpeg_scans import progressive, with_last_scan_repeated  # noqa: E402
 
 FILES = {
     "PNG 1-bit 60000x60000": lambda: hostile.png_bomb(60000, 60000, 1, 0),
@@ -34,7 +33,7 @@ FILES = {
     "WebP VP8L 16383x16383": lambda: hostile.webp_bomb(16383, 16383),
     "BMP RLE8 20000x20000": lambda: hostile.bmp_bomb(20000, 20000),
     "JPEG 10000x10000": lambda: hostile.jpeg_bomb(10000, 10000),
-    "JPEG 2000x2000, last scan x2000": lambda: with_last_scan_repeated(progressive(), 2000),
+    "JPEG 2000x2000, last scan x2000": lambda: hostile.with_last_scan_repeated(hostile.progressive(), 2000),
     "PNG 4x4 after 14 MB of zTXt chunks": hostile.png_text_bomb,
 }
 

@@ -295,7 +295,36 @@ def jpeg_bomb(width: int, height: int) -> bytes:
     return b"\xff\xd8" + dqt + sof + dht + sos + scan + b"\xff\xd9"
 
 
+def progressive(size: int = 2000) -> bytes:
+    """A real progressive JPEG of smooth gradients (about 35 KB), 10 scans (libjpeg's script)."""
+    import io
+
+    from PIL import Image
+
+    y, x = np.mgrid[0:size, 0:size]
+    pixels = np.stack([x * 200 // size, y * 200 // size, (x + y) * 100 // size], axis=2)
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, "JPEG", quality=75, progressive=True)
+    return out.getvalue()
+
+
+def with_last_scan_repeated(data: bytes, times: int) -> bytes:
+    """The file with its last scan (SOS header + entropy-coded data) repeated `times` more times."""
+    last_sos = data.rindex(b"\xff\xda")
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + data[last_sos:end] * times + data[end:]
+
+
 # --- ICC profiles (ICC.1:2001-04, version 2 matrix/TRC) -----------------------------------------
+
+STORED = (20, 160, 60)  # a colour as stored in an Adobe RGB (1998) file ...
+ADOBE_IN_SRGB = (0, 161, 47)  # ... and the same colour in sRGB (issue 11's right value, +-2)
+
+
+def assert_near(actual, expected, tolerance: int = 2) -> None:
+    assert np.abs(np.asarray(actual, dtype=int) - np.asarray(expected, dtype=int)).max() <= tolerance, \
+        (actual, expected)
+
 
 D50 = (0.9642, 1.0, 0.8249)
 D65_XY = (0.3127, 0.3290)

@@ -1,6 +1,6 @@
 """Run in a fresh interpreter: decode one file and report the process's RSS growth and time.
 
-    python tests/rss_probe.py FILE [MAX_MEGAPIXELS]
+    python tests/rss_probe.py FILE [MAX_MEGAPIXELS]     (or probe(path) from a test)
 
 Prints one JSON line: {"growth_mb", "seconds", "code", "shape"}. Growth is the
 peak resident set size during the call (VmHWM, reset just before it through
@@ -10,12 +10,23 @@ included, which tracemalloc does not see.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from bench.rss import _status  # noqa: E402  (VmRSS / VmHWM of this process, in bytes)
+
+
+def probe(path: Path, max_megapixels: float = 25.0) -> dict:
+    """This script run on `path` in a fresh interpreter: its JSON report as a dict."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "layers/cutout/python"))
+    out = subprocess.run([sys.executable, __file__, str(path), str(max_megapixels)],
+                         capture_output=True, text=True, env=env, timeout=120, check=True)
+    return json.loads(out.stdout)
 
 
 def main() -> None:

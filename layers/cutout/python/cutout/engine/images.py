@@ -126,10 +126,11 @@ def _check(header: Header, size: int, limits: Limits) -> None:
 def _inspect(img: Image.Image, data: bytes, limits: Limits) -> Header:
     """The header of an opened (not loaded) image, checked against the limits.
 
-    The pixel count is checked before even EXIF is read (turning does not change it).
+    The orientation comes from metadata open() already parsed (never from pixels),
+    so refusals name the upright size; turning does not change the pixel count.
     """
-    _check(Header(img.format or "UNKNOWN", *img.size), len(data), limits)
     header = _header(img)
+    _check(header, len(data), limits)
     if header.format == "JPEG":
         scans = jpeg.count_scans(data)
         if scans > jpeg.MAX_SCANS:

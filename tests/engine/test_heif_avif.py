@@ -22,9 +22,10 @@ import hostile_images as hostile
 from conftest import keyed_app, new_key
 from cutout.engine import images
 from photos import assert_subject_found
-from test_colour_management import ADOBE_IN_SRGB, BLOCK, STORED, assert_near
-from test_decode_bombs import probe
-from test_s3_trigger import LambdaContext, trigger_env, upload  # noqa: F401 (fixture)
+from engine.test_colour_management import BLOCK
+from functions.test_s3_trigger import LambdaContext, trigger_env, upload  # noqa: F401 (fixture)
+from hostile_images import ADOBE_IN_SRGB, STORED, assert_near
+from rss_probe import probe
 
 FORMATS = {"HEIF": ("heic", {"quality": 90}), "AVIF": ("avif", {"quality": 90})}
 LIMITS = images.Limits()

@@ -10,26 +10,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import keyed_app, new_key
+from hostile_images import progressive, with_last_scan_repeated
 from cutout.engine import images, jpeg
 from cutout.errors import TooManyScans
 
 LIMITS = images.Limits()
-
-
-def progressive(size: int = 2000) -> bytes:
-    """A real progressive JPEG of smooth gradients (about 50 KB), 10 scans (libjpeg's script)."""
-    y, x = np.mgrid[0:size, 0:size]
-    pixels = np.stack([x * 200 // size, y * 200 // size, (x + y) * 100 // size], axis=2)
-    out = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(out, "JPEG", quality=75, progressive=True)
-    return out.getvalue()
-
-
-def with_last_scan_repeated(data: bytes, times: int) -> bytes:
-    """The file with its last scan (SOS header + entropy-coded data) repeated `times` more times."""
-    last_sos = data.rindex(b"\xff\xda")
-    end = data.rindex(b"\xff\xd9")
-    return data[:end] + data[last_sos:end] * times + data[end:]
 
 
 @pytest.fixture(scope="module")

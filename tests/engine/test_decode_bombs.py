@@ -9,20 +9,15 @@ the streams are real.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hostile_images as hostile
+from rss_probe import probe
 from cutout.engine import images
 
-ROOT = Path(__file__).resolve().parents[1]
-PROBE = Path(__file__).with_name("rss_probe.py")
 LIMITS = images.Limits(max_megapixels=25, max_bytes=16 * 1024 * 1024)
 
 # name -> (builder, declared width, height); every one is far over 25 megapixels.
@@ -41,13 +36,6 @@ BOMBS = {
     "png-empty-100000": (lambda w, h: hostile.png_file(w, h, 8, 0, b""), 100000, 100000),
 }
 REAL_STREAMS = [name for name in BOMBS if name != "png-empty-100000"]  # that one holds no data
-
-
-def probe(path: Path, max_megapixels: float = 25.0) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "layers/cutout/python"))
-    out = subprocess.run([sys.executable, str(PROBE), str(path), str(max_megapixels)],
-                         capture_output=True, text=True, env=env, timeout=120, check=True)
-    return json.loads(out.stdout)
 
 
 @pytest.mark.parametrize("name", list(BOMBS))

@@ -20,8 +20,7 @@ from conftest import encode, keyed_app, new_key
 from cutout.engine import icc, images
 
 LIMITS = images.Limits()
-STORED = (20, 160, 60)
-ADOBE_IN_SRGB = (0, 161, 47)
+STORED, ADOBE_IN_SRGB, assert_near = hostile.STORED, hostile.ADOBE_IN_SRGB, hostile.assert_near
 BLOCK = (slice(170, 230), slice(270, 330))  # inside the coffee cup: the subject, fully opaque
 
 
@@ -44,11 +43,6 @@ def tagged(pixels: np.ndarray, fmt: str, profile: bytes, **params) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, fmt, icc_profile=profile, **params)
     return out.getvalue()
-
-
-def assert_near(actual, expected, tolerance: int = 2) -> None:
-    assert np.abs(np.asarray(actual, dtype=int) - np.asarray(expected, dtype=int)).max() <= tolerance, \
-        (actual, expected)
 
 
 @pytest.mark.parametrize("fmt, params", [
