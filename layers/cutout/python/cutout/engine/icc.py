@@ -8,9 +8,12 @@ Outputs are tagged: colour PNGs carry an sRGB chunk (PNG spec 11.3.3.5), JPEG
 and WebP carry LittleCMS's built-in sRGB profile (ICC.1, about 0.6 KB). Mattes
 are data, not colour, and carry no tag.
 
-Rendering intent: relative colorimetric with black-point compensation off, as
-browsers do for matrix/TRC profiles (for those profiles ICC perceptual falls
-back to it anyway). Colours outside sRGB are clipped.
+Rendering intent: relative colorimetric, black-point compensation off. For the
+matrix/TRC display profiles photos carry (Adobe RGB, Display P3) the perceptual
+intent has no tables of its own and comes to the same transform. Colours
+outside sRGB are clipped. A CMYK profile is applied to Pillow's CMYK pixels
+(Adobe's inverted CMYK JPEGs are already un-inverted by Pillow); that path has
+no test with a real press profile yet.
 """
 from __future__ import annotations
 
