@@ -360,6 +360,24 @@ def _desc_tag(text: str) -> bytes:
             + b"\x00" * 8 + b"\x00" * 3 + b"\x00" * 67)
 
 
+def icc_profile(klass: bytes, space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]],
+                version: bytes = b"\x02\x10\x00\x00") -> bytes:
+    """ICC bytes: the 128-byte header (ICC.1 section 7.2), the tag table, the tags (4-byte aligned)."""
+    offset, directory, body = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, data in tags:
+        data += b"\x00" * (-len(data) % 4)
+        directory += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", offset + len(body)) + b"lcms" + version + klass + space + pcs
+              + b"\x00" * 12 + b"acsp" + b"\x00" * 24 + b"\x00" * 4
+              + b"".join(_s15(v) for v in D50) + b"\x00" * 48)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + directory + body
+
+
+_COPYRIGHT = (b"cprt", b"text\x00\x00\x00\x00" + b"No copyright, test data\x00")
+
+
 def icc_rgb_profile(description: str, primaries, white_xy=D65_XY, *, gamma: float | None = None,
                     srgb_curve: bool = False) -> bytes:
     """An RGB display profile (v2): colorants from xy primaries, a gamma or the sRGB curve per channel."""
@@ -373,24 +391,17 @@ def icc_rgb_profile(description: str, primaries, white_xy=D65_XY, *, gamma: floa
         (b"desc", _desc_tag(description)),
         (b"wtpt", _xyz_tag(D50)),
         (b"rXYZ", _xyz_tag(m[:, 0])), (b"gXYZ", _xyz_tag(m[:, 1])), (b"bXYZ", _xyz_tag(m[:, 2])),
-        (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc),
-        (b"cprt", b"text\x00\x00\x00\x00" + b"No copyright, test data\x00"),
+        (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc), _COPYRIGHT,
     ]
-    table_size = 4 + 12 * len(tags)
-    offset, directory, body = 128 + table_size, b"", b""
-    for sig, data in tags:
-        while len(data) % 4:
-            data += b"\x00"
-        directory += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    size = 128 + table_size + len(body)
     version = b"\x04\x20\x00\x00" if srgb_curve else b"\x02\x10\x00\x00"
-    header = (struct.pack(">I", size) + b"lcms" + version + b"mntrRGB XYZ " + b"\x00" * 12
-              + b"acsp" + b"APPL" + b"\x00" * 4 + b"\x00" * 8 + b"\x00" * 8
-              + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50) + b"\x00" * 4 + b"\x00" * 16
-              + b"\x00" * 28)
-    assert len(header) == 128, len(header)
-    return header + struct.pack(">I", len(tags)) + directory + body
+    return icc_profile(b"mntr", b"RGB ", b"XYZ ", tags, version)
+
+
+def grey_profile(gamma: float) -> bytes:
+    """A v2 grey display profile: D50 white and one gamma curve (kTRC)."""
+    trc = b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, round(gamma * 256)) + b"\x00\x00"
+    tags = [(b"desc", _desc_tag("grey test")), (b"wtpt", _xyz_tag(D50)), (b"kTRC", trc)]
+    return icc_profile(b"mntr", b"GRAY", b"XYZ ", tags)
 
 
 def adobe_rgb_profile() -> bytes:
@@ -403,3 +414,43 @@ def display_p3_profile() -> bytes:
     """Display P3: DCI-P3 primaries, D65 white, the sRGB curve (Apple's published definition)."""
     return icc_rgb_profile("Display P3 test", ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)),
                            srgb_curve=True)
+
+
+def _lab_d50(rgb) -> np.ndarray:
+    """CIELAB (D50, the ICC PCS) of an sRGB colour, by IEC 61966-2.1 and CIE 15 formulas."""
+    v = np.asarray(rgb, dtype=float) / 255
+    linear = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    xyz = colorants_d50(((0.64, 0.33), (0.30, 0.60), (0.15, 0.06)), D65_XY) @ linear
+    t = xyz / np.array(D50)
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+INKS = {"C": (0, 160, 220), "M": (220, 0, 120), "Y": (255, 230, 0), "K": (30, 30, 30)}
+
+
+def ink_rgb(c: int, m: int, y: int, k: int) -> np.ndarray:
+    """The sRGB colour of paper (white) under the given full inks: reflectances multiply."""
+    out = np.ones(3)
+    for on, ink in zip((c, m, y, k), "CMYK"):
+        if on:
+            out *= np.array(INKS[ink]) / 255
+    return out * 255
+
+
+def cmyk_profile() -> bytes:
+    """A v2 CMYK output profile whose A2B0 (lut16, 2x2x2x2 grid) maps each ink combination
+    to `ink_rgb`'s colour in Lab: inks unlike Pillow's naive CMYK->RGB (cyan is (0,160,220))."""
+    grid = []
+    for c in (0, 1):  # the first input channel varies slowest (ICC.1 lut16Type)
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    lab = _lab_d50(ink_rgb(c, m, y, k))
+                    grid += [round(lab[0] * 652.80), round((lab[1] + 128) * 256), round((lab[2] + 128) * 256)]
+    identity = b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut = (b"mft2\x00\x00\x00\x00" + bytes([4, 3, 2, 0]) + identity + struct.pack(">HH", 2, 2)
+           + struct.pack(">8H", *[0, 65535] * 4) + struct.pack(f">{len(grid)}H", *grid)
+           + struct.pack(">6H", *[0, 65535] * 3))
+    tags = [(b"desc", _desc_tag("CMYK inks test")), (b"wtpt", _xyz_tag(D50)), (b"A2B0", lut), _COPYRIGHT]
+    return icc_profile(b"prtr", b"CMYK", b"Lab ", tags)

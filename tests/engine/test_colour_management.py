@@ -71,26 +71,9 @@ def test_alpha_grey_and_srgb_profiles() -> None:
     untouched = images.decode(tagged(rgba[:, :, :3].copy(), "PNG", icc.srgb_profile_bytes()), LIMITS)
     assert tuple(untouched.rgb[0, 0]) == STORED
     # A grey image with a gamma-1.0 grey profile: 50% linear light is 188 in sRGB.
-    linear_grey = _grey_profile(gamma=1.0)
+    linear_grey = hostile.grey_profile(gamma=1.0)
     decoded = images.decode(tagged(np.full((8, 8), 128, dtype=np.uint8), "PNG", linear_grey), LIMITS)
     assert_near(decoded.rgb[0, 0], (188, 188, 188), 1)
-
-
-def _grey_profile(gamma: float) -> bytes:
-    """A v2 grey display profile: D50 white and one gamma curve (kTRC)."""
-    import struct
-
-    tags = [(b"desc", hostile._desc_tag("grey test")), (b"wtpt", hostile._xyz_tag(hostile.D50)),
-            (b"kTRC", b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, round(gamma * 256)) + b"\x00\x00")]
-    offset, directory, body = 128 + 4 + 12 * len(tags), b"", b""
-    for sig, data in tags:
-        data += b"\x00" * (-len(data) % 4)
-        directory += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    size = offset + len(body)
-    header = (struct.pack(">I", size) + b"lcms\x02\x10\x00\x00mntrGRAYXYZ " + b"\x00" * 12 + b"acsp"
-              + b"\x00" * 24 + b"\x00" * 4 + b"".join(hostile._s15(v) for v in hostile.D50) + b"\x00" * 48)
-    return header + struct.pack(">I", len(tags)) + directory + body
 
 
 def test_broken_profile_is_ignored() -> None:
@@ -197,3 +180,17 @@ def test_large_image_is_converted_in_every_band() -> None:
     small = images.decode(tagged(pixels[:14, :8].copy(), "PNG", hostile.adobe_rgb_profile()), LIMITS)
     assert (decoded.rgb[1::7] == small.rgb[1, 0]).all() and (decoded.rgb[::7] == small.rgb[0, 0]).all()
     assert_near(small.rgb[1, 0], ADOBE_IN_SRGB)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
+def test_cmyk_with_a_press_profile(fmt: str) -> None:
+    """CMYK through its profile's inks (cyan (0,160,220)), not Pillow's naive formula (0,255,255)."""
+    combos = [(0, 0, 0, 0), (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1), (1, 1, 0, 0), (1, 0, 1, 0)]
+    inks = np.array([[255 * v for v in combo] for combo in combos], np.uint8).reshape(1, -1, 4)
+    img = Image.frombytes("CMYK", (len(combos), 1), inks.tobytes())
+    out = io.BytesIO()
+    img.resize((len(combos) * 8, 8), Image.Resampling.NEAREST).save(
+        out, fmt, icc_profile=hostile.cmyk_profile(), **({"quality": 100} if fmt == "JPEG" else {}))
+    decoded = images.decode(out.getvalue(), LIMITS)
+    for i, combo in enumerate(combos):
+        assert_near(decoded.rgb[4, i * 8 + 4], np.round(hostile.ink_rgb(*combo)), 2)

@@ -12,8 +12,7 @@ Rendering intent: relative colorimetric, black-point compensation off. For the
 matrix/TRC display profiles photos carry (Adobe RGB, Display P3) the perceptual
 intent has no tables of its own and comes to the same transform. Colours
 outside sRGB are clipped. A CMYK profile is applied to Pillow's CMYK pixels
-(Adobe's inverted CMYK JPEGs are already un-inverted by Pillow); that path has
-no test with a real press profile yet.
+(Adobe's inverted CMYK JPEGs are already un-inverted by Pillow).
 """
 from __future__ import annotations
 
