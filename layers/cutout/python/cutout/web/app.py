@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs, model
 from ..config import Settings, settings
-from . import account, api4ai, auth, azure, large_results, removebg
+from . import account, api4ai, auth, azure, large_results, openapi, removebg
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -27,6 +27,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         title="Cutout",
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
     app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
@@ -42,6 +43,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
     app.state.blobs = blobs.open_blobs(cfg)
     app.include_router(large_results.router)
+    openapi.install(app)  # the spec's shared parts, and /docs from the package
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
 
     @app.exception_handler(Exception)
