@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from .. import pipeline
@@ -110,9 +110,9 @@ async def _read(request: Request) -> RequestInput:
                          "InvalidArgument")
     try:
         return await read_input(request)
-    except HTTPException as exc:  # a malformed multipart body
-        raise AzureError(f"Malformed request body: {exc.detail}", "InvalidArgument") from exc
-    except BadRequest:
+    except BadRequest:  # bad JSON (Azure's own samples send single quotes) or multipart
+        if ctype == "multipart/form-data":  # the body's stream is spent; nothing else to try
+            raise
         match = _QUOTED_URL.match((await request.body()).decode("utf-8", "replace"))
         if match is None:
             raise

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from .. import colors, geometry, images, pipeline
@@ -351,10 +351,7 @@ async def removebg(request: Request) -> Response:
     sized = _Sized()
     try:
         caller = await authenticate(request)  # 403 before any work, as remove.bg does
-        try:
-            found = await read_input(request)
-        except HTTPException as exc:  # a malformed multipart body
-            raise RemoveBgError("bad_request", f"Malformed request body: {exc.detail}") from exc
+        found = await read_input(request)  # a malformed body: BadRequest, 400 bad_request
         sources = [name for name in SOURCES if _given(found, name)]
         if not sources:
             raise RemoveBgError("missing_source", "No image given: send one of image_file, "
