@@ -23,13 +23,13 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 pytest_plugins = ["fixtures_aws"]  # dynalite and moto servers; the suite's metering defaults
 
-from cutout import model  # noqa: E402
+from cutout.engine import model  # noqa: E402
 from cutout.config import Settings, settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def segmenter() -> model.Segmenter:
-    return model.default_segmenter()
+    return model.load(settings())
 
 
 def encode(array: np.ndarray, fmt: str = "JPEG", **params) -> bytes:

@@ -1,114 +1,56 @@
-"""Accounts: API keys, plans, and who a request belongs to.
+"""Accounts and API keys: who a request belongs to.
 
 A key is random, shown once, and kept only as its SHA-256 digest; its public
 id (the digest's first 16 hex digits) names it in the CLI and in usage items.
-Plans are configuration (plans.json, overridable with CUTOUT_PLANS_FILE).
+Plans live in plans.py.
 Refusals are typed `AccessError`s carrying a status and a stable code, so each
 API dialect renders them in its own error shape.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from .errors import CutoutError
-from .stores import KeyRecord, Store, Usage
+from ..errors import AccessError
+from ..stores import KeyRecord, Store, Usage
+from .plans import Plans
 
 KEY_PREFIX = "ck_"
 ANONYMOUS_ID = "anonymous"
 RAPIDAPI_PREFIX = "rapidapi:"
 ACTIVE, REVOKED = "active", "revoked"
-PLANS_FILE = Path(__file__).with_name("plans.json")
 _CACHE_LIMIT = 10_000
 
 
 # --- refusals ------------------------------------------------------------------------
 
 
-class AccessError(CutoutError):
-    """A request refused for who sent it or how much they used, not for its image."""
-
-    status = 403
-    code = "forbidden"
-
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.headers: dict[str, str] = dict(headers or {})
-
-
 class MissingKey(AccessError):
-    status = 401
+    """No API key in the request, and anonymous use is off."""
+
     code = "missing_api_key"
 
 
-class InvalidKey(AccessError):
-    status = 403
+class InvalidApiKey(AccessError):
+    """An API key (or RapidAPI proxy secret) that is not one of ours."""
+
     code = "invalid_api_key"
 
 
 class RevokedKey(AccessError):
-    status = 403
+    """An API key that was ours and has been revoked."""
+
     code = "revoked_api_key"
 
 
 MISSING_KEY = "Missing API key: send it in the X-Api-Key header."
 INVALID_KEY = "Invalid API key."
 REVOKED_KEY = "This API key has been revoked."
-
-
-# --- plans ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    name: str
-    mp_per_minute: int
-    monthly_credits: float | None  # None: no monthly quota
-
-
-@dataclass(frozen=True)
-class Plans:
-    plans: dict[str, Plan]
-    rapidapi: dict[str, str] = field(default_factory=dict)  # SUBSCRIPTION -> plan name
-
-    def get(self, name: str) -> Plan:
-        try:
-            return self.plans[name]
-        except KeyError:
-            raise ValueError(
-                f"Unknown plan {name!r}; plans are: {', '.join(self.plans)}."
-            ) from None
-
-    def for_rapidapi(self, subscription: str) -> Plan | None:
-        name = self.rapidapi.get(subscription.strip().upper())
-        return self.plans.get(name) if name else None
-
-
-def _plan(name: str, raw: dict[str, Any]) -> Plan:
-    quota = raw.get("monthly_credits")
-    return Plan(name, int(raw["mp_per_minute"]), None if quota is None else float(quota))
-
-
-def load_plans(override: str | Path = "") -> Plans:
-    """The packaged plans, with a CUTOUT_PLANS_FILE's entries replacing them by name."""
-    raw = json.loads(PLANS_FILE.read_text())
-    plans = {name: _plan(name, entry) for name, entry in raw["plans"].items()}
-    rapidapi = {k.upper(): v for k, v in raw.get("rapidapi", {}).items()}
-    if override:
-        extra = json.loads(Path(override).read_text())
-        plans.update({name: _plan(name, entry) for name, entry in extra.get("plans", {}).items()})
-        rapidapi.update({k.upper(): v for k, v in extra.get("rapidapi", {}).items()})
-    for subscription, name in rapidapi.items():
-        if name not in plans:
-            raise ValueError(f"RapidAPI subscription {subscription} maps to unknown plan {name!r}.")
-    return Plans(plans, rapidapi)
 
 
 # --- accounts and keys -------------------------------------------------------------
@@ -225,15 +167,15 @@ class Accounts:
         return record
 
     def authenticate(self, api_key: str) -> Account:
-        """The account of an API key, or InvalidKey / RevokedKey."""
+        """The account of an API key, or InvalidApiKey / RevokedKey."""
         api_key = api_key.strip()
         if not api_key:
             raise MissingKey(MISSING_KEY)
         if len(api_key) > 256:
-            raise InvalidKey(INVALID_KEY)
+            raise InvalidApiKey(INVALID_KEY)
         record = self._lookup(digest_of(api_key))
         if record is None:
-            raise InvalidKey(INVALID_KEY)
+            raise InvalidApiKey(INVALID_KEY)
         if record.status != ACTIVE:
             raise RevokedKey(REVOKED_KEY)
         try:
@@ -253,10 +195,10 @@ class Accounts:
         """A RapidAPI consumer; the marketplace's subscription names the plan."""
         user = user.strip()
         if not user:
-            raise InvalidKey("Missing X-RapidAPI-User header.", code="invalid_rapidapi_request")
+            raise InvalidApiKey("Missing X-RapidAPI-User header.", code="invalid_rapidapi_request")
         plan = self.plans.for_rapidapi(subscription)
         if plan is None:
-            raise InvalidKey(
+            raise InvalidApiKey(
                 f"Unknown RapidAPI subscription {subscription.strip()!r}.",
                 code="invalid_rapidapi_request",
             )
