@@ -260,14 +260,19 @@ ASSETS = "/docs/assets"
 
 
 async def docs(request: Request) -> HTMLResponse:
-    """Swagger UI for /openapi.json; every URL carries the root path (an API Gateway stage)."""
-    root = request.scope.get("root_path", "").rstrip("/")
+    """Swagger UI for /openapi.json, with URLs relative to the page.
+
+    Relative URLs keep whatever prefix the browser sees in front of `/docs`: a
+    root path (`uvicorn --root-path`), or an API Gateway stage or base path that
+    Mangum strips before the app sees the request (it sets no root path).
+    """
+    assets = ASSETS.lstrip("/")
     return get_swagger_ui_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
+        openapi_url=request.app.openapi_url.lstrip("/"),
         title=f"{request.app.title} API",
-        swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{ASSETS}/favicon-32x32.png",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon-32x32.png",
         # No validator badge: it would load an image from the public validator's host.
         swagger_ui_parameters={"validatorUrl": None, "deepLinking": True},
     )
