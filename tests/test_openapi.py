@@ -150,6 +150,7 @@ def test_every_operation_declares_its_body_statuses_and_keys(client: TestClient)
             "POST /computervision/imageanalysis:segment"} <= keyed
     segment = spec["paths"]["/computervision/imageanalysis:segment"]["post"]
     assert segment["security"][0] == {"SubscriptionKey": []}
+    assert set(segment["responses"]["200"]["content"]) == {"image/png"}
     removebg = spec["paths"]["/v1.0/removebg"]["post"]["responses"]["200"]["content"]
     assert {"image/png", "image/jpeg", "image/webp", "application/zip",
             "application/json"} <= set(removebg)

@@ -47,7 +47,7 @@ from typing import Any, Iterable, Mapping
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 Schema = dict[str, Any]
@@ -110,6 +110,7 @@ DETAIL = schema("Detail", {
 
 
 def header(description: str, kind: Schema = INTEGER, required: bool = False) -> Schema:
+    """A response header; `required` only when every response of that status carries it."""
     return {"description": description, "required": required, "schema": kind}
 
 
@@ -218,6 +219,9 @@ def operation(summary: str, *, responses: Mapping[int, Schema], body: Schema | N
     if security:
         extra["security"] = [dict(s) for s in security]
     kwargs: dict[str, Any] = {"summary": summary, "responses": dict(responses)}
+    success = responses.get(200, {}).get("content", {})
+    if success and "application/json" not in success:
+        kwargs["response_class"] = Response  # else FastAPI declares a JSON 200 it never sends
     if extra:
         kwargs["openapi_extra"] = extra
     if description is not None:
