@@ -30,7 +30,7 @@ How to describe a route (a new dialect does the same):
 
 - Declare every status the route can answer, each with its body shape and the
   headers it always (`required`) or sometimes carries; undeclared statuses fail
-  tests/test_openapi.py (schemathesis against the live app).
+  tests/web/test_openapi.py (schemathesis against the live app).
 - Read query parameters from `request.query_params` when declaring them here:
   a FastAPI `Query(...)` parameter makes FastAPI add a 422 `HTTPValidationError`
   that no dialect answers. (Reading them as `Query` and declaring a 422 is fine

@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from conftest import keyed_app, new_key
 from local_http import AppServer, LocalServer, Route
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILE = ROOT / "docs" / "openapi.json"
 EXAMPLES_PER_OPERATION = 25
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
