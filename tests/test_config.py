@@ -12,6 +12,7 @@ SAMPLES = {
     "CUTOUT_MODEL": ("model_name", "u2netp"),
     "CUTOUT_MODEL_PATH": ("model_path", "/opt/models/x.onnx"),
     "CUTOUT_MODEL_DIR": ("model_dir", "/opt/models"),
+    "CUTOUT_QUALITY_MODEL": ("quality_model", "u2netp"),
     "CUTOUT_THREADS": ("threads", 2),
     "CUTOUT_MAX_MEGAPIXELS": ("max_megapixels", 12.5),
     "CUTOUT_MAX_BYTES": ("max_bytes", 1000),
