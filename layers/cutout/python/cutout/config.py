@@ -63,6 +63,16 @@ class Settings:
     # The S3 upload trigger (s3trigger.py).
     s3_account: str = "s3"  # the account its usage is metered to
     s3_plan: str = "mega"  # the plan whose limits that account has
+    # Asynchronous jobs (jobs/, queues/, web/adobe.py).
+    job_queue_url: str = ""  # SQS queue URL; empty: an in-process worker pool
+    job_workers: int = 1  # threads of the in-process pool
+    job_queue_capacity: int = 256  # jobs the in-process pool holds before answering 503
+    job_ttl_seconds: int = 7 * 24 * 3600  # how long a job record (and its result) is kept
+    job_lease_seconds: int = 900  # a running job's claim; above the jobs function's timeout
+    job_max_attempts: int = 3  # runs before a job that keeps crashing is marked failed
+    webhook_secret: str = ""  # signs webhook calls (X-Cutout-Signature); required for callback.url
+    webhook_attempts: int = 4
+    webhook_backoff: float = 1.0  # seconds before the 2nd attempt; doubled each retry
 
 
 @lru_cache(maxsize=1)
@@ -98,5 +108,14 @@ def settings() -> Settings:
         blob_secret=_env("CUTOUT_BLOB_SECRET", ""),
         s3_account=_env("CUTOUT_S3_ACCOUNT", "s3"),
         s3_plan=_env("CUTOUT_S3_PLAN", "mega"),
+        job_queue_url=_env("CUTOUT_JOB_QUEUE_URL", ""),
+        job_workers=int(_env("CUTOUT_JOB_WORKERS", "1")),
+        job_queue_capacity=int(_env("CUTOUT_JOB_QUEUE_CAPACITY", "256")),
+        job_ttl_seconds=int(_env("CUTOUT_JOB_TTL_SECONDS", str(7 * 24 * 3600))),
+        job_lease_seconds=int(_env("CUTOUT_JOB_LEASE_SECONDS", "900")),
+        job_max_attempts=int(_env("CUTOUT_JOB_MAX_ATTEMPTS", "3")),
+        webhook_secret=_env("CUTOUT_WEBHOOK_SECRET", ""),
+        webhook_attempts=int(_env("CUTOUT_WEBHOOK_ATTEMPTS", "4")),
+        webhook_backoff=float(_env("CUTOUT_WEBHOOK_BACKOFF", "1")),
     )
 

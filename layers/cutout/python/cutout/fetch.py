@@ -147,3 +147,32 @@ def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -
         if total > max_bytes:
             raise FetchError(f"Image download refused: larger than {max_bytes} bytes.")
         chunks.append(chunk)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float = 10.0,
+    allow_hosts: tuple[str, ...] = (),
+    resolver: Resolver = system_resolver,
+) -> int:
+    """POST `body` to a URL under the same guard as `fetch` (no redirects); returns the status.
+
+    For webhooks: the target must be public (or on `allow_hosts`), the
+    connection is pinned to the checked address, and the answer is not read
+    past its status. Raises FetchError when refused or unreachable.
+    """
+    scheme, host, port, address = _target(url, allow_hosts, resolver)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    conn = cls(host, port, address, timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"POST failed: {exc.__class__.__name__} from {host}.") from exc
+    finally:
+        conn.close()

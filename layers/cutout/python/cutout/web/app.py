@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs, model
 from ..config import Settings, settings
-from . import account, api4ai, auth, azure, large_results, removebg
+from ..jobs.submit import open_jobs
+from . import account, adobe, api4ai, auth, azure, large_results, removebg
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -42,6 +43,11 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
     app.state.blobs = blobs.open_blobs(cfg)
     app.include_router(large_results.router)
+    # Asynchronous jobs (Adobe's Remove Background v2): SQS, or a worker pool in this process.
+    app.state.jobs = open_jobs(cfg, app.state.engine.access.store, app.state.blobs, segmenter)
+    app.state.access_renderers["/v2/"] = adobe.access_body
+    app.include_router(adobe.router)
+    app.state.jobs.resume()
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
 
     @app.exception_handler(Exception)
