@@ -45,16 +45,20 @@ from . import (
 log = logging.getLogger(__name__)
 
 
+# Uploads and results of jobs; under results/ so the bucket's lifecycle rule expires them.
+JOBS_PREFIX = "results/jobs/"
+
+
 class JobBusy(Exception):
     """Another run holds the job's lease; deliver the message again later."""
 
 
 def result_key(job_id: str, extension: str) -> str:
-    return f"jobs/{job_id}/result.{extension}"
+    return f"{JOBS_PREFIX}{job_id}/result.{extension}"
 
 
 def source_key(job_id: str) -> str:
-    return f"jobs/{job_id}/source"
+    return f"{JOBS_PREFIX}{job_id}/source"
 
 
 class Worker:
