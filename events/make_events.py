@@ -135,6 +135,27 @@ def s3_record(key: str, data: bytes, *, bucket: str = BUCKET, sequencer: int = 1
     }
 
 
+def sqs_job_event(job_id: str, message_id: str, *, receive_count: int = 1) -> dict:
+    """An SQS event of one job message, as Lambda's SQS event source delivers it."""
+    body = json.dumps({"jobId": job_id})
+    return {"Records": [{
+        "messageId": message_id,
+        "receiptHandle": f"AQEB{hashlib.sha256(message_id.encode()).hexdigest()}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": str(TIME_EPOCH),
+            "SenderId": "AROAEXAMPLE:cutout-api",
+            "ApproximateFirstReceiveTimestamp": str(TIME_EPOCH + 20),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:cutout-JobQueue",
+        "awsRegion": REGION,
+    }]}
+
+
 def events() -> tuple[dict[str, dict], dict[str, bytes]]:
     """Every sample event by file name, and the photo files they refer to."""
     astronaut, coffee = photo("astronaut"), photo("coffee")
@@ -181,7 +202,19 @@ def events() -> tuple[dict[str, dict], dict[str, bytes]]:
             s3_record("uploads/batch/coffee.jpg", coffee, sequencer=5),
         ]},
     }
-    return {**api, **s3}, files
+    jobs = {
+        # The jobs function's input: replace jobId with one that POST /v2/remove-background gave.
+        "sqs-job.json": sqs_job_event("6f1d0c9e-8a53-4b7e-9a51-3f0e2d7c4b10",
+                                      "059f36b4-87a3-44ab-83d2-661975830a7d"),
+        "api-adobe-remove-background.json": http_event(
+            "POST", "/v2/remove-background",
+            body=multipart("image", "coffee.jpg", coffee, "image/jpeg",
+                           options=json.dumps({"mode": "cutout",
+                                               "output": {"mediaType": "image/png"}})),
+            content_type=f"multipart/form-data; boundary={BOUNDARY}", base64_body=True,
+            request_id="Bq1Zjg7qIAMEVX8="),
+    }
+    return {**api, **s3, **jobs}, files
 
 
 def sized_events(sizes: list[float], out: Path) -> None:
