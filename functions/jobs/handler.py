@@ -30,7 +30,9 @@ from cutout.stores import open_store  # noqa: E402
 logger = Logger(service="cutout-jobs")
 cfg = settings()
 worker = Worker(open_store(cfg), blobs.open_blobs(cfg), model.default_segmenter(), cfg)
-processor = BatchProcessor(event_type=EventType.SQS)
+# With batch size 1 every failure is a whole batch's: report it as a batch item failure
+# (the message comes back) rather than an invocation error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 logger.info("init done", extra={"init_seconds": round(time.perf_counter() - _started, 3),
                                 "table": cfg.table or None, "bucket": cfg.bucket or None})
 
