@@ -157,7 +157,7 @@ def test_bearer_token_is_a_key_and_a_url_source_is_fetched(http, key, web_server
 
 
 def usage(app, key: str) -> float:
-    from cutout.accounts import month_of
+    from cutout.accounts.keys import month_of
 
     account = app.state.engine.access.accounts.authenticate(key)
     return app.state.engine.access.store.usage(account.id, month_of(time.time())).credits

@@ -84,7 +84,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_charges_nothing(
         assert third.json()["error_code"] == "service_unavailable"
         assert "queue is full" in third.json()["message"]
         assert int(third.headers["retry-after"]) > 0
-        from cutout.accounts import month_of
+        from cutout.accounts.keys import month_of
 
         account = app.state.engine.access.accounts.authenticate(key)
         assert app.state.engine.access.store.usage(account.id, month_of(time.time())).credits == 2

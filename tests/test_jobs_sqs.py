@@ -22,7 +22,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutout.accounts import month_of
+from cutout.accounts.keys import month_of
 from cutout.config import settings
 from photos import assert_subject_found
 

@@ -21,7 +21,8 @@ from aws_lambda_powertools.utilities.batch import (  # noqa: E402
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 
-from cutout import blobs, model  # noqa: E402
+from cutout import blobs  # noqa: E402
+from cutout.engine import model  # noqa: E402
 from cutout.config import settings  # noqa: E402
 from cutout.jobs.worker import Worker  # noqa: E402
 from cutout.queues import JobMessage  # noqa: E402

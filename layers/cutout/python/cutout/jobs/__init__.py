@@ -1,6 +1,6 @@
 """Asynchronous jobs: a job record, its life (pending -> running -> succeeded | failed).
 
-Pure of HTTP: web/adobe.py translates Adobe's Remove Background v2 requests into
+Pure of HTTP: web/dialects/adobe.py translates Adobe's Remove Background v2 requests into
 `JobOptions` and renders `Job.status_document()`; the worker (jobs/worker.py)
 runs in the local pool or in the SQS-fed jobs function. Every change of state is
 a compare-and-swap on the record's version in the job store, so a job is claimed

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import images, matte, pipeline, psd
-from ..model import Segmenter
+from ..engine import images, matte, pipeline, psd
+from ..engine.model import Segmenter
 from . import CONTENT_TYPES, JobOptions
 
 # The input's format -> the output's when the job names none (Adobe: "same as the input").

@@ -16,7 +16,7 @@ from typing import Callable
 from ..blobs import BlobStore
 from ..config import Settings
 from ..errors import CutoutError
-from ..model import Segmenter
+from ..engine.model import Segmenter
 from ..queues import JobMessage, JobQueue, open_queue
 from ..stores import Charge, JobExists, Store
 from . import FAILED, INTERNAL_ERROR, RUNNING, Job, JobOptions

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from .. import fetch
+from ..web import fetch
 from ..errors import FetchError
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,12 @@ import time
 import uuid
 from typing import Callable
 
-from .. import fetch, images
+from ..engine import images
 from ..blobs import BlobStore
 from ..config import Settings
 from ..errors import CutoutError
-from ..model import Segmenter
+from ..engine.model import Segmenter
+from ..web import fetch
 from ..queues import JobMessage
 from ..stores import Store, StoreUnavailable
 from . import (

@@ -10,10 +10,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__, blobs, logs, model
+from .. import __version__, blobs, logs
+from ..engine import model
 from ..config import Settings, settings
 from ..jobs.submit import open_jobs
-from . import account, adobe, api4ai, auth, azure, large_results, removebg
+from . import account, auth, large_results
+from .dialects import adobe, api4ai, azure, removebg
 from .middleware import RequestContext
 from .processing import Engine
 

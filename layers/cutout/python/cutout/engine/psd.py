@@ -14,7 +14,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from .errors import CutoutError
+from ..errors import CutoutError
 
 CONTENT_TYPE = "image/vnd.adobe.photoshop"
 MAX_SIDE = 30_000  # the PSD format's limit on width and height (PSB goes further)

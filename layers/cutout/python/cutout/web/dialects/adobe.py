@@ -21,16 +21,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import images
-from ..accounts import AccessError, MissingKey
-from ..errors import CutoutError
-from ..jobs import JobOptions
-from ..jobs.submit import Jobs
-from ..ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
-from ..stores import StoreUnavailable
-from .auth import Caller, bind
-from .inputs import read_input
-from .processing import Engine
+from ...accounts.keys import AccessError, MissingKey
+from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
+from ...engine import images
+from ...errors import CutoutError
+from ...jobs import JobOptions
+from ...jobs.submit import Jobs
+from ...stores import StoreUnavailable
+from ..auth import Caller, bind
+from ..inputs import read_input
+from ..processing import Engine
 
 router = APIRouter(tags=["Adobe Remove Background v2"])
 
