@@ -48,6 +48,7 @@ TEST_LIMIT = 150_000  # response bytes: small enough that the larger samples go 
 API_EVENTS = {
     "api-bad-request.json", "api-get-modes.json", "api-json-base64.json", "api-json-url.json",
     "api-multipart-upload.json", "api-removebg-alpha.json", "api-removebg-rgba.json",
+    "api-adobe-remove-background.json",
 }
 
 
@@ -266,6 +267,14 @@ def test_get_modes(run):
     assert response["statusCode"] == 200
     assert json_body(response) == ["fg-image", "fg-image-shadow", "fg-mask"]
     assert response["headers"]["x-request-id"]
+
+
+def test_adobe_job_is_accepted_from_the_layers(run):
+    response = run["responses"]["api-adobe-remove-background.json"]
+    assert response["statusCode"] == 202
+    body = json_body(response)
+    assert set(body) == {"jobId", "statusUrl"}
+    assert body["statusUrl"].endswith(f"/v2/status/{body['jobId']}")
 
 
 def test_bad_request_is_a_clear_422(run):
