@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test eval bench clean layers sam-cli
+.PHONY: install model run test eval bench bench-jobs clean layers sam-cli
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -59,6 +59,10 @@ $(BENCH_VENV)/.installed: bench/requirements.txt layers/deps/requirements.txt py
 
 bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
 	$(BENCH_VENV)/bin/python -m bench.run --photos $(dir $(DATASET)) $(BENCH_ARGS)
+
+# Asynchronous jobs against synchronous requests, and jobs/s with the local pool (bench/jobs.py).
+bench-jobs: install
+	$(BIN)/python -m bench.jobs --photos $(dir $(DATASET))
 
 # The three Lambda layers, built by the same Makefile targets `sam build` runs, but for
 # this machine's Python version and CPU, into $(LAYERS_DIR)/{cutout,deps,model}; the

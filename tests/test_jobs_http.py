@@ -346,3 +346,16 @@ def test_a_callback_needs_a_signing_secret(http, key):
     answer = submit(http, key, {"image": {"source": {"url": "https://example.com/a.jpg"}},
                                 "callback": {"url": "https://example.com/hook"}})
     assert answer.status_code == 422 and "CUTOUT_WEBHOOK_SECRET" in answer.json()["message"]
+
+
+def test_the_openapi_spec_declares_the_adobe_routes(http):
+    spec = http.get("/openapi.json").json()
+    post = spec["paths"]["/v2/remove-background"]["post"]
+    assert {"HTTPBearer": []} in post["security"] and {"APIKeyHeader": []} in post["security"]
+    assert set(post["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert post["requestBody"]["content"]["application/json"]["example"]["mode"] == "cutout"
+    assert {"202", "400", "401", "403", "422", "429", "503"} <= set(post["responses"])
+    assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+    get = spec["paths"]["/v2/status/{job_id}"]["get"]
+    assert get["responses"]["404"]["content"]["application/json"]["example"]["error_code"] == "unknown_job_id"
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -178,12 +178,12 @@ def bind(caller: Caller) -> None:
 
 
 # Declared for the OpenAPI page (its Authorize button sends X-Api-Key); identify() reads headers.
-_api_key_scheme = APIKeyHeader(name="X-Api-Key", auto_error=False,
+api_key_scheme = APIKeyHeader(name="X-Api-Key", auto_error=False,
                                description="Your Cutout API key (`cutout keys create`).")
 
 
 async def authenticate(
-    request: Request, _declared: str | None = Security(_api_key_scheme)
+    request: Request, _declared: str | None = Security(api_key_scheme)
 ) -> Caller:
     """FastAPI dependency for metered routes: resolves the caller or raises AccessError."""
     access: Access = request.app.state.engine.access

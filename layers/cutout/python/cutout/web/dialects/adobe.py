@@ -17,8 +17,9 @@ import json
 import math
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from ...accounts.keys import AccessError, MissingKey
@@ -28,7 +29,7 @@ from ...errors import CutoutError
 from ...jobs import JobOptions
 from ...jobs.submit import Jobs
 from ...stores import StoreUnavailable
-from ..auth import Caller, bind
+from ..auth import Caller, api_key_scheme, bind
 from ..inputs import read_input
 from ..processing import Engine
 
@@ -167,6 +168,95 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str]:
                       color_decontamination=float(decontamination)), source_url, callback_url
 
 
+# --- OpenAPI: request bodies, responses and security, for /openapi.json ------------------
+
+_ERROR = {"type": "object", "required": ["error_code", "message"], "properties": {
+    "error_code": {"type": "string"}, "message": {"type": "string"},
+    "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "error_code": {"type": "string"}, "message": {"type": "string"}}}}}}
+_COLOUR = {"type": "object", "required": ["red", "green", "blue", "alpha"], "properties": {
+    "red": {"type": "integer", "minimum": 0, "maximum": 255},
+    "green": {"type": "integer", "minimum": 0, "maximum": 255},
+    "blue": {"type": "integer", "minimum": 0, "maximum": 255},
+    "alpha": {"type": "number", "minimum": 0, "maximum": 1}}}
+_OPTIONS = {"type": "object", "properties": {
+    "image": {"type": "object", "properties": {"source": {"type": "object", "required": ["url"],
+              "properties": {"url": {"type": "string", "format": "uri"}}}}},
+    "mode": {"type": "string", "enum": list(MODES), "default": "cutout"},
+    "output": {"type": "object", "properties": {"mediaType": {"type": "string",
+               "enum": list(MEDIA_TYPES)}}},
+    "trim": {"type": "boolean", "default": False},
+    "backgroundColor": _COLOUR,
+    "colorDecontamination": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+    "callback": {"type": "object", "properties": {"url": {"type": "string", "format": "uri"}}}}}
+_STATUS = {"type": "object", "required": ["jobId", "status", "createdTime", "modifiedTime"],
+           "properties": {
+    "jobId": {"type": "string"},
+    "status": {"type": "string", "enum": ["pending", "running", "succeeded", "failed"]},
+    "createdTime": {"type": "string", "format": "date-time"},
+    "modifiedTime": {"type": "string", "format": "date-time"},
+    "result": {"type": "object", "properties": {"outputs": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "destination": {"type": "object", "properties": {"url": {"type": "string"}}},
+            "mediaType": {"type": "string"}}}}}},
+    "errorDetails": {"type": "array", "items": {"type": "object", "properties": {
+        "errorCode": {"type": "string"}, "message": {"type": "string"},
+        "reason": {"type": "string"}}}}}}
+
+
+def _error(description: str, example: dict) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ERROR, "example": example}}}
+
+
+POST_OPENAPI = {
+    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                    "schema": {"type": "string"},
+                    "description": "A retried POST with the same key returns the first job."}],
+    "requestBody": {"required": True, "content": {
+        "application/json": {"schema": _OPTIONS, "example": {
+            "image": {"source": {"url": "https://example.com/photo.jpg"}}, "mode": "cutout",
+            "output": {"mediaType": "image/png"}, "trim": True,
+            "backgroundColor": {"red": 255, "green": 255, "blue": 255, "alpha": 1}}},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "options": {"type": "string", "description": "The JSON options, without image."}}}},
+    }},
+    "responses": {
+        "202": {"description": "Accepted: poll statusUrl.", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["jobId", "statusUrl"], "properties": {
+                "jobId": {"type": "string"}, "statusUrl": {"type": "string"}}},
+            "example": {"jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f",
+                        "statusUrl": "https://api.example.com/v2/status/3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f"}}}},
+        "400": _error("Malformed body or image.", {"error_code": "invalid_json",
+                                                   "message": "Request body is not valid JSON."}),
+        "401": _error("No key.", {"error_code": "unauthorized",
+                                  "message": "Missing API key: send it in the X-Api-Key header."}),
+        "403": _error("Wrong or revoked key, or monthly credits used up.",
+                      {"error_code": "unauthorized_forbidden", "message": "Invalid API key."}),
+        "422": _error("Invalid fields.", {"error_code": "validation_error",
+                                          "message": "trim must be true or false."}),
+        "429": _error("Over the megapixels per minute (Retry-After).",
+                      {"error_code": "rate_limited", "message": "Rate limit exceeded."}),
+        "503": _error("Queue full or unreachable (Retry-After).",
+                      {"error_code": "service_unavailable", "message": "The job queue is full."}),
+    },
+}
+STATUS_OPENAPI = {
+    "responses": {
+        "200": {"description": "The job.", "content": {"application/json": {
+            "schema": _STATUS, "example": {
+                "jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f", "status": "succeeded",
+                "createdTime": "2026-11-30T03:00:00.000Z", "modifiedTime": "2026-11-30T03:00:00.412Z",
+                "result": {"outputs": [{"destination": {"url": "https://…/result.png?…"},
+                                        "mediaType": "image/png"}]}}}}},
+        "401": _error("No key.", {"error_code": "unauthorized", "message": "Missing API key."}),
+        "404": _error("Unknown job, or another account's.",
+                      {"error_code": "unknown_job_id", "message": "No job 'x' for this account."}),
+    },
+}
+
+
 # --- routes ------------------------------------------------------------------------------
 
 
@@ -216,8 +306,17 @@ def _accepted(request: Request, job_id: str) -> JSONResponse:
     return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202)
 
 
-@router.post("/v2/remove-background", status_code=202)
-async def remove_background(request: Request) -> JSONResponse:
+# Declared for the OpenAPI page only (its Authorize button); _caller() reads the headers.
+_bearer = HTTPBearer(auto_error=False, description="Your Cutout API key as a bearer token "
+                     "(Adobe's Authorization header).")
+
+
+@router.post("/v2/remove-background", status_code=202, openapi_extra=POST_OPENAPI)
+async def remove_background(
+    request: Request,
+    _token: HTTPAuthorizationCredentials | None = Security(_bearer),
+    _key: str | None = Security(api_key_scheme),
+) -> JSONResponse:
     """Accept a background-removal job; poll statusUrl (or get a webhook) for the result."""
     engine: Engine = request.app.state.engine
     jobs: Jobs = request.app.state.jobs
@@ -267,8 +366,13 @@ async def remove_background(request: Request) -> JSONResponse:
                           "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
 
 
-@router.get("/v2/status/{job_id}")
-async def status(request: Request, job_id: str) -> JSONResponse:
+@router.get("/v2/status/{job_id}", openapi_extra=STATUS_OPENAPI)
+async def status(
+    request: Request,
+    job_id: str,
+    _token: HTTPAuthorizationCredentials | None = Security(_bearer),
+    _key: str | None = Security(api_key_scheme),
+) -> JSONResponse:
     """The job's status; once succeeded, result.outputs[0].destination.url (expiring)."""
     jobs: Jobs = request.app.state.jobs
     try:
@@ -284,3 +388,4 @@ async def status(request: Request, job_id: str) -> JSONResponse:
     except StoreUnavailable:
         return AdobeError(503, "service_unavailable", "The job store is unavailable; retry "
                           "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
+
