@@ -30,7 +30,7 @@ from cutout.stores import open_store  # noqa: E402
 
 logger = Logger(service="cutout-jobs")
 cfg = settings()
-worker = Worker(open_store(cfg), blobs.open_blobs(cfg), model.default_segmenter(), cfg)
+worker = Worker(open_store(cfg), blobs.open_blobs(cfg), model.load(cfg), cfg)
 # With batch size 1 every failure is a whole batch's: report it as a batch item failure
 # (the message comes back) rather than an invocation error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

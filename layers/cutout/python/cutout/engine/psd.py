@@ -14,17 +14,16 @@ import io
 import numpy as np
 from PIL import Image
 
-from ..errors import CutoutError
+from ..errors import InputError
 
 CONTENT_TYPE = "image/vnd.adobe.photoshop"
 MAX_SIDE = 30_000  # the PSD format's limit on width and height (PSB goes further)
 
 
-class PsdUnsupported(CutoutError):
+class PsdUnsupported(InputError):
     """The image cannot be written as a PSD (psd-tools missing, or over the format's size)."""
 
     code = "psd_unsupported"
-    status = 400
 
 
 def encode_layered(

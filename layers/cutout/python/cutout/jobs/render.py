@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine import images, matte, pipeline, psd
-from ..engine.model import Segmenter
+from ..metering import Meter
 from . import CONTENT_TYPES, JobOptions
 
 # The input's format -> the output's when the job names none (Adobe: "same as the input").
@@ -27,20 +27,24 @@ def output_format(options: JobOptions, header: images.Header) -> str:
     return options.format or _SAME_AS_INPUT.get(header.format, "png")
 
 
-def make(data: bytes, options: JobOptions, *, segmenter: Segmenter, limits: images.Limits,
-         header: images.Header, png_level: int = 1) -> Product:
-    """Cut one image as `options` say. Raises the engine's CutoutErrors for bad input."""
+def make(data: bytes, options: JobOptions, *, meter: Meter, header: images.Header,
+         png_level: int = 1) -> Product:
+    """Cut one image as `options` say. Raises the engine's InputErrors for bad input.
+
+    The job was charged when it was accepted, so the cut goes through the metering
+    door unmetered (account None); the PSD path decodes and mattes with the same engine.
+    """
     fmt = output_format(options, header)
     if fmt == "psd":
-        decoded = images.decode(data, limits, header)
-        alpha = pipeline.alpha_for(decoded, segmenter)
+        decoded = images.decode(data, meter.limits, header)
+        alpha = pipeline.alpha_for(decoded, meter.segmenter)
         layout_options = pipeline.Options(crop=options.trim)
         rgb, alpha = pipeline.layout(decoded.rgb, alpha, layout_options, matte.bounding_box(alpha))
         body = psd.encode_layered(rgb, alpha, options.background_color)
         return Product(body, psd.CONTENT_TYPE, "psd", alpha.shape[1], alpha.shape[0])
-    result = pipeline.cut(data, pipeline.Options(
+    result = meter.cut(data, pipeline.Options(
         mode=options.mode, format=fmt, png_level=png_level, crop=options.trim,
         background_color=options.background_color,
-    ), segmenter=segmenter, limits=limits, header=header)
+    ), account=None).result
     return Product(result.data, CONTENT_TYPES[result.format], result.format, result.width,
                    result.height)

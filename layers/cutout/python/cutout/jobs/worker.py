@@ -24,6 +24,7 @@ from ..engine import images
 from ..blobs import BlobStore
 from ..config import Settings
 from ..errors import CutoutError
+from ..metering import Meter
 from ..engine.model import Segmenter
 from ..web import fetch
 from ..queues import JobMessage
@@ -73,6 +74,7 @@ class Worker:
         self.cfg = cfg
         self.clock = clock
         self.limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
+        self.meter = Meter(segmenter, self.limits)  # charged at accept: the cut is unmetered
 
     def load(self, job_id: str) -> Job | None:
         item = self.store.get_job(job_id)
@@ -105,7 +107,7 @@ class Worker:
             key = result_key(job.job_id, product.extension)
             self.blobs.put(key, product.data, product.media_type, {"job-id": job.job_id})
         except CutoutError as exc:
-            if exc.status >= 500:  # storage unavailable and the like: the server's failure
+            if exc.retryable:  # storage unavailable and the like: the server's failure
                 self._release(claimed)
                 raise
             code = OUTPUT_ERROR if exc.code == "psd_unsupported" else INPUT_ERROR
@@ -126,8 +128,8 @@ class Worker:
                                max_redirects=self.cfg.fetch_max_redirects,
                                allow_hosts=self.cfg.fetch_allow_hosts).data
         header = images.read_header(data, self.limits)
-        product = render.make(data, job.options, segmenter=self.segmenter, limits=self.limits,
-                              header=header, png_level=self.cfg.png_compress_level)
+        product = render.make(data, job.options, meter=self.meter, header=header,
+                              png_level=self.cfg.png_compress_level)
         return product, header.megapixels
 
     def _release(self, job: Job) -> None:
@@ -154,6 +156,11 @@ class Worker:
                     self.store.refund(charge)
                 except StoreUnavailable:
                     log.error("refund failed; the charge stands", extra={"job_id": job.job_id})
+        if "key" in done.source:  # the upload has served its purpose
+            try:
+                self.blobs.delete(done.source["key"])
+            except CutoutError:
+                log.warning("job upload not deleted", extra={"job_id": job.job_id})
         log.info("job finished", extra={"job_id": job.job_id, "status": status,
                                         "code": (done.error or {}).get("reason")})
         if done.callback_url:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..config import Settings
-from ..errors import CutoutError
+from ..errors import Unavailable
 
 QUEUE_FULL_RETRY_AFTER = 5  # seconds
 
@@ -36,19 +36,17 @@ class JobMessage:
         return cls(data["jobId"])
 
 
-class QueueFull(CutoutError):
+class QueueFull(Unavailable):
     """The queue takes no more jobs now (the local pool's bound); retry after a few seconds."""
 
     code = "queue_full"
-    status = 503
     retry_after = QUEUE_FULL_RETRY_AFTER
 
 
-class QueueUnavailable(CutoutError):
+class QueueUnavailable(Unavailable):
     """The queue could not be reached; nothing was sent."""
 
     code = "queue_unavailable"
-    status = 503
     retry_after = QUEUE_FULL_RETRY_AFTER
 
 

@@ -22,14 +22,15 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ...accounts.keys import AccessError, MissingKey
+from ...accounts.keys import MissingKey
 from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
 from ...engine import images
-from ...errors import CutoutError
+from ...errors import AccessError, CutoutError
 from ...jobs import JobOptions
 from ...jobs.submit import Jobs
 from ...stores import StoreUnavailable
 from ..auth import Caller, api_key_scheme, bind
+from ..errors import status_of
 from ..inputs import read_input
 from ..processing import Engine
 
@@ -49,9 +50,9 @@ class AdobeError(CutoutError):
     def __init__(self, status: int, code: str, message: str,
                  errors: list[dict[str, str]] | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(message, code=code, status=status)
+        super().__init__(message, code=code, headers=headers)
+        self.status = status
         self.errors = errors or []
-        self.headers = headers or {}
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error_code": self.code, "message": self.message}
@@ -77,7 +78,7 @@ def _access_code(exc: AccessError) -> str:
 
 def from_access(exc: AccessError) -> AdobeError:
     """401 no key, 403 bad key or quota used up (Adobe has no 402), 429 rate, 503 store."""
-    status = 403 if isinstance(exc, QuotaExceeded) else exc.status
+    status = 403 if isinstance(exc, QuotaExceeded) else status_of(exc)
     return AdobeError(status, _access_code(exc), exc.message, headers=dict(exc.headers))
 
 
@@ -350,8 +351,7 @@ async def remove_background(
                                     base_url=str(request.base_url).rstrip("/")))
         except (CutoutError, StoreUnavailable) as exc:
             await run_in_threadpool(engine.access.limiter.refund, ticket)
-            status = getattr(exc, "status", 503)
-            raise AdobeError(status if status >= 500 else 503, "service_unavailable",
+            raise AdobeError(503, "service_unavailable",
                              getattr(exc, "message", "The job store is unavailable."),
                              headers={"Retry-After": RETRY_AFTER}) from exc
         if not created:
