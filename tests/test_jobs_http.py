@@ -359,3 +359,41 @@ def test_the_openapi_spec_declares_the_adobe_routes(http):
     get = spec["paths"]["/v2/status/{job_id}"]["get"]
     assert get["responses"]["404"]["content"]["application/json"]["example"]["error_code"] == "unknown_job_id"
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_a_presigned_upload_then_a_job_that_names_it(app, http, key, coffee_jpeg):
+    answer = http.post("/v2/uploads", headers={"x-api-key": key})
+    assert answer.status_code == 201
+    upload = answer.json()
+    assert upload["method"] == "PUT" and upload["expiresIn"] > 0
+    # the URL is the permission: no key, and a GET URL's signature does not let anyone PUT
+    put = http.put(upload["uploadUrl"], content=coffee_jpeg, headers={"content-type": "image/jpeg"})
+    assert put.status_code == 200
+    forged = upload["uploadUrl"].replace("signature=", "signature=0")
+    assert http.put(forged, content=b"x").status_code == 403
+    body = {"image": {"source": {"uploadId": upload["uploadId"]}}, "output": {"mediaType": "image/png"}}
+    status, data = run(http, key, body)
+    assert_subject_found(alpha_of(data), "coffee")
+    # another account cannot use the id: its job finds nothing there
+    other = new_key(app, "upload thief")
+    status, _ = run(http, other, body)
+    assert status["status"] == "failed" and status["errorDetails"][0]["reason"] == "not_found"
+    answer = submit(http, key, {"image": {"source": {"uploadId": "../../etc/passwd"}}})
+    assert answer.status_code == 422
+
+
+def test_an_upload_over_the_byte_limit_fails_its_job_unread(base_settings, segmenter, tmp_path):
+    from cutout.web import create_app
+
+    application = create_app(replace(base_settings, table="", data_dir=str(tmp_path),
+                                     allow_anonymous=False, max_bytes=100_000), segmenter)
+    try:
+        http, key = TestClient(application), new_key(application)
+        upload = http.post("/v2/uploads", headers={"x-api-key": key}).json()
+        assert http.put(upload["uploadUrl"], content=b"\0" * 150_000).status_code == 200
+        status, _ = run(http, key, {"image": {"source": {"uploadId": upload["uploadId"]}}})
+        assert status["status"] == "failed"
+        assert status["errorDetails"][0]["reason"] == "image_too_large"
+        assert "150000 bytes exceeds 100000 bytes" in status["errorDetails"][0]["message"]
+    finally:
+        application.state.jobs.queue.close()

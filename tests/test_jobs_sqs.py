@@ -191,3 +191,23 @@ def test_a_failed_source_ends_the_job_failed_and_refunded_and_bad_messages_are_d
     assert jobs.handler(event, LambdaContext()) == {"batchItemFailures": []}  # unknown job
     event["Records"][0]["body"] = "not json"
     assert jobs.handler(event, LambdaContext()) == {"batchItemFailures": []}
+
+
+def test_a_presigned_s3_upload_feeds_a_job(deployed, coffee_jpeg):
+    api, jobs, sqs, queue_url, bucket, key = deployed
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    status, upload = call(api, "POST", "/v2/uploads", key)
+    assert status == 201 and "X-Amz-Signature" in upload["uploadUrl"]
+    assert httpx.put(upload["uploadUrl"], content=coffee_jpeg).status_code == 200  # no credentials
+    payload = json.dumps({"image": {"source": {"uploadId": upload["uploadId"]}},
+                          "output": {"mediaType": "image/png"}}).encode()
+    status, accepted = call(api, "POST", "/v2/remove-background", key, payload, "application/json")
+    assert status == 202
+    assert deliver(jobs, sqs, queue_url, receive(sqs, queue_url)) == []
+    done = call(api, "GET", f"/v2/status/{accepted['jobId']}", key)[1]
+    assert done["status"] == "succeeded"
+    img = Image.open(io.BytesIO(httpx.get(done["result"]["outputs"][0]["destination"]["url"]).content))
+    assert img.size == (600, 400)
+    # the upload is deleted once its job has ended; only the result stays
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="results/jobs/")
+    assert [o["Key"] for o in listed["Contents"]] == [f"results/jobs/{accepted['jobId']}/result.png"]

@@ -20,7 +20,7 @@ from ..engine.model import Segmenter
 from ..queues import JobMessage, JobQueue, open_queue
 from ..stores import Charge, JobExists, Store
 from . import FAILED, INTERNAL_ERROR, RUNNING, Job, JobOptions
-from .worker import JobBusy, Worker, source_key
+from .worker import JobBusy, Worker, source_key, upload_key
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,15 @@ class Jobs:
                                              int(self.clock()) + self.cfg.job_ttl_seconds)
         return bound, self.get(bound, account)
 
+    def upload_url(self, account: str, base_url: str = "") -> tuple[str, str]:
+        """A new upload id and the presigned PUT URL it is sent to (CUTOUT_RESULT_URL_TTL)."""
+        upload_id = str(uuid.uuid4())
+        url = self.blobs.upload_url(upload_key(account, upload_id), self.cfg.result_url_ttl, base_url)
+        return upload_id, url
+
     def accept(self, job_id: str, *, account: str, options: JobOptions,
-               source_url: str = "", upload: bytes | None = None, charge: Charge | None = None,
+               source_url: str = "", upload: bytes | None = None, upload_id: str = "",
+               charge: Charge | None = None,
                callback_url: str = "", base_url: str = "", megapixels: float | None = None
                ) -> tuple[Job, bool]:
         """Store the job (and its upload) and queue it; returns (job, created now).
@@ -70,7 +77,9 @@ class Jobs:
         """
         now = self.clock()
         source = {"url": source_url}
-        if upload is not None:
+        if upload_id:
+            source = {"key": upload_key(account, upload_id)}
+        elif upload is not None:
             key = source_key(job_id)
             self.blobs.put(key, upload, "application/octet-stream", {"job-id": job_id})
             source = {"key": key}

@@ -15,6 +15,7 @@ crash, so every step is guarded by the record's state:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -23,7 +24,7 @@ from typing import Callable
 from ..engine import images
 from ..blobs import BlobStore
 from ..config import Settings
-from ..errors import CutoutError
+from ..errors import CutoutError, ImageTooLarge
 from ..metering import Meter
 from ..engine.model import Segmenter
 from ..web import fetch
@@ -61,6 +62,12 @@ def result_key(job_id: str, extension: str) -> str:
 
 def source_key(job_id: str) -> str:
     return f"{JOBS_PREFIX}{job_id}/source"
+
+
+def upload_key(account: str, upload_id: str) -> str:
+    """Where a presigned upload lands: under its account, so no other account can name it."""
+    owner = hashlib.sha256(account.encode()).hexdigest()[:16]
+    return f"{JOBS_PREFIX}uploads/{owner}/{upload_id}"
 
 
 class Worker:
@@ -121,6 +128,11 @@ class Worker:
 
     def _make(self, job: Job) -> tuple[render.Product, float]:
         if "key" in job.source:
+            # A presigned PUT is not size-bounded: look before reading it into memory.
+            size = self.blobs.head(job.source["key"]).size
+            if size > self.cfg.max_bytes:
+                raise ImageTooLarge(f"Image is too large: {size} bytes exceeds "
+                                    f"{self.cfg.max_bytes} bytes.")
             data = self.blobs.get(job.source["key"]).data
         else:
             data = fetch.fetch(job.source["url"], max_bytes=self.cfg.max_bytes,

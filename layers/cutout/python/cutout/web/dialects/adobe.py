@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Security
@@ -40,6 +41,7 @@ MODES = {"cutout": "fg-image", "mask": "fg-mask", "psd": "layered"}
 MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
                "image/vnd.adobe.photoshop": "psd"}
 COLOUR_CHANNELS = ("red", "green", "blue")
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 JOB_CREDITS = 1.0
 RETRY_AFTER = "5"
 
@@ -93,8 +95,10 @@ def _url(value: Any) -> bool:
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
-def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str]:
-    """Adobe's RemoveBackgroundV2Request -> (options, source url, callback url).
+def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, str]:
+    """Adobe's RemoveBackgroundV2Request -> (options, source url, upload id, callback url).
+
+    `image.source.uploadId` (Cutout's: an id from POST /v2/uploads) stands for a URL.
 
     Every problem is collected; raises AdobeError 422 `validation_error`.
     """
@@ -105,7 +109,7 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str]:
 
     if not isinstance(body, dict):
         raise AdobeError(422, "validation_error", "The request body must be a JSON object.")
-    source_url = ""
+    source_url = upload_id = ""
     image = body.get("image")
     if image is None:
         if not uploaded:
@@ -115,6 +119,10 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str]:
         bad("400401", "image must be an object {\"source\": {\"url\": ...}}.")
     elif uploaded:
         bad("400401", "Give the image once: an uploaded part or image.source.url, not both.")
+    elif "uploadId" in image["source"]:
+        upload_id = image["source"]["uploadId"]
+        if not (isinstance(upload_id, str) and _UPLOAD_ID.match(upload_id)):
+            bad("400401", "image.source.uploadId must be an id that POST /v2/uploads gave.")
     elif not _url(image["source"].get("url")):
         bad("400401", "image.source.url must be an http or https URL.")
     else:
@@ -166,7 +174,7 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str]:
         raise AdobeError(422, "validation_error", errors[0]["message"] if len(errors) == 1 else
                          f"{len(errors)} fields are not valid; see errors.", errors)
     return JobOptions(mode=MODES[mode], format=fmt, trim=trim, background_color=colour,
-                      color_decontamination=float(decontamination)), source_url, callback_url
+                      color_decontamination=float(decontamination)), source_url, upload_id, callback_url
 
 
 # --- OpenAPI: request bodies, responses and security, for /openapi.json ------------------
@@ -181,8 +189,9 @@ _COLOUR = {"type": "object", "required": ["red", "green", "blue", "alpha"], "pro
     "blue": {"type": "integer", "minimum": 0, "maximum": 255},
     "alpha": {"type": "number", "minimum": 0, "maximum": 1}}}
 _OPTIONS = {"type": "object", "properties": {
-    "image": {"type": "object", "properties": {"source": {"type": "object", "required": ["url"],
-              "properties": {"url": {"type": "string", "format": "uri"}}}}},
+    "image": {"type": "object", "properties": {"source": {"type": "object", "properties": {
+        "url": {"type": "string", "format": "uri"},
+        "uploadId": {"type": "string", "description": "From POST /v2/uploads (Cutout's)."}}}}},
     "mode": {"type": "string", "enum": list(MODES), "default": "cutout"},
     "output": {"type": "object", "properties": {"mediaType": {"type": "string",
                "enum": list(MEDIA_TYPES)}}},
@@ -241,6 +250,16 @@ POST_OPENAPI = {
                       {"error_code": "rate_limited", "message": "Rate limit exceeded."}),
         "503": _error("Queue full or unreachable (Retry-After).",
                       {"error_code": "service_unavailable", "message": "The job queue is full."}),
+    },
+}
+UPLOAD_OPENAPI = {
+    "responses": {
+        "201": {"description": "PUT the image to uploadUrl, then use uploadId as image.source.",
+                "content": {"application/json": {"example": {
+                    "uploadId": "5b0e7f1a-3c2d-4e8f-9a6b-1c2d3e4f5a6b",
+                    "uploadUrl": "https://…/results/jobs/uploads/…?X-Amz-Signature=…",
+                    "method": "PUT", "expiresIn": 3600}}}},
+        "401": _error("No key.", {"error_code": "unauthorized", "message": "Missing API key."}),
     },
 }
 STATUS_OPENAPI = {
@@ -324,7 +343,7 @@ async def remove_background(
     try:
         caller = await _caller(request)
         body, upload = await _body(request)
-        options, source_url, callback_url = translate(body, uploaded=upload is not None)
+        options, source_url, upload_id, callback_url = translate(body, uploaded=upload is not None)
         if callback_url and not engine.settings.webhook_secret:
             raise AdobeError(422, "validation_error", "callback.url needs the server's "
                              "CUTOUT_WEBHOOK_SECRET to sign webhooks; none is configured.")
@@ -338,15 +357,16 @@ async def remove_background(
         job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
         if existing is not None:
             return _accepted(request, existing.job_id)
-        # Charged now, so an account over its limit hears it at once; a URL's size is
-        # not known yet, so it weighs the minimum (1 megapixel) in the minute's window.
+        # Charged now, so an account over its limit hears it at once; a URL's (or a
+        # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel.
         ticket = await run_in_threadpool(engine.access.limiter.admit, caller.account,
                                          megapixels or 1.0, JOB_CREDITS)
         caller.ticket = ticket
         try:
             job, created = await run_in_threadpool(
                 lambda: jobs.accept(job_id, account=caller.account.id, options=options,
-                                    source_url=source_url, upload=upload, charge=ticket.charge,
+                                    source_url=source_url, upload=upload, upload_id=upload_id,
+                                    charge=ticket.charge,
                                     callback_url=callback_url, megapixels=megapixels,
                                     base_url=str(request.base_url).rstrip("/")))
         except (CutoutError, StoreUnavailable) as exc:
@@ -364,6 +384,27 @@ async def remove_background(
     except StoreUnavailable:
         return AdobeError(503, "service_unavailable", "The job store is unavailable; retry "
                           "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
+
+
+@router.post("/v2/uploads", status_code=201, openapi_extra=UPLOAD_OPENAPI)
+async def new_upload(
+    request: Request,
+    _token: HTTPAuthorizationCredentials | None = Security(_bearer),
+    _key: str | None = Security(api_key_scheme),
+) -> JSONResponse:
+    """A presigned PUT URL for one image; then post a job with image.source.uploadId."""
+    jobs: Jobs = request.app.state.jobs
+    try:
+        caller = await _caller(request)
+        upload_id, url = await run_in_threadpool(jobs.upload_url, caller.account.id,
+                                                 str(request.base_url).rstrip("/"))
+    except AccessError as exc:
+        return from_access(exc).response()
+    except CutoutError as exc:
+        return AdobeError(503, "service_unavailable", exc.message,
+                          headers={"Retry-After": RETRY_AFTER}).response()
+    return JSONResponse({"uploadId": upload_id, "uploadUrl": url, "method": "PUT",
+                         "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
 
 
 @router.get("/v2/status/{job_id}", openapi_extra=STATUS_OPENAPI)
