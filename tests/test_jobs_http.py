@@ -397,3 +397,20 @@ def test_an_upload_over_the_byte_limit_fails_its_job_unread(base_settings, segme
         assert "150000 bytes exceeds 100000 bytes" in status["errorDetails"][0]["message"]
     finally:
         application.state.jobs.queue.close()
+
+
+def test_psd_with_a_background_colour_and_trim(http, key, coffee_jpeg):
+    from psd_tools import PSDImage
+
+    body = {"mode": "psd", "trim": True,
+            "backgroundColor": {"red": 10, "green": 200, "blue": 30, "alpha": 1}}
+    _, data = run(http, key, body, coffee_jpeg)
+    document = PSDImage.open(io.BytesIO(data))
+    background, photo = list(document)
+    assert background.name == "Background colour" and photo.name == "Photo" and photo.has_mask()
+    assert document.size != (600, 400) and photo.size == document.size  # trimmed to the cup
+    fill = np.asarray(background.topil().convert("RGBA"))
+    assert (fill == (10, 200, 30, 255)).all()
+    # the composite stored in the file is the photo through its mask over the fill
+    composite = np.asarray(document.topil().convert("RGB")).astype(int)
+    assert np.abs(composite[0, 0] - (10, 200, 30)).max() <= 2
