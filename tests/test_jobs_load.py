@@ -99,7 +99,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_charges_nothing(
         app.state.jobs.queue.close()
 
 
-def test_pending_jobs_are_picked_up_again_after_a_restart(
+def test_unfinished_jobs_are_picked_up_again_after_a_restart(
         base_settings, segmenter, tmp_path, coffee_jpeg):
     from cutout.jobs import JobOptions
     from cutout.jobs.submit import Jobs
@@ -114,14 +114,17 @@ def test_pending_jobs_are_picked_up_again_after_a_restart(
         stopped.accept(job_id, account=account.id, options=JobOptions(format="png"),
                        upload=coffee_jpeg)
     item = first.state.engine.access.store.get_job(job_id)
-    # accept() marks a job it could not queue as failed; put it back to pending as a crash would leave it
+    # accept() marks a job it could not queue as failed; make it look as a crash leaves it ...
     assert item is not None
-    first.state.engine.access.store.swap_job(replace(item, status="pending", version=item.version + 1,
-                                                     doc={**item.doc, "error": None}), item.version)
+    # ... left running by the process that stopped (its claim lives 900 s)
+    first.state.engine.access.store.swap_job(
+        replace(item, status="running", version=item.version + 1, lease_until=int(time.time()) + 900,
+                doc={**item.doc, "error": None, "attempts": 1}), item.version)
     restarted = make_app(base_settings, segmenter, tmp_path)
     http = TestClient(restarted)
     try:
         status = wait(http, key, f"/v2/status/{job_id}")
         assert status["status"] == "succeeded"
+        assert restarted.state.engine.access.store.get_job(job_id).doc["attempts"] == 2
     finally:
         restarted.state.jobs.queue.close()

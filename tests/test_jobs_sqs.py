@@ -71,8 +71,8 @@ def deployed(moto_server, dynamo_table, monkeypatch):
     monkeypatch.setenv("CUTOUT_FETCH_ALLOW_HOSTS", "127.0.0.1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     settings.cache_clear()
-    api = load(API, f"api_handler_{bucket}")
     jobs = load(JOBS, f"jobs_handler_{bucket}")
+    api = load(API, f"api_handler_{bucket}")
     key = api.app.state.engine.access.accounts.create_key(
         "mega", owner="deployed", mp_per_minute=100_000, monthly_credits=100_000)[0]
     yield api, jobs, sqs, queue_url, bucket, key

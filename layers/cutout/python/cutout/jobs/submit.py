@@ -19,7 +19,7 @@ from ..errors import CutoutError
 from ..engine.model import Segmenter
 from ..queues import JobMessage, JobQueue, open_queue
 from ..stores import Charge, JobExists, Store
-from . import FAILED, INTERNAL_ERROR, RUNNING, Job, JobOptions
+from . import FAILED, INTERNAL_ERROR, PENDING, RUNNING, Job, JobOptions
 from .worker import JobBusy, Worker, source_key, upload_key
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,20 @@ class Jobs:
                                                             "reason": str(busy)})
 
     def resume(self) -> int:
-        """Queue again the pending jobs (and running ones whose lease ended) after a restart."""
+        """Queue the unfinished jobs again when the local pool starts (after a restart).
+
+        A job left `running` was running in the process that stopped (the local pool
+        serves one process per data folder), so its claim is given back first.
+        """
         if self.queue is None or self.worker is None:
             return 0
-        now = self.clock()
         count = 0
         for item in self.store.unfinished_jobs():
-            if item.status == RUNNING and item.lease_until > now:
-                continue
+            if item.status == RUNNING:
+                job = Job.from_item(item)
+                released = job.moved(self.clock(), status=PENDING, token="", lease_until=0)
+                if not self.store.swap_job(released.item(), job.version):
+                    continue
             try:
                 self.queue.send(JobMessage(item.job_id))
             except CutoutError:

@@ -16,7 +16,6 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..web import fetch
 from ..errors import FetchError
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,8 @@ def deliver(
 
     Returns True when delivered. A refused URL (private address, bad scheme) is not retried.
     """
+    from ..web import fetch  # at call time: importing cutout.web builds the app module
+
     body = json.dumps(document, separators=(",", ":")).encode()
     for attempt in range(1, attempts + 1):
         headers = {"Content-Type": "application/json",

@@ -27,7 +27,6 @@ from ..config import Settings
 from ..errors import CutoutError, ImageTooLarge
 from ..metering import Meter
 from ..engine.model import Segmenter
-from ..web import fetch
 from ..queues import JobMessage
 from ..stores import Store, StoreUnavailable
 from . import (
@@ -135,6 +134,8 @@ class Worker:
                                     f"{self.cfg.max_bytes} bytes.")
             data = self.blobs.get(job.source["key"]).data
         else:
+            from ..web import fetch  # at call time: importing cutout.web builds the app module
+
             data = fetch.fetch(job.source["url"], max_bytes=self.cfg.max_bytes,
                                timeout=self.cfg.fetch_timeout,
                                max_redirects=self.cfg.fetch_max_redirects,

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs
 from ..engine import model
-from ..config import Settings, settings
 from ..jobs.submit import open_jobs
+from ..config import Settings, settings
 from . import account, auth, large_results
 from .dialects import adobe, api4ai, azure, removebg
 from .middleware import RequestContext
