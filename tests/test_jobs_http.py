@@ -414,3 +414,12 @@ def test_psd_with_a_background_colour_and_trim(http, key, coffee_jpeg):
     # the composite stored in the file is the photo through its mask over the fill
     composite = np.asarray(document.topil().convert("RGB")).astype(int)
     assert np.abs(composite[0, 0] - (10, 200, 30)).max() <= 2
+
+
+def test_a_malformed_multipart_body_is_a_clear_400(http, key):
+    answer = http.post("/v2/remove-background", content=b"--xyz\r\nnot a part",
+                       headers={"x-api-key": key,
+                                "content-type": "multipart/form-data; boundary=xyz"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"error_code": "invalid_request",
+                             "message": "Malformed multipart body: Invalid multipart data."}

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from ...accounts.keys import MissingKey
 from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
@@ -310,8 +311,8 @@ async def _body(request: Request) -> tuple[Any, bytes | None]:
             raise AdobeError(400, "invalid_json", "Request body is not valid JSON.") from exc
     try:
         found = await read_input(request)
-    except Exception as exc:  # a malformed multipart body
-        raise AdobeError(400, "invalid_request", "Malformed multipart body.") from exc
+    except HTTPException as exc:  # a malformed multipart body
+        raise AdobeError(400, "invalid_request", f"Malformed multipart body: {exc.detail}") from exc
     upload = found.files.get("image")
     raw = found.fields.get("options", "{}") or "{}"
     try:
