@@ -26,7 +26,7 @@ from cutout.accounts.keys import month_of
 from cutout.config import settings
 from photos import assert_subject_found
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "events"))
 from make_events import BOUNDARY, http_event, multipart  # noqa: E402
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import encode, new_key
 from local_http import Route
-from test_jobs_http import submit, wait
+from adobe_client import submit, wait
 
 
 def rss_mb() -> float:
