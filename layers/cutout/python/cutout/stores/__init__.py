@@ -15,7 +15,7 @@ month pass its quota, however many callers race.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..config import Settings
 
@@ -168,7 +168,7 @@ class JobItem:
     version: int  # incremented by every write; the compare-and-swap token
     lease_until: int  # epoch seconds a running job belongs to its worker; 0 otherwise
     expires: int  # epoch seconds after which the item may be deleted (the table's TTL)
-    doc: dict
+    doc: dict[str, Any]
 
 
 class JobExists(Exception):

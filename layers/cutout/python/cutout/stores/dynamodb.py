@@ -407,5 +407,5 @@ class DynamoStore:
             bound = self._get(job_key_pk(scope), META)
             if bound is None:  # expired and deleted in between: try once more
                 return self.claim_idempotency(scope, job_id, expires)
-            return bound["job_id"]["S"]
+            return str(bound["job_id"]["S"])
         return job_id

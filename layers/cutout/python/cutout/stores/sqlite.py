@@ -289,6 +289,6 @@ class SqliteStore:
         with self._transaction() as conn:
             bound = self._get(conn, job_key_pk(scope), META)
             if bound is not None and (bound.get("ttl") or 0) >= time.time():
-                return bound["job_id"]
+                return str(bound["job_id"])
             self._put(conn, job_key_pk(scope), META, {"job_id": job_id, "ttl": expires})
         return job_id
