@@ -37,6 +37,15 @@ SAMPLES = {
     "CUTOUT_BLOB_SECRET": ("blob_secret", "sign-here"),
     "CUTOUT_S3_ACCOUNT": ("s3_account", "uploads"),
     "CUTOUT_S3_PLAN": ("s3_plan", "pro"),
+    "CUTOUT_JOB_QUEUE_URL": ("job_queue_url", "https://sqs.us-east-1.amazonaws.com/1/jobs"),
+    "CUTOUT_JOB_WORKERS": ("job_workers", 2),
+    "CUTOUT_JOB_QUEUE_CAPACITY": ("job_queue_capacity", 16),
+    "CUTOUT_JOB_TTL_SECONDS": ("job_ttl_seconds", 3600),
+    "CUTOUT_JOB_LEASE_SECONDS": ("job_lease_seconds", 360),
+    "CUTOUT_JOB_MAX_ATTEMPTS": ("job_max_attempts", 5),
+    "CUTOUT_WEBHOOK_SECRET": ("webhook_secret", "whsec"),
+    "CUTOUT_WEBHOOK_ATTEMPTS": ("webhook_attempts", 2),
+    "CUTOUT_WEBHOOK_BACKOFF": ("webhook_backoff", 0.5),
 }
 RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,", "CUTOUT_LOG_LEVEL": "debug",
        "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1"}
