@@ -37,6 +37,9 @@ SAMPLES = {
     "CUTOUT_BLOB_SECRET": ("blob_secret", "sign-here"),
     "CUTOUT_S3_ACCOUNT": ("s3_account", "uploads"),
     "CUTOUT_S3_PLAN": ("s3_plan", "pro"),
+    "CUTOUT_IMAGE_TTL_DAYS": ("image_ttl_days", 30),
+    "CUTOUT_IMAGE_SOURCE_HOSTS": ("image_source_hosts", ("*.s3.amazonaws.com", "example.com")),
+    "CUTOUT_SANDBOX_MP_PER_MINUTE": ("sandbox_mp_per_minute", 5),
     "CUTOUT_JOB_QUEUE_URL": ("job_queue_url", "https://sqs.us-east-1.amazonaws.com/1/jobs"),
     "CUTOUT_JOB_WORKERS": ("job_workers", 2),
     "CUTOUT_JOB_QUEUE_CAPACITY": ("job_queue_capacity", 16),
@@ -47,7 +50,8 @@ SAMPLES = {
     "CUTOUT_WEBHOOK_ATTEMPTS": ("webhook_attempts", 2),
     "CUTOUT_WEBHOOK_BACKOFF": ("webhook_backoff", 0.5),
 }
-RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,", "CUTOUT_LOG_LEVEL": "debug",
+RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,",
+       "CUTOUT_IMAGE_SOURCE_HOSTS": "*.s3.amazonaws.com,Example.com", "CUTOUT_LOG_LEVEL": "debug",
        "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1"}
 
 

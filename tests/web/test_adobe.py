@@ -313,14 +313,14 @@ def test_a_callback_needs_a_signing_secret(http, key):
 def test_the_openapi_spec_declares_the_adobe_routes(http):
     spec = http.get("/openapi.json").json()
     post = spec["paths"]["/v2/remove-background"]["post"]
-    assert {"HTTPBearer": []} in post["security"] and {"APIKeyHeader": []} in post["security"]
+    assert post["security"][0] == {"ApiKey": []}
     assert set(post["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert post["requestBody"]["content"]["application/json"]["example"]["mode"] == "cutout"
-    assert {"202", "400", "401", "403", "422", "429", "503"} <= set(post["responses"])
+    assert {"202", "400", "401", "403", "413", "422", "429", "503"} <= set(post["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
     get = spec["paths"]["/v2/status/{job_id}"]["get"]
     assert get["responses"]["404"]["content"]["application/json"]["example"]["error_code"] == "unknown_job_id"
-    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "201" in spec["paths"]["/v2/uploads"]["post"]["responses"]
 
 
 def test_a_presigned_upload_then_a_job_that_names_it(app, http, key, coffee_jpeg):
@@ -383,5 +383,18 @@ def test_a_malformed_multipart_body_is_a_clear_400(http, key):
                        headers={"x-api-key": key,
                                 "content-type": "multipart/form-data; boundary=xyz"})
     assert answer.status_code == 400, answer.text
-    assert answer.json() == {"error_code": "invalid_request",
-                             "message": "Malformed multipart body: Invalid multipart data."}
+    assert answer.json()["error_code"] == "invalid_request"
+    assert answer.json()["message"].startswith("Malformed request body")
+    answer = http.post("/v2/remove-background", content=b"abc",
+                       headers={"x-api-key": key, "content-type": "multipart/form-data"})
+    assert answer.status_code == 400 and "boundary" in answer.json()["message"]
+
+
+def test_fields_of_the_wrong_type_are_validation_errors_not_crashes(http, key):
+    for body in ({"image": {"source": {"url": "https://example.com/a.jpg"}}, "mode": {"x": 1}},
+                 {"image": {"source": {"url": "https://example.com/a.jpg"}}, "output": {"mediaType": ["a"]}},
+                 {"image": {"source": {"url": 7}}, "callback": "https://example.com"},
+                 {"image": "https://example.com/a.jpg"}, ["not", "an", "object"]):
+        answer = submit(http, key, body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["error_code"] == "validation_error"

@@ -18,11 +18,9 @@ import math
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from ...accounts.keys import MissingKey
 from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
@@ -31,9 +29,10 @@ from ...errors import AccessError, CutoutError
 from ...jobs import JobOptions
 from ...jobs.submit import Jobs
 from ...stores import StoreUnavailable
-from ..auth import Caller, api_key_scheme, bind
+from .. import openapi as oa
+from ..auth import Caller, bind
 from ..errors import status_of
-from ..inputs import read_input
+from ..inputs import BadRequest, read_input
 from ..processing import Engine
 
 router = APIRouter(tags=["Adobe Remove Background v2"])
@@ -129,14 +128,14 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, 
     else:
         source_url = image["source"]["url"]
     mode = body.get("mode", "cutout")
-    if mode not in MODES:
+    if not (isinstance(mode, str) and mode in MODES):
         bad("400401", f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
     fmt = None
     output = body.get("output", {})
     if not isinstance(output, dict):
         bad("400401", "output must be an object {\"mediaType\": ...}.")
     elif "mediaType" in output:
-        if output["mediaType"] not in MEDIA_TYPES:
+        if not (isinstance(output["mediaType"], str) and output["mediaType"] in MEDIA_TYPES):
             bad("400401", f"output.mediaType must be one of {', '.join(MEDIA_TYPES)}.")
         else:
             fmt = MEDIA_TYPES[output["mediaType"]]
@@ -178,104 +177,97 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, 
                       color_decontamination=float(decontamination)), source_url, upload_id, callback_url
 
 
-# --- OpenAPI: request bodies, responses and security, for /openapi.json ------------------
+# --- OpenAPI: request bodies, responses and keys (web/openapi.py) ---------------------------
 
-_ERROR = {"type": "object", "required": ["error_code", "message"], "properties": {
-    "error_code": {"type": "string"}, "message": {"type": "string"},
-    "errors": {"type": "array", "items": {"type": "object", "properties": {
-        "error_code": {"type": "string"}, "message": {"type": "string"}}}}}}
-_COLOUR = {"type": "object", "required": ["red", "green", "blue", "alpha"], "properties": {
-    "red": {"type": "integer", "minimum": 0, "maximum": 255},
-    "green": {"type": "integer", "minimum": 0, "maximum": 255},
-    "blue": {"type": "integer", "minimum": 0, "maximum": 255},
-    "alpha": {"type": "number", "minimum": 0, "maximum": 1}}}
-_OPTIONS = {"type": "object", "properties": {
-    "image": {"type": "object", "properties": {"source": {"type": "object", "properties": {
-        "url": {"type": "string", "format": "uri"},
-        "uploadId": {"type": "string", "description": "From POST /v2/uploads (Cutout's)."}}}}},
-    "mode": {"type": "string", "enum": list(MODES), "default": "cutout"},
-    "output": {"type": "object", "properties": {"mediaType": {"type": "string",
-               "enum": list(MEDIA_TYPES)}}},
-    "trim": {"type": "boolean", "default": False},
-    "backgroundColor": _COLOUR,
-    "colorDecontamination": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
-    "callback": {"type": "object", "properties": {"url": {"type": "string", "format": "uri"}}}}}
-_STATUS = {"type": "object", "required": ["jobId", "status", "createdTime", "modifiedTime"],
-           "properties": {
-    "jobId": {"type": "string"},
-    "status": {"type": "string", "enum": ["pending", "running", "succeeded", "failed"]},
-    "createdTime": {"type": "string", "format": "date-time"},
-    "modifiedTime": {"type": "string", "format": "date-time"},
-    "result": {"type": "object", "properties": {"outputs": {"type": "array", "items": {
-        "type": "object", "properties": {
-            "destination": {"type": "object", "properties": {"url": {"type": "string"}}},
-            "mediaType": {"type": "string"}}}}}},
-    "errorDetails": {"type": "array", "items": {"type": "object", "properties": {
-        "errorCode": {"type": "string"}, "message": {"type": "string"},
-        "reason": {"type": "string"}}}}}}
+ERROR = oa.schema("AdobeError", oa.obj(
+    ["error_code", "message"], error_code={"type": "string"}, message={"type": "string"},
+    errors={"type": "array", "items": oa.obj(["error_code", "message"],
+                                               error_code={"type": "string"},
+                                               message={"type": "string"})}))
+_COLOUR = oa.obj(["red", "green", "blue", "alpha"],
+                 red={"type": "integer", "minimum": 0, "maximum": 255},
+                 green={"type": "integer", "minimum": 0, "maximum": 255},
+                 blue={"type": "integer", "minimum": 0, "maximum": 255},
+                 alpha={"type": "number", "minimum": 0, "maximum": 1})
+OPTIONS = oa.schema("RemoveBackgroundV2Request", oa.obj(
+    image=oa.obj(source=oa.obj(url=oa.URL, uploadId={
+        "type": "string", "description": "An id from POST /v2/uploads (Cutout's addition)."})),
+    mode={"type": "string", "enum": list(MODES), "default": "cutout"},
+    output=oa.obj(mediaType={"type": "string", "enum": list(MEDIA_TYPES)}),
+    trim={"type": "boolean", "default": False},
+    backgroundColor=_COLOUR,
+    colorDecontamination={"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+    callback=oa.obj(url=oa.URL)))
+ACCEPTED = oa.schema("JobLinkResponse", oa.obj(
+    ["jobId", "statusUrl"], jobId={"type": "string"}, statusUrl={"type": "string"}))
+STATUS = oa.schema("JobStatusResponse", oa.obj(
+    ["jobId", "status", "createdTime", "modifiedTime"],
+    jobId={"type": "string"},
+    status={"type": "string", "enum": ["pending", "running", "succeeded", "failed"]},
+    createdTime={"type": "string"}, modifiedTime={"type": "string"},
+    result=oa.obj(outputs={"type": "array", "items": oa.obj(
+        destination=oa.obj(url={"type": "string"}), mediaType={"type": "string"})}),
+    errorDetails={"type": "array", "items": oa.obj(
+        errorCode={"type": "string"}, message={"type": "string"}, reason={"type": "string"})}))
+UPLOAD = oa.schema("UploadLinkResponse", oa.obj(
+    ["uploadId", "uploadUrl", "method", "expiresIn"], uploadId={"type": "string"},
+    uploadUrl={"type": "string"}, method={"type": "string", "enum": ["PUT"]},
+    expiresIn={"type": "integer"}))
+_KEYS = ("Send the key in `x-api-key`, or as `Authorization: Bearer <key>` (Adobe's token "
+         "header; it wins when both are sent).")
+_UNAVAILABLE = "The job queue is full, or the queue or store is unreachable; nothing was charged."
 
-
-def _error(description: str, example: dict) -> dict:
-    return {"description": description,
-            "content": {"application/json": {"schema": _ERROR, "example": example}}}
-
-
-POST_OPENAPI = {
-    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                    "schema": {"type": "string"},
-                    "description": "A retried POST with the same key returns the first job."}],
-    "requestBody": {"required": True, "content": {
-        "application/json": {"schema": _OPTIONS, "example": {
-            "image": {"source": {"url": "https://example.com/photo.jpg"}}, "mode": "cutout",
-            "output": {"mediaType": "image/png"}, "trim": True,
-            "backgroundColor": {"red": 255, "green": 255, "blue": 255, "alpha": 1}}},
-        "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-            "image": {"type": "string", "format": "binary"},
-            "options": {"type": "string", "description": "The JSON options, without image."}}}},
-    }},
-    "responses": {
-        "202": {"description": "Accepted: poll statusUrl.", "content": {"application/json": {
-            "schema": {"type": "object", "required": ["jobId", "statusUrl"], "properties": {
-                "jobId": {"type": "string"}, "statusUrl": {"type": "string"}}},
-            "example": {"jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f",
-                        "statusUrl": "https://api.example.com/v2/status/3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f"}}}},
-        "400": _error("Malformed body or image.", {"error_code": "invalid_json",
-                                                   "message": "Request body is not valid JSON."}),
-        "401": _error("No key.", {"error_code": "unauthorized",
-                                  "message": "Missing API key: send it in the X-Api-Key header."}),
-        "403": _error("Wrong or revoked key, or monthly credits used up.",
-                      {"error_code": "unauthorized_forbidden", "message": "Invalid API key."}),
-        "422": _error("Invalid fields.", {"error_code": "validation_error",
-                                          "message": "trim must be true or false."}),
-        "429": _error("Over the megapixels per minute (Retry-After).",
-                      {"error_code": "rate_limited", "message": "Rate limit exceeded."}),
-        "503": _error("Queue full or unreachable (Retry-After).",
-                      {"error_code": "service_unavailable", "message": "The job queue is full."}),
-    },
-}
-UPLOAD_OPENAPI = {
-    "responses": {
-        "201": {"description": "PUT the image to uploadUrl, then use uploadId as image.source.",
-                "content": {"application/json": {"example": {
-                    "uploadId": "5b0e7f1a-3c2d-4e8f-9a6b-1c2d3e4f5a6b",
-                    "uploadUrl": "https://…/results/jobs/uploads/…?X-Amz-Signature=…",
-                    "method": "PUT", "expiresIn": 3600}}}},
-        "401": _error("No key.", {"error_code": "unauthorized", "message": "Missing API key."}),
-    },
-}
-STATUS_OPENAPI = {
-    "responses": {
-        "200": {"description": "The job.", "content": {"application/json": {
-            "schema": _STATUS, "example": {
-                "jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f", "status": "succeeded",
-                "createdTime": "2026-11-30T03:00:00.000Z", "modifiedTime": "2026-11-30T03:00:00.412Z",
-                "result": {"outputs": [{"destination": {"url": "https://…/result.png?…"},
-                                        "mediaType": "image/png"}]}}}}},
-        "401": _error("No key.", {"error_code": "unauthorized", "message": "Missing API key."}),
-        "404": _error("Unknown job, or another account's.",
-                      {"error_code": "unknown_job_id", "message": "No job 'x' for this account."}),
-    },
-}
+POST_OPERATION = oa.operation(
+    "Remove the background, asynchronously (Adobe Remove Background v2)",
+    security=oa.KEYED,
+    parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string"},
+                 "description": "A retried POST with the same key returns the first job."}],
+    body=oa.body(
+        json=OPTIONS,
+        multipart=oa.obj(["image"], image=oa.BINARY, options={
+            "type": "string", "description": "The JSON options, without `image`."}),
+        examples={"json": {"image": {"source": {"url": "https://example.com/photo.jpg"}},
+                           "mode": "cutout", "output": {"mediaType": "image/png"}, "trim": True}}),
+    responses={
+        202: oa.json(ACCEPTED, f"Accepted: poll statusUrl. {_KEYS}", headers=oa.METERED_SUCCESS,
+                     example={"jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f",
+                              "statusUrl": "https://api.example.com/v2/status/3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f"}),
+        400: oa.json(ERROR, "Malformed body, another content type, or an upload that is not an "
+                     "image (or over the limits).", example={
+                         "error_code": "invalid_json", "message": "Request body is not valid JSON."}),
+        422: oa.json(ERROR, "Invalid fields (`errors` lists them when there are several).",
+                     example={"error_code": "validation_error",
+                              "message": "trim must be true or false."}),
+        **oa.refusals(ERROR, 401, 403, 429, 503, descriptions={
+            403: "Unknown or revoked key, or the monthly credits are used up.",
+            503: _UNAVAILABLE}),
+    })
+UPLOAD_OPERATION = oa.operation(
+    "A presigned upload URL for a job's image (Cutout's addition)",
+    security=oa.KEYED,
+    body=oa.body(json=oa.obj(), required=False),
+    responses={
+        201: oa.json(UPLOAD, "PUT the image to uploadUrl, then post a job with "
+                     "image.source.uploadId.", example={
+                         "uploadId": "5b0e7f1a-3c2d-4e8f-9a6b-1c2d3e4f5a6b",
+                         "uploadUrl": "https://…/results/jobs/uploads/…?X-Amz-Signature=…",
+                         "method": "PUT", "expiresIn": 3600}),
+        **oa.refusals(ERROR, 401, 403, 429, 503),
+    })
+STATUS_OPERATION = oa.operation(
+    "A job's status and, once succeeded, its result URL",
+    security=oa.KEYED,
+    responses={
+        200: oa.json(STATUS, "The job.", example={
+            "jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f", "status": "succeeded",
+            "createdTime": "2026-11-30T03:00:00.000Z", "modifiedTime": "2026-11-30T03:00:00.412Z",
+            "result": {"outputs": [{"destination": {"url": "https://…/result.png?…"},
+                                    "mediaType": "image/png"}]}}),
+        404: oa.json(ERROR, "Unknown job, or another account's.", example={
+            "error_code": "unknown_job_id", "message": "No job 'x' for this account."}),
+        **oa.refusals(ERROR, 401, 403, 503),
+    })
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -311,8 +303,8 @@ async def _body(request: Request) -> tuple[Any, bytes | None]:
             raise AdobeError(400, "invalid_json", "Request body is not valid JSON.") from exc
     try:
         found = await read_input(request)
-    except HTTPException as exc:  # a malformed multipart body
-        raise AdobeError(400, "invalid_request", f"Malformed multipart body: {exc.detail}") from exc
+    except BadRequest as exc:  # a malformed multipart body
+        raise AdobeError(400, "invalid_request", exc.message) from exc
     upload = found.files.get("image")
     raw = found.fields.get("options", "{}") or "{}"
     try:
@@ -327,17 +319,8 @@ def _accepted(request: Request, job_id: str) -> JSONResponse:
     return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202)
 
 
-# Declared for the OpenAPI page only (its Authorize button); _caller() reads the headers.
-_bearer = HTTPBearer(auto_error=False, description="Your Cutout API key as a bearer token "
-                     "(Adobe's Authorization header).")
-
-
-@router.post("/v2/remove-background", status_code=202, openapi_extra=POST_OPENAPI)
-async def remove_background(
-    request: Request,
-    _token: HTTPAuthorizationCredentials | None = Security(_bearer),
-    _key: str | None = Security(api_key_scheme),
-) -> JSONResponse:
+@router.post("/v2/remove-background", status_code=202, **POST_OPERATION)
+async def remove_background(request: Request) -> JSONResponse:
     """Accept a background-removal job; poll statusUrl (or get a webhook) for the result."""
     engine: Engine = request.app.state.engine
     jobs: Jobs = request.app.state.jobs
@@ -387,12 +370,8 @@ async def remove_background(
                           "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
 
 
-@router.post("/v2/uploads", status_code=201, openapi_extra=UPLOAD_OPENAPI)
-async def new_upload(
-    request: Request,
-    _token: HTTPAuthorizationCredentials | None = Security(_bearer),
-    _key: str | None = Security(api_key_scheme),
-) -> JSONResponse:
+@router.post("/v2/uploads", status_code=201, **UPLOAD_OPERATION)
+async def new_upload(request: Request) -> JSONResponse:
     """A presigned PUT URL for one image; then post a job with image.source.uploadId."""
     jobs: Jobs = request.app.state.jobs
     try:
@@ -408,13 +387,8 @@ async def new_upload(
                          "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
 
 
-@router.get("/v2/status/{job_id}", openapi_extra=STATUS_OPENAPI)
-async def status(
-    request: Request,
-    job_id: str,
-    _token: HTTPAuthorizationCredentials | None = Security(_bearer),
-    _key: str | None = Security(api_key_scheme),
-) -> JSONResponse:
+@router.get("/v2/status/{job_id}", **STATUS_OPERATION)
+async def status(request: Request, job_id: str) -> JSONResponse:
     """The job's status; once succeeded, result.outputs[0].destination.url (expiring)."""
     jobs: Jobs = request.app.state.jobs
     try:
