@@ -44,6 +44,13 @@ class Settings:
     fetch_max_redirects: int = 3
     fetch_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    # `cutout serve` only (web/serve.py): deadlines for receiving a request, from its first byte.
+    headers_timeout_seconds: float = 10.0
+    request_timeout_seconds: float = 60.0
+    # Memory (workload.py): pipeline runs at once per process, and idle time before freed
+    # memory goes back to the OS.
+    max_concurrent_cuts: int = 2
+    trim_idle_seconds: float = 2.0
     # Accounts, rate limits and metering (see accounts.py, ratelimit.py, stores/).
     table: str = ""  # DynamoDB table; empty: SQLite under data_dir
     data_dir: str = ".cutout"
@@ -82,6 +89,10 @@ def settings() -> Settings:
         fetch_max_redirects=int(_env("CUTOUT_FETCH_MAX_REDIRECTS", "3")),
         fetch_allow_hosts=_list("CUTOUT_FETCH_ALLOW_HOSTS"),
         log_level=_env("CUTOUT_LOG_LEVEL", "INFO").upper(),
+        headers_timeout_seconds=float(_env("CUTOUT_HEADERS_TIMEOUT_SECONDS", "10")),
+        request_timeout_seconds=float(_env("CUTOUT_REQUEST_TIMEOUT_SECONDS", "60")),
+        max_concurrent_cuts=int(_env("CUTOUT_MAX_CONCURRENT_CUTS", "2")),
+        trim_idle_seconds=float(_env("CUTOUT_TRIM_IDLE_SECONDS", "2")),
         table=_env("CUTOUT_TABLE", ""),
         data_dir=_env("CUTOUT_DATA_DIR", ".cutout"),
         allow_anonymous=_flag("CUTOUT_ALLOW_ANONYMOUS", False),

@@ -72,6 +72,23 @@ def tune_allocator() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
+def release_memory() -> bool:
+    """Hand the allocator's free memory back to the OS now (glibc `malloc_trim(0)`).
+
+    The raised trim threshold (`tune_allocator`) keeps up to 512 MB free in each
+    malloc arena for the next request, and every thread that ran the pipeline may
+    have its own arena, so after a burst of concurrent requests an idle process kept
+    GBs. malloc_trim(0) returns the free pages of every arena (the top of the heap
+    and, with madvise, free pages inside it). Returns False without glibc.
+    """
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    return bool(trim(0))
+
+
 # Instructions that multiply uint8 by int8 and add into int32 without saturating.
 _X86_INT8_DOT = {"avx512_vnni", "avx_vnni"}
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs, model
 from ..config import Settings, settings
+from ..workload import Workload
 from . import account, api4ai, auth, azure, large_results, removebg
 from .middleware import RequestContext
 from .processing import Engine
@@ -28,7 +29,8 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
     )
-    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
+    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg),
+                              Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
     # its shape with app.state.access_renderers[prefix] = body_fn), rate-limit headers
     # on metered responses, refunds when the server fails after admission.

@@ -15,6 +15,7 @@ from ..accounts import MISSING_KEY, AccessError, MissingKey
 from ..config import Settings
 from ..model import Segmenter
 from ..ratelimit import Ticket
+from ..workload import Workload
 from .auth import Access, Caller, bind, current_caller
 
 
@@ -25,6 +26,7 @@ class Engine:
     segmenter: Segmenter
     settings: Settings
     access: Access | None = None  # accounts and limiter; None: no metering (library use)
+    workload: Workload | None = None  # runs at once and idle trims; None: unbounded
 
     @property
     def limits(self) -> images.Limits:
@@ -48,8 +50,9 @@ class Engine:
         pipeline.preflight(options, header)  # size-dependent option checks, before charging
         ticket = await self._admit(header, credits, caller)
         try:
+            run = self.workload.run if self.workload is not None else _direct
             return await run_in_threadpool(
-                pipeline.cut, data, options, segmenter=self.segmenter, limits=self.limits,
+                run, pipeline.cut, data, options, segmenter=self.segmenter, limits=self.limits,
                 header=header,
             )
         except BaseException:
@@ -76,3 +79,7 @@ class Engine:
             raise
         caller.ticket = ticket
         return ticket
+
+
+def _direct(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
