@@ -123,12 +123,6 @@ class Segmenter:
         # spinning threads would take the CPUs from the banded steps that follow
         # (12 MP requests ~25 ms faster, 1 MP unchanged; docs/performance.md).
         options.add_session_config_entry("session.force_spinning_stop", "1")
-        # No onnxruntime memory arena: it keeps a pass's buffers (~215 MB for u2netp)
-        # for the life of the process and grows by that much for every pass run at
-        # the same time, out of reach of the idle trim (workload.py). Without it the
-        # buffers come from malloc, which the tuned allocator reuses between requests
-        # just as fast (cpus.tune_allocator; measured: model step unchanged).
-        options.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
