@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test fuzz eval bench clean layers sam-cli
+.PHONY: install model run test fuzz check eval bench clean layers sam-cli
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -31,7 +31,7 @@ node_modules/.bin/dynalite: package.json package-lock.json
 model: $(MODEL_FILE)
 # Any registry model, built by the model layer's Makefile; a *-int8 one is quantised from
 # the verified fp32 file with the dev venv's onnxruntime.
-layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/cutout/python/cutout/models.json | $(STAMP)
+layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/cutout/python/cutout/engine/models.json | $(STAMP)
 	$(MAKE) -C layers/model MODEL=$* PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 $(INT8_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%.onnx \
 		layers/model/%-int8.ranges.json layers/model/quantize.py | $(STAMP)
@@ -48,6 +48,12 @@ test: install
 FUZZ_EXAMPLES ?= 2000
 fuzz: install
 	CUTOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:logging $(PYTEST_ARGS)
+
+# Static checks: mypy --strict on the engine and the ports (pyproject.toml [tool.mypy]).
+CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores \
+	layers/cutout/python/cutout/blobs layers/cutout/python/cutout/types.py
+check: install
+	$(BIN)/mypy $(CHECKED)
 
 eval: install
 	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET)
@@ -68,7 +74,7 @@ bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
 
 # The three Lambda layers, built by the same Makefile targets `sam build` runs, but for
 # this machine's Python version and CPU, into $(LAYERS_DIR)/{cutout,deps,model}; the
-# layer import test (tests/test_lambda_layers.py) loads the handler from them.
+# layer import test (tests/functions/test_lambda_layers.py) loads the handler from them.
 LAYERS_DIR ?= build/layers
 LOCAL_PYTHON_VERSION = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 layers: | $(STAMP)

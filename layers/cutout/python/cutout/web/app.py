@@ -10,10 +10,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__, blobs, logs, model
+from .. import __version__, blobs, logs
+from ..engine import model
 from ..config import Settings, settings
-from ..workload import Workload
-from . import account, api4ai, auth, azure, large_results, removebg
+from ..engine.workload import Workload
+from . import account, auth, large_results
+from .dialects import api4ai, azure, removebg
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = None) -> FastAPI:
     cfg = cfg or settings()
     logs.configure(cfg.log_level)
-    segmenter = segmenter or model.default_segmenter()
+    segmenter = segmenter or model.load(cfg)
     app = FastAPI(
         title="Cutout",
         version=__version__,

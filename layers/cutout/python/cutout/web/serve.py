@@ -25,6 +25,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..config import Settings
 
 log = logging.getLogger("cutout.access")
+# After a 408, the rest of what the client sends is read and dropped for this long before
+# the socket is closed: closing with unread data would make the kernel reset the
+# connection, and the client could lose the 408 (the "lingering close" of nginx/Apache).
+LINGER_SECONDS = 2.0
 
 
 class DeadlineH11Protocol(H11Protocol):
@@ -36,10 +40,13 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadlines: list[asyncio.TimerHandle] = []
         self._headers_deadline: asyncio.TimerHandle | None = None
+        self._lingering = False
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # answered 408: drop the rest
         cycle = self.cycle
         if (cycle is None or cycle.response_complete) and data and not self._deadlines:
             self._arm(headers=True)  # the first byte of a new request on a kept-alive connection
@@ -94,9 +101,15 @@ class DeadlineH11Protocol(H11Protocol):
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         if active:
             cycle.response_started = cycle.disconnected = True  # the app's own answer is dropped
+            cycle.message_event.set()  # and its receive() sees the disconnect
         log.info("request timeout", extra={"part": part, "seconds": seconds,
                                            "client": "%s:%d" % self.client if self.client else None})
-        self.transport.close()
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # FIN after the 408; keep reading, then close
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def protocol(cfg: Settings) -> type[DeadlineH11Protocol]:

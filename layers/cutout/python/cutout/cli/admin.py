@@ -1,0 +1,158 @@
+"""The operator's commands: `cutout table create` and `cutout keys create|list|revoke|usage`.
+
+They talk to the same store the service uses (CUTOUT_TABLE for DynamoDB,
+else SQLite under CUTOUT_DATA_DIR), so a key made here works at once. Only
+`keys create` ever shows a key, once, alone on its last line.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from ..accounts.keys import ANONYMOUS_ID, RAPIDAPI_PREFIX, Accounts, minute_of, month_of
+from ..accounts.plans import load_plans
+from ..config import Settings, settings
+from ..stores import KeyRecord, StoreUnavailable, open_store
+
+
+def _accounts(cfg: Settings) -> Accounts:
+    return Accounts(open_store(cfg), load_plans(cfg.plans_file), cache_seconds=0)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"cutout: {message}", file=sys.stderr)
+    return code
+
+
+def _quota(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:g}"
+
+
+def table_create(args: argparse.Namespace) -> int:
+    cfg = settings()
+    if not cfg.table:
+        return _fail(
+            "CUTOUT_TABLE is not set. The local SQLite store needs no table; it lives at "
+            f"{cfg.data_dir}/cutout.sqlite3. Set CUTOUT_TABLE (and AWS_ENDPOINT_URL_DYNAMODB "
+            "for dynalite) to create a DynamoDB table.", 2)
+    try:
+        print(open_store(cfg).create_table())
+    except StoreUnavailable as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def keys_create(args: argparse.Namespace) -> int:
+    cfg = settings()
+    accounts = _accounts(cfg)
+    try:
+        api_key, record = accounts.create_key(
+            args.plan, owner=args.owner, mp_per_minute=args.mp_per_minute,
+            monthly_credits=args.monthly_credits,
+        )
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    except StoreUnavailable as exc:
+        return _fail(str(exc))
+    account = accounts.account_for(record)
+    print(f"key id   {record.key_id}")
+    print(f"owner    {record.owner or '-'}")
+    print(f"plan     {record.plan}: {account.mp_per_minute} megapixels/minute, "
+          f"{_quota(account.monthly_credits)} credits/month")
+    print("The key is shown only now; keep it safe:")
+    print(api_key)
+    return 0
+
+
+def _row(accounts: Accounts, record: KeyRecord) -> list[str]:
+    try:
+        account = accounts.account_for(record)
+        limits = [str(account.mp_per_minute), _quota(account.monthly_credits)]
+    except ValueError:
+        limits = ["?", "?"]  # a plan removed from the configuration
+    return [record.key_id, record.status, record.plan, *limits, record.created, record.owner]
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    accounts = _accounts(settings())
+    try:
+        records = accounts.list_keys()
+    except StoreUnavailable as exc:
+        return _fail(str(exc))
+    rows = [["KEY ID", "STATUS", "PLAN", "MP/MIN", "CREDITS/MONTH", "CREATED", "OWNER"]]
+    rows += [_row(accounts, r) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def keys_revoke(args: argparse.Namespace) -> int:
+    accounts = _accounts(settings())
+    try:
+        record = accounts.revoke(args.key_id)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]))
+    except StoreUnavailable as exc:
+        return _fail(str(exc))
+    print(f"Revoked key {record.key_id} ({record.owner or 'no owner'}); status {record.status}.")
+    return 0
+
+
+def keys_usage(args: argparse.Namespace) -> int:
+    accounts = _accounts(settings())
+    now = time.time()
+    month = args.month or month_of(now)
+    try:
+        limits: dict[str, Any] = {}
+        account_id = args.key_id
+        if account_id != ANONYMOUS_ID and not account_id.startswith(RAPIDAPI_PREFIX):
+            record = accounts.find_key(account_id)
+            account = accounts.account_for(record)
+            limits = {"plan": account.plan, "mp": account.mp_per_minute,
+                      "quota": account.monthly_credits}
+        usage = accounts.store.usage(account_id, month)
+        window = accounts.store.window(account_id, minute_of(now)).used
+    except KeyError as exc:
+        return _fail(str(exc.args[0]))
+    except (StoreUnavailable, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"account     {account_id}")
+    if limits:
+        print(f"plan        {limits['plan']}")
+    print(f"month       {month}")
+    print(f"calls       {usage.calls}")
+    print(f"megapixels  {usage.megapixels:g}")
+    quota = f" of {_quota(limits['quota'])}" if limits else ""
+    print(f"credits     {usage.credits:g}{quota}")
+    if limits:
+        print(f"this minute {window} of {limits['mp']} megapixels")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Register `table` and `keys` on the `cutout` command's subparsers."""
+    table = commands.add_parser("table", help="set up the DynamoDB table (CUTOUT_TABLE)")
+    sub = table.add_subparsers(dest="table_command", required=True)
+    p = sub.add_parser("create", help="create the table with TTL at the configured endpoint")
+    p.set_defaults(run=table_create)
+
+    keys = commands.add_parser("keys", help="API keys: create, list, revoke, usage")
+    sub = keys.add_subparsers(dest="keys_command", required=True)
+    p = sub.add_parser("create", help="make a key; it is printed once, on the last line")
+    p.add_argument("--plan", required=True, help="a plan from plans.json (free, basic, pro, ...)")
+    p.add_argument("--owner", default="", help="who the key is for (free text)")
+    p.add_argument("--mp-per-minute", type=int, help="override the plan's megapixels per minute")
+    p.add_argument("--monthly-credits", type=float, help="override the plan's monthly credits")
+    p.set_defaults(run=keys_create)
+    p = sub.add_parser("list", help="list keys (ids, plans, status; never the keys)")
+    p.set_defaults(run=keys_list)
+    p = sub.add_parser("revoke", help="revoke a key by its id")
+    p.add_argument("key_id")
+    p.set_defaults(run=keys_revoke)
+    p = sub.add_parser("usage", help="a key's usage this month (or 'anonymous', 'rapidapi:USER')")
+    p.add_argument("key_id")
+    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    p.set_defaults(run=keys_usage)

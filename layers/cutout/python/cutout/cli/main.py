@@ -1,0 +1,126 @@
+"""The `cutout` command: serve the API, cut out local files, score quality."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def _inputs(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise SystemExit(f"cutout: {path}: no such file or folder")
+    return found
+
+
+def _destination(source: Path, out: Path | None, mode: str) -> Path:
+    suffix = ".mask.png" if mode == "fg-mask" else ".cutout.png"
+    return (out or source.parent) / (source.stem + suffix)
+
+
+def remove(args: argparse.Namespace) -> int:
+    """Cut out files or folders; results beside the inputs or in --output."""
+    from ..engine import images, model, pipeline
+    from ..config import settings
+    from ..errors import CutoutError
+
+    files = _inputs(args.inputs)
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+    cfg = settings()
+    segmenter = model.load(cfg)
+    limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
+    options = pipeline.Options(mode=args.mode, png_level=cfg.png_compress_level)
+    progress = files
+    if len(files) > 3 and not args.quiet:
+        from tqdm import tqdm
+
+        progress = tqdm(files, unit="image")
+    failures = 0
+    for source in progress:
+        try:
+            result = pipeline.cut(source.read_bytes(), options, segmenter=segmenter, limits=limits)
+        except CutoutError as exc:
+            failures += 1
+            print(f"cutout: {source}: {exc.message}", file=sys.stderr)
+            continue
+        target = _destination(source, args.output, args.mode)
+        target.write_bytes(result.data)
+        if len(files) <= 3 and not args.quiet:
+            print(target)
+    return 1 if failures else 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..config import settings
+    from ..web import create_app, serve as web_serve
+
+    uvicorn.Server(web_serve.config(create_app(), settings(), args.host, args.port)).run()
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Print MAE, IoU and F-measure of the default pipeline on a dataset folder."""
+    from ..engine import images, model, pipeline, quality
+    from ..config import settings
+
+    cfg = settings()
+    segmenter = model.load(cfg)
+    limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
+
+    def predict(data: bytes):
+        return pipeline.alpha_for(images.decode(data, limits), segmenter)
+
+    scores, count = quality.evaluate(args.dataset, predict)
+    print(f"dataset  {args.dataset}")
+    print(f"model    {segmenter.spec.name} ({segmenter.path})")
+    print(f"images   {count}")
+    print(f"MAE      {scores.mae:.4f}")
+    print(f"IoU      {scores.iou:.4f}")
+    print(f"F        {scores.f:.4f}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from ..engine.pipeline import MODES
+
+    root = argparse.ArgumentParser(prog="cutout", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("remove", help="cut out local images or folders")
+    p.add_argument("inputs", nargs="+", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="folder for results (default: beside inputs)")
+    p.add_argument("--mode", choices=MODES, default="fg-image")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(run=remove)
+
+    p = commands.add_parser("serve", help="serve the HTTP API with uvicorn")
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p.set_defaults(run=serve)
+
+    p = commands.add_parser("eval", help="score quality on a folder with images/, masks/, manifest.csv")
+    p.add_argument("dataset", type=Path)
+    p.set_defaults(run=evaluate)
+
+    from . import admin
+
+    admin.add_commands(commands)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+

@@ -1,0 +1,64 @@
+"""From the model's low-resolution soft mask to a full-size 8-bit alpha matte."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from . import bands
+from ..types import Alpha
+
+
+def contrast_curve(low: float = 0.05, high: float = 0.95) -> np.ndarray:
+    """A 256-entry lookup table that stretches [low, high] to the full 0..255.
+
+    The model's min-max scaled output leaves a faint haze (values near 0 and 1
+    that should be exactly 0 and 1); clipping it lowers MAE on every shared
+    evaluation set and leaves the 0.5 threshold, hence IoU, where it was.
+    """
+    x = np.arange(256, dtype=np.float64) / 255.0
+    return (np.clip((x - low) / (high - low), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+CURVE = contrast_curve()
+_CURVE_LUT = CURVE.tolist()  # for Image.point: a C lookup, 6x faster than CURVE[array] at 12 MP
+
+
+def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a 0..1 float mask to width x height as uint8 alpha, contrast-stretched.
+
+    LANCZOS stays: bicubic and bilinear were measured 10-40% cheaper here but
+    each scored a little worse on at least one shared evaluation set.
+    """
+    small = Image.fromarray((np.clip(mask, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
+    # Two explicit passes: the horizontal one once, on the 320 source rows (cheap),
+    # then the vertical one, most of the work at large sizes, in bands of output rows.
+    wide = small.resize((width, small.height), Image.Resampling.LANCZOS)
+
+    def band(top: int, bottom: int) -> np.ndarray:
+        # The box maps this band's rows onto the source, and Pillow takes each row's
+        # filter taps from the whole source, so bands join without seams; a row may
+        # differ from a one-piece resize by a level or two (rounding of its centre).
+        box = (0.0, top * small.height / height, float(width), bottom * small.height / height)
+        part = wide.resize((width, bottom - top), Image.Resampling.LANCZOS, box=box)
+        return np.asarray(part.point(_CURVE_LUT))
+
+    pieces = bands.map_rows(band, height, width)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def combine(alpha: Alpha, source_alpha: Alpha | None) -> Alpha:
+    """Keep what the source already made transparent transparent (both HxW uint8)."""
+    if source_alpha is None:
+        return alpha
+    combined: Alpha = ((alpha.astype(np.uint16) * source_alpha + 127) // 255).astype(np.uint8)
+    return combined
+
+
+def bounding_box(alpha: np.ndarray, threshold: int = 8) -> tuple[int, int, int, int] | None:
+    """(left, top, width, height) of the pixels at least `threshold` opaque, or None."""
+    solid = alpha >= threshold
+    rows = np.flatnonzero(solid.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(solid[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)

@@ -1,0 +1,151 @@
+"""The Azure Image Analysis 4.0 dialect: POST /computervision/imageanalysis:segment.
+
+Point an Azure client's endpoint at Cutout and its segment calls work unchanged:
+`mode=backgroundRemoval` answers an RGBA PNG of at most 16 megapixels (aspect
+kept), `mode=foregroundMatting` a greyscale PNG matte the size of the input.
+The image comes as the raw body (`application/octet-stream`, `image/*`), as a
+multipart part, or as JSON `{"url": "..."}`; errors come in Azure's shape
+`{"error":{"code","message","innererror":{"code","message"}}}` with the
+`x-ms-error-code` header.
+"""
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from ...engine import pipeline
+from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ..auth import authenticate
+from ..errors import status_of
+from ..inputs import BadRequest, RequestInput, download, read_input
+from ..processing import Engine
+
+router = APIRouter(prefix="/computervision", tags=["azure"])
+
+API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview")  # the versions that have :segment
+MODES = {
+    "backgroundRemoval": pipeline.Options(mode="fg-image", format="png", max_megapixels=16.0),
+    "foregroundMatting": pipeline.Options(mode="fg-mask", format="png"),
+}
+BODY_TYPES = ("application/json", "application/octet-stream", "multipart/form-data")
+# Azure's own curl samples send `-d "{'url':'...'}"`, which is not JSON; Azure accepts it.
+_QUOTED_URL = re.compile(r"""^\s*\{\s*['"]url['"]\s*:\s*['"]([^'"]*)['"]\s*\}\s*$""")
+ACCESS_DENIED = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+                 "provide a valid key for an active subscription and use a correct regional API "
+                 "endpoint for your resource.")
+
+
+class AzureError(CutoutError):
+    """A refusal already phrased in Azure's terms."""
+
+    def __init__(self, message: str, inner_code: str, inner_message: str = "", status: int = 400) -> None:
+        super().__init__(message, code=inner_code)
+        self.status = status  # already Azure's status
+        self.inner_message = inner_message or message
+
+
+def _body(status: int, code: str, message: str, inner: tuple[str, str] | None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    error: dict = {"code": code, "message": message}
+    if inner is not None:
+        error["innererror"] = {"code": inner[0], "message": inner[1]}
+    headers = {**(headers or {}), "x-ms-error-code": inner[0] if inner else code}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
+    """Any refusal in Azure's shape and statuses."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if isinstance(exc, AccessError):
+        return _access_error(exc, headers)
+    if isinstance(exc, AzureError):
+        return _body(exc.status, "InvalidRequest", exc.message, (exc.code, exc.inner_message), headers)
+    if isinstance(exc, ImageTooLarge):
+        if data_size > max_bytes:
+            inner = ("InvalidImageSize", f"The image size is not allowed to be zero or larger than "
+                     f"{max_bytes} bytes.")
+        else:
+            inner = ("InvalidImageDimension", exc.message)
+        return _body(400, "InvalidRequest", "Image size is not valid.", inner, headers)
+    if isinstance(exc, InvalidImage):
+        return _body(400, "InvalidRequest", "Image format is not valid.",
+                     ("InvalidImageFormat", exc.message), headers)
+    if isinstance(exc, FetchError):
+        return _body(400, "InvalidRequest", "Image URL is badly formatted or not accessible.",
+                     ("InvalidImageUrl", exc.message), headers)
+    status = status_of(exc)
+    if isinstance(exc, (InvalidOption, BadRequest)) or status in (400, 413, 415, 422):
+        return _body(400, "InvalidRequest", exc.message, ("InvalidArgument", exc.message), headers)
+    return _body(status, str(status), exc.message, None, headers)
+
+
+def _access_error(exc: AccessError, headers: dict[str, str]) -> JSONResponse:
+    """Keys, quota, rate limit and outages, with the statuses and codes Azure uses for them."""
+    status = status_of(exc)
+    if status in (401, 403):  # Azure answers every key problem with 401
+        message = ACCESS_DENIED if exc.code in ("missing_api_key", "invalid_api_key") else exc.message
+        return _body(401, "401", message, None, headers)
+    if status == 402:  # and an exhausted quota with 403
+        return _body(403, "403", f"Out of call volume quota. {exc.message}", None, headers)
+    return _body(status, str(status), exc.message, None, headers)
+
+
+async def _image(request: Request, found: RequestInput, engine: Engine) -> bytes:
+    """The image bytes, whichever of Azure's body shapes carried them."""
+    if found.raw is not None:
+        return found.raw.data
+    if found.files:
+        return next(iter(found.files.values())).data
+    url = found.fields.get("url", "").strip()
+    if url:
+        return (await download(url, engine.settings)).data
+    raise AzureError("The image size is not allowed to be zero or larger than "
+                     f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
+
+
+async def _read(request: Request) -> RequestInput:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype and not (ctype.startswith("image/") or ctype in BODY_TYPES):
+        raise AzureError(f"The provided image content type {ctype} is not supported.",
+                         "InvalidArgument")
+    try:
+        return await read_input(request)
+    except HTTPException as exc:  # a malformed multipart body
+        raise AzureError(f"Malformed request body: {exc.detail}", "InvalidArgument") from exc
+    except BadRequest:
+        match = _QUOTED_URL.match((await request.body()).decode("utf-8", "replace"))
+        if match is None:
+            raise
+        return RequestInput(fields={"url": match.group(1)})
+
+
+@router.post("/imageanalysis:segment")
+async def segment(
+    request: Request,
+    api_version: str | None = Query(None, alias="api-version"),
+    mode: str | None = None,
+) -> Response:
+    """Background removal or foreground matting, as Azure Image Analysis 4.0 answers it."""
+    engine: Engine = request.app.state.engine
+    size = 0
+    try:
+        caller = await authenticate(request)
+        if not api_version:
+            raise AzureError("The api-version query parameter is required.", "InvalidApiVersion")
+        if api_version not in API_VERSIONS:
+            raise AzureError(f"The api-version {api_version!r} does not support segment; use "
+                             f"{' or '.join(API_VERSIONS)}.", "InvalidApiVersion")
+        if mode not in MODES:
+            raise AzureError(f"The mode query parameter must be one of {', '.join(MODES)}.",
+                             "InvalidArgument")
+        data = await _image(request, await _read(request), engine)
+        size = len(data)
+        if size == 0:
+            raise AzureError("The image size is not allowed to be zero or larger than "
+                             f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
+        result = await engine.cut(data, MODES[mode], caller=caller)
+    except CutoutError as exc:
+        return error_response(exc, size, engine.settings.max_bytes)
+    return Response(result.data, media_type="image/png")

@@ -1,0 +1,312 @@
+"""The remove.bg v1.0 dialect: POST /v1.0/removebg and GET /v1.0/account.
+
+Code written against remove.bg works unchanged: the same field names, the same
+headers, the same error shape `{"errors":[{"title","code","detail"}]}`. This
+module only translates; every option is implemented in pipeline/compose.
+
+Not imitated: remove.bg's foreground type detection. `type`, `type_level` and
+`semitransparency` are accepted and validated but do not change the result,
+and no `X-Type` header is sent.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from ...engine import colors, geometry, images, pipeline
+from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ..auth import account_report, authenticate
+from ..errors import status_of
+from ..inputs import RequestInput, decode_base64, download, read_input
+from ..processing import Engine
+
+router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
+
+# size -> the output's megapixel cap (aspect kept). preview is remove.bg's default.
+SIZES = {
+    "preview": 0.25, "small": 0.25, "regular": 0.25,
+    "medium": 1.5, "hd": 4.0,
+    "full": 25.0, "4k": 25.0, "auto": 25.0,
+    "50mp": 50.0,
+}
+FORMATS = ("auto", "png", "jpg", "webp", "zip")
+CHANNELS = {"rgba": "fg-image", "alpha": "fg-mask"}
+TYPES = ("auto", "person", "product", "animal", "car", "car_interior", "car_part",
+         "transportation", "graphic", "graphics", "other")
+TYPE_LEVELS = ("none", "1", "2", "latest")
+# Every shadow remove.bg names is drawn with the one drop shadow of fg-image-shadow.
+SHADOW_TYPES = ("none", "drop", "auto", "3d", "car")
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+PREVIEW_CREDITS, FULL_CREDITS = 0.25, 1.0
+
+TITLES = {
+    "missing_source": "No image given",
+    "multiple_sources": "Multiple image sources given",
+    "failed_image_download": "Failed to download image",
+    "failed_to_read_image": "Failed to read image",
+    "file_too_large": "File too large",
+    "resolution_too_high": "Resolution too high",
+    "invalid_bg_color": "Invalid bg_color",
+    "multiple_backgrounds": "Multiple backgrounds given",
+    "invalid_crop": "Invalid crop",
+    "invalid_crop_margin": "Invalid crop_margin",
+    "invalid_format": "Invalid format",
+    "invalid_channels": "Invalid channels",
+    "invalid_position": "Invalid position",
+    "invalid_roi": "Invalid roi",
+    "roi_exceeds_bounds": "ROI exceeds image bounds",
+    "invalid_scale": "Invalid scale",
+    "invalid_size": "Invalid size",
+    "invalid_type": "Invalid type",
+    "invalid_type_level": "Invalid type_level",
+    "invalid_shadow_type": "Invalid shadow_type",
+    "invalid_shadow_opacity": "Invalid shadow_opacity",
+    "invalid_semitransparency": "Invalid semitransparency",
+    "unknown_foreground": "Could not identify foreground in image",
+    "bad_request": "Invalid request",
+    "missing_api_key": "Missing API Key",
+    "invalid_api_key": "Invalid API Key",
+    "revoked_api_key": "API Key revoked",
+    "insufficient_credits": "Insufficient credits",
+    "rate_limit_exceeded": "Rate limit exceeded",
+    "service_unavailable": "Service unavailable",
+}
+# Engine and pipeline codes -> remove.bg's names for the same thing.
+RENAMES = {
+    "invalid_image": "failed_to_read_image",
+    "fetch_failed": "failed_image_download",
+    "invalid_color": "invalid_bg_color",
+}
+
+
+class RemoveBgError(CutoutError):
+    """A refusal already phrased in remove.bg's terms."""
+
+    def __init__(self, code: str, detail: str, status: int = 400) -> None:
+        super().__init__(detail, code=code)
+        self.status = status  # already remove.bg's status
+
+
+def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
+    """Render any refusal as remove.bg does: 400 for input, 402/403/429 for the account."""
+    code = RENAMES.get(exc.code, exc.code)
+    if isinstance(exc, ImageTooLarge):
+        code = "file_too_large" if data_size > max_bytes else "resolution_too_high"
+    status = status_of(exc)
+    if isinstance(exc, AccessError):
+        status = 403 if status == 401 else status  # remove.bg answers a missing key like a wrong one
+    elif status in (400, 413, 415, 422) or isinstance(exc, (InvalidImage, InvalidOption, FetchError)):
+        status = 400
+    title = TITLES.get(code, code.replace("_", " ").capitalize())
+    headers = dict(getattr(exc, "headers", None) or {})
+    return JSONResponse({"errors": [{"title": title, "code": code, "detail": exc.message}]},
+                        status_code=status, headers=headers)
+
+
+# --- parameters -> Options ---------------------------------------------------------------------
+
+
+def _choice(fields: dict[str, str], name: str, allowed: tuple[str, ...] | dict, default: str) -> str:
+    value = fields.get(name, "").strip() or default
+    if value.lower() not in allowed:
+        shown = ", ".join(a.upper() if a == "50mp" else a for a in allowed)
+        raise RemoveBgError(f"invalid_{name}", f"Invalid {name} {value!r}; valid values are {shown}.")
+    return value.lower()
+
+
+def _flag(fields: dict[str, str], name: str, default: bool) -> bool:
+    value = fields.get(name)
+    if value is None:
+        return default
+    if value.strip().lower() in TRUE:
+        return True
+    if value.strip().lower() in FALSE:
+        return False
+    raise RemoveBgError(f"invalid_{name}", f"Invalid {name} {value!r}; use true or false.")
+
+
+def _shadow(fields: dict[str, str]) -> tuple[bool, float]:
+    shadow = _choice(fields, "shadow_type", SHADOW_TYPES, "none") != "none"
+    shadow = shadow or _flag(fields, "add_shadow", False)  # the older name for the same thing
+    raw = fields.get("shadow_opacity", "").strip()
+    if not raw:
+        return shadow, 0.5
+    try:
+        opacity = float(raw)
+    except ValueError:
+        opacity = -1.0
+    if not 0.0 <= opacity <= 100.0:
+        raise RemoveBgError("invalid_shadow_opacity", f"Invalid shadow_opacity {raw!r}; use 0 to 100.")
+    return shadow, opacity / 100.0
+
+
+def _recoded(exc: InvalidOption, code: str) -> RemoveBgError:
+    return RemoveBgError(exc.code if exc.code != "invalid_option" else code, exc.message)
+
+
+def translate(fields: dict[str, str], background_image: bytes | None = None) -> pipeline.Options:
+    """remove.bg's form fields -> pipeline Options (no I/O; raises RemoveBgError)."""
+    size = _choice(fields, "size", SIZES, "preview")
+    fmt = _choice(fields, "format", FORMATS, "auto")
+    mode = CHANNELS[_choice(fields, "channels", CHANNELS, "rgba")]
+    _choice(fields, "type", TYPES, "auto")
+    _choice(fields, "type_level", TYPE_LEVELS, "1")
+    _flag(fields, "semitransparency", True)
+    shadow, opacity = _shadow(fields)
+    if shadow and mode == "fg-image":
+        mode = "fg-image-shadow"
+    try:
+        colour = colors.parse(fields["bg_color"]) if fields.get("bg_color", "").strip() else None
+    except InvalidOption as exc:
+        raise RemoveBgError("invalid_bg_color", exc.message) from exc
+    try:
+        roi = geometry.parse_region(fields["roi"]) if fields.get("roi", "").strip() else None
+        crop = _flag(fields, "crop", False)
+        margin = fields.get("crop_margin", "").strip()
+        crop_margin = geometry.parse_margin(margin) if margin else geometry.NO_MARGIN
+        scale = geometry.parse_scale(fields.get("scale", "").strip() or "original")
+        position_text = fields.get("position", "").strip()
+        # remove.bg: scaling the subject implies position=center unless a position is given.
+        if not position_text:
+            position = geometry.CENTER if scale is not None else None
+        else:
+            position = geometry.parse_position(position_text)
+        return pipeline.Options(
+            mode=mode,
+            format=fmt,
+            shadow_opacity=opacity,
+            max_megapixels=SIZES[size],
+            background_color=colour,
+            background_image=background_image,
+            roi=roi,
+            crop=crop,
+            crop_margin=crop_margin,
+            scale=scale,
+            position=position,
+            require_foreground=True,
+        )
+    except InvalidOption as exc:
+        raise _recoded(exc, "bad_request") from exc
+
+
+def credits_for(header: images.Header, options: pipeline.Options) -> float:
+    """remove.bg's price list: 0.25 credit when the output has at most 0.25 megapixels, else 1.
+
+    Known from the header and the size cap alone, so the charge is fixed before
+    any pixel is decoded.
+    """
+    width, height = header.width, header.height
+    if options.max_megapixels is not None:
+        width, height = images.fit_within(width, height, options.max_megapixels)
+    return PREVIEW_CREDITS if width * height <= 250_000 else FULL_CREDITS
+
+
+# --- sources ----------------------------------------------------------------------------------------
+
+SOURCES = ("image_file", "image_file_b64", "image_url")
+BACKGROUNDS = ("bg_color", "bg_image_url", "bg_image_file")
+
+
+def _given(found: RequestInput, name: str) -> bool:
+    return name in found.files or bool(found.fields.get(name, "").strip())
+
+
+async def _bytes(found: RequestInput, name: str, engine: Engine) -> bytes:
+    """A file part, base64 text or URL named `name`, as bytes."""
+    if name in found.files:
+        return found.files[name].data
+    value = found.fields[name].strip()
+    if name.endswith("_url"):
+        return (await download(value, engine.settings)).data
+    if name.endswith("_b64"):
+        return decode_base64(value)
+    return value.encode("latin-1", "replace")  # a file sent as a plain text field
+
+
+@dataclass
+class _Sized:
+    """Remembers the size of the bytes being read, to tell file_too_large from resolution_too_high."""
+
+    size: int = 0
+
+
+def _check_header(data: bytes, engine: Engine, sized: _Sized) -> images.Header:
+    sized.size = len(data)
+    return images.read_header(data, engine.limits)
+
+
+def _success(result: pipeline.Result, as_json: bool) -> Response:
+    """The image (or JSON with it); X-Credits-Charged and X-RateLimit-* come from metering."""
+    headers = {"X-Width": str(result.width), "X-Height": str(result.height)}
+    foreground = {}
+    if result.foreground is not None:
+        left, top, width, height = result.foreground
+        foreground = {"foreground_top": top, "foreground_left": left,
+                      "foreground_width": width, "foreground_height": height}
+        headers.update({"X-Foreground-Top": str(top), "X-Foreground-Left": str(left),
+                        "X-Foreground-Width": str(width), "X-Foreground-Height": str(height)})
+    if as_json:
+        body = {"result_b64": base64.b64encode(result.data).decode("ascii"), **foreground}
+        return JSONResponse({"data": body}, headers=headers)
+    return Response(result.data, media_type=result.content_type, headers=headers)
+
+
+@router.post("/removebg")
+async def removebg(request: Request) -> Response:
+    """Remove the background; parameters and answers as remove.bg's API documents them."""
+    engine: Engine = request.app.state.engine
+    sized = _Sized()
+    try:
+        caller = await authenticate(request)  # 403 before any work, as remove.bg does
+        try:
+            found = await read_input(request)
+        except HTTPException as exc:  # a malformed multipart body
+            raise RemoveBgError("bad_request", f"Malformed request body: {exc.detail}") from exc
+        sources = [name for name in SOURCES if _given(found, name)]
+        if not sources:
+            raise RemoveBgError("missing_source", "No image given: send one of image_file, "
+                                "image_file_b64 or image_url.")
+        if len(sources) > 1:
+            raise RemoveBgError("multiple_sources", f"Give exactly one image source, not "
+                                f"{' and '.join(sources)}.")
+        backgrounds = [name for name in BACKGROUNDS if _given(found, name)]
+        if len(backgrounds) > 1:
+            raise RemoveBgError("multiple_backgrounds", f"Give at most one background, not "
+                                f"{' and '.join(backgrounds)}.")
+        translate(found.fields)  # refuse bad parameters before downloading anything
+        background = None
+        if backgrounds and backgrounds[0] != "bg_color":
+            background = await _bytes(found, backgrounds[0], engine)
+            _check_header(background, engine, sized)
+        options = translate(found.fields, background)
+        data = await _bytes(found, sources[0], engine)
+        header = _check_header(data, engine, sized)
+        credits = credits_for(header, options)
+        result = await engine.cut(data, options, caller=caller, credits=credits)
+    except CutoutError as exc:
+        return error_response(exc, sized.size, engine.settings.max_bytes)
+    as_json = "application/json" in request.headers.get("accept", "").lower()
+    return _success(result, as_json)
+
+
+@router.get("/account")
+async def account(request: Request) -> Response:
+    """The caller's credits in remove.bg's shape (plus Cutout's own report under `cutout`).
+
+    credits.total and credits.subscription are the plan's monthly credits still
+    unused (null when the plan has no monthly quota); Cutout has no pay-as-you-go
+    or enterprise credits and no separate free-call allowance, so those are 0.
+    """
+    try:
+        found = await account_report(await authenticate(request))
+    except CutoutError as exc:
+        return error_response(exc)
+    remaining = found.credits_remaining
+    return JSONResponse({"data": {"attributes": {
+        "credits": {"total": remaining, "subscription": remaining, "payg": 0, "enterprise": 0},
+        "api": {"free_calls": 0, "sizes": "all"},
+        "cutout": found.as_dict(),
+    }}})

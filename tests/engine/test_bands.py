@@ -1,0 +1,91 @@
+"""Banded (multi-threaded) per-pixel steps give the pictures the one-piece versions give."""
+from __future__ import annotations
+
+import io
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from cutout.engine import bands, compose, matte, png
+
+
+@pytest.fixture
+def three_bands(monkeypatch: pytest.MonkeyPatch):
+    """Force three threads on any image, whatever this machine's CPU count."""
+    pool = ThreadPoolExecutor(3)
+    monkeypatch.setattr(bands, "_pool", lambda: (pool, 3))
+    monkeypatch.setattr(bands, "MIN_PIXELS", 0)
+    yield
+    pool.shutdown()
+
+
+def soft_mask(seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).integers(0, 256, (320, 320), dtype=np.uint8)
+    return np.asarray(Image.fromarray(noise).filter(ImageFilter.GaussianBlur(4)), dtype=np.float32) / 255
+
+
+@pytest.mark.parametrize("height,parts", [(1, 2), (7, 3), (3000, 2), (3001, 4)])
+def test_split_covers_every_row_once(height: int, parts: int) -> None:
+    ranges = bands.split(height, parts)
+    assert ranges[0][0] == 0 and ranges[-1][1] == height
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    sizes = [bottom - top for top, bottom in ranges]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+
+
+def one_piece_upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    small = Image.fromarray((np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8), "L")
+    return np.asarray(small.resize((width, height), Image.Resampling.LANCZOS).point(matte.CURVE.tolist()))
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (1157, 865), (481, 321), (9, 700)])
+def test_banded_matte_matches_a_one_piece_resize(three_bands, size: tuple[int, int]) -> None:
+    width, height = size
+    mask = soft_mask()
+    banded = matte.upsample(mask, width, height)
+    reference = one_piece_upsample(mask, width, height)
+    assert banded.shape == (height, width) and banded.dtype == np.uint8
+    difference = np.abs(banded.astype(int) - reference)
+    assert difference.max() <= 2  # rounding of filter centres, never a seam
+    assert (difference > 0).mean() < 0.01
+
+
+def test_banded_cutout_is_identical(three_bands) -> None:
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (1001, 1503, 3), dtype=np.uint8)
+    alpha = matte.upsample(soft_mask(1), 1503, 1001)
+    banded = compose.cutout(rgb, alpha)
+    assert np.array_equal(banded[:, :, 3], alpha)
+    visible = alpha != 0
+    assert np.array_equal(banded[:, :, :3][visible], rgb[visible])
+    assert not banded[:, :, :3][~visible].any()
+
+
+def test_a_failing_band_raises_in_the_caller(three_bands) -> None:
+    def work(top: int, bottom: int) -> int:
+        if top > 0:
+            raise ValueError("band failed")
+        return bottom
+
+    with pytest.raises(ValueError, match="band failed"):
+        bands.map_rows(work, 30, 30)
+
+
+def test_adler32_combine_matches_zlib() -> None:
+    rng = np.random.default_rng(2)
+    for sizes in [(0, 5), (1, 0), (100, 70_000), (65_521, 65_522), (3, 1 << 20)]:
+        a, b = (rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes)
+        assert png.adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+@pytest.mark.parametrize("shape", [(1001, 1503, 4), (1001, 1503, 3), (1001, 1503), (2, 5, 4)])
+def test_banded_png_decodes_to_the_same_pixels(three_bands, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+    pixels[100:400] = 0  # flat areas, as in a cut-out
+    data = png.encode_png(pixels)
+    zlib.decompress(data[data.index(b"IDAT") + 4:])  # one valid zlib stream (raises otherwise)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
