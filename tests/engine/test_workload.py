@@ -102,5 +102,7 @@ def test_memory_freed_by_a_burst_is_returned_once_idle():
     trimmed = burst(0.3)
     assert trimmed["warmed"] - trimmed["base"] < 20 * MB, trimmed
     assert trimmed["peak"] - trimmed["warmed"] > 800 * MB, trimmed  # eight requests' buffers at once
-    assert trimmed["idle"] - trimmed["warmed"] < 40 * MB, trimmed  # and idle gave it back
+    # and idle gave it back, all but the top of the one thread arena's last heap (at most
+    # 64 MB), which malloc_trim leaves; without the trim a burst kept 78-230 MB here.
+    assert trimmed["idle"] - trimmed["warmed"] < 72 * MB, trimmed
     assert trimmed["trims"] >= 1
