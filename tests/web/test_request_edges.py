@@ -111,3 +111,11 @@ def test_a_meaningless_bg_image_url_is_a_download_error(client, astronaut_jpeg):
                            files={"image_file": ("a.jpg", astronaut_jpeg, "image/jpeg")})
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "failed_image_download"
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 100_000])
+def test_deep_json_is_refused_by_the_stored_images_api(client, depth):
+    response = client.post("/v1/images", content=nested(depth), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [f"body: {TOO_DEEP}: at most {MAX_JSON_DEPTH} levels of JSON arrays "
+                                          "and objects."]

@@ -82,8 +82,8 @@ def timed_out(sock: socket.socket, started: float, sender: threading.Thread) -> 
 
 def slow_request(port: int, head: bytes, trickled: bytes, interval: float) -> tuple[float, dict]:
     """Send `head` at once and `trickled` a byte every `interval` s; the 408's time and body."""
+    started = time.monotonic()  # before connecting: the server's clock starts when it accepts
     sock = connect(port)
-    started = time.monotonic()
     sock.sendall(head)
     sender = threading.Thread(target=trickle, args=(sock, trickled, interval, 10), daemon=True)
     sender.start()
@@ -98,8 +98,8 @@ def test_headers_sent_a_byte_at_a_time_get_408_at_the_headers_deadline(server):
 
 
 def test_a_connection_that_sends_nothing_is_closed_at_the_headers_deadline(server):
+    started = time.monotonic()  # before connecting: the server's clock starts when it accepts
     sock = connect(server)
-    started = time.monotonic()
     sender = threading.Thread(target=lambda: None)
     sender.start()
     elapsed, _ = timed_out(sock, started, sender)
