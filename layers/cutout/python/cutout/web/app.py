@@ -13,8 +13,12 @@ from fastapi.responses import JSONResponse
 from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
+<<<<<<< HEAD
 from ..engine.workload import Workload
 from . import account, auth, large_results
+=======
+from . import account, auth, large_results, openapi
+>>>>>>> main
 from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .middleware import RequestContext
 from .processing import Engine
@@ -30,6 +34,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         title="Cutout",
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
     app.state.engine = Engine(segmenter, cfg, auth.Access(cfg),
                               Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds))
@@ -53,6 +58,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.include_router(imgproc.router)
     app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
     app.include_router(imgproc.public_router)
+    openapi.install(app)  # the spec's shared parts, and /docs from the package
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
 
     @app.exception_handler(Exception)
