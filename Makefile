@@ -10,11 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-<<<<<<< HEAD
-.PHONY: install model run test fuzz check eval bench clean layers sam-cli
-=======
-.PHONY: install model run test check eval bench clean layers sam-cli openapi swagger-ui
->>>>>>> main
+.PHONY: install model run test fuzz check eval bench clean layers sam-cli openapi swagger-ui
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx

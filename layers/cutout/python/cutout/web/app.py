@@ -13,12 +13,8 @@ from fastapi.responses import JSONResponse
 from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
-<<<<<<< HEAD
 from ..engine.workload import Workload
-from . import account, auth, large_results
-=======
 from . import account, auth, large_results, openapi
->>>>>>> main
 from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .middleware import RequestContext
 from .processing import Engine
