@@ -28,6 +28,12 @@ def _list(name: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in _env(name, "").split(",") if part.strip())
 
 
+def _origins(name: str) -> tuple[str, ...]:
+    """Comma-separated origins (`https://a.example,https://b.example`); empty or unset: `*`."""
+    found = tuple(part.strip().rstrip("/") for part in _env(name, "").split(",") if part.strip())
+    return found or ("*",)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration; see the README's table for meanings."""
@@ -63,6 +69,8 @@ class Settings:
     # The S3 upload trigger (s3trigger.py).
     s3_account: str = "s3"  # the account its usage is metered to
     s3_plan: str = "mega"  # the plan whose limits that account has
+    # Browsers (web/cors.py): origins allowed to call the API; ("*",) is any origin.
+    cors_origins: tuple[str, ...] = ("*",)
 
 
 @lru_cache(maxsize=1)
@@ -98,5 +106,6 @@ def settings() -> Settings:
         blob_secret=_env("CUTOUT_BLOB_SECRET", ""),
         s3_account=_env("CUTOUT_S3_ACCOUNT", "s3"),
         s3_plan=_env("CUTOUT_S3_PLAN", "mega"),
+        cors_origins=_origins("CUTOUT_CORS_ORIGINS"),
     )
 

@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, logs, model
 from ..config import Settings, settings
-from . import account, api4ai, auth, azure, large_results, removebg
+from . import account, api4ai, auth, azure, health, large_results, removebg
+from .cors import add_cors
+from .page import add_page
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -37,12 +39,18 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.add_middleware(auth.MeteringHeaders)
     app.include_router(account.router)
     app.include_router(api4ai.router)
+    # API4AI's own hosts serve the same API under this prefix; clients with it in their
+    # base URL work unchanged (one operation each in the spec: the alias is not listed).
+    app.include_router(api4ai.router, prefix=api4ai.HOSTED_PREFIX, include_in_schema=False)
     app.include_router(removebg.router)
     app.include_router(azure.router)
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
     app.state.blobs = blobs.open_blobs(cfg)
     app.include_router(large_results.router)
+    app.include_router(health.router)
+    add_page(app)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
+    add_cors(app, cfg.cors_origins)  # outermost: 413s and refusals carry CORS headers too
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
