@@ -31,7 +31,7 @@ node_modules/.bin/dynalite: package.json package-lock.json
 model: $(MODEL_FILE)
 # Any registry model, built by the model layer's Makefile; a *-int8 one is quantised from
 # the verified fp32 file with the dev venv's onnxruntime.
-layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/cutout/python/cutout/models.json | $(STAMP)
+layers/model/build/models/%.onnx: layers/model/fetch_model.py layers/cutout/python/cutout/engine/models.json | $(STAMP)
 	$(MAKE) -C layers/model MODEL=$* PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 $(INT8_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%.onnx \
 		layers/model/%-int8.ranges.json layers/model/quantize.py | $(STAMP)

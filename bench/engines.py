@@ -39,7 +39,7 @@ def rembg(threads: int) -> Engine:
 
 def cutout(model_name: str, threads: int) -> Engine:
     """Cutout's pipeline.cut() as the API calls it: fg-image, PNG at the configured level."""
-    from cutout import images, model, pipeline
+    from cutout.engine import images, model, pipeline
     from cutout.config import Settings
 
     # By file: the benchmark measures the model it names on any CPU, even where the

@@ -22,7 +22,7 @@ def child(megapixels: float, mode: str) -> None:
     import numpy as np
     from PIL import Image
 
-    from cutout import images, model, pipeline
+    from cutout.engine import images, model, pipeline
 
     segmenter = model.default_segmenter()
     # scikit-image's sample photo, read as a file so that importing skimage does not count

@@ -39,7 +39,7 @@ def machine() -> dict:
     import PIL
     from importlib.metadata import version
 
-    from cutout.cpus import available_cpus
+    from cutout.engine.cpus import available_cpus
     return {
         "cpu": cpu, "cpus_available": available_cpus(), "memory_gib": round(mem_kb / 2**20, 1),
         "avx512_vnni": "avx512_vnni" in flags, "python": platform.python_version(),

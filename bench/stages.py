@@ -36,7 +36,7 @@ def _pillow_png(rgba) -> bytes:
 
 
 def cutout_steps(data: bytes, model_name: str, threads: int) -> dict[str, float]:
-    from cutout import compose, images, matte, model, pipeline
+    from cutout.engine import compose, images, matte, model, pipeline
     from cutout.config import Settings
 
     seg = model.load(Settings(model_name=model_name, threads=threads,
@@ -63,7 +63,7 @@ def cutout_sequence(data: bytes, model_name: str, threads: int, repeat: int = 5)
     import gc
     import statistics
 
-    from cutout import compose, images, matte, model
+    from cutout.engine import compose, images, matte, model
     from cutout.config import Settings
 
     seg = model.load(Settings(model_name=model_name, threads=threads,

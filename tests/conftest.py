@@ -23,7 +23,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 pytest_plugins = ["fixtures_aws"]  # dynalite and moto servers; the suite's metering defaults
 
-from cutout import model  # noqa: E402
+from cutout.engine import model  # noqa: E402
 from cutout.config import Settings, settings  # noqa: E402
 
 

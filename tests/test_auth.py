@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cutout import cli
+from cutout.cli import main as cli
 from cutout.config import Settings, settings
 from cutout.web import create_app
 

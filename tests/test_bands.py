@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from cutout import bands, compose, matte, png
+from cutout.engine import bands, compose, matte, png
 
 
 @pytest.fixture

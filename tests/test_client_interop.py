@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import keyed_app, new_key
-from cutout import images
+from cutout.engine import images
 from cutout.web.negotiation import prefers, quality
 from photos import assert_subject_found
 

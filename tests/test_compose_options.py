@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout import colors, compose, geometry, images, matte, pipeline
+from cutout.engine import colors, compose, geometry, images, matte, pipeline
 from cutout.errors import InvalidOption
 from conftest import encode
 from photos import assert_subject_found

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout import images
+from cutout.engine import images
 from cutout.errors import ImageTooLarge, InvalidImage
 
 LIMITS = images.Limits(max_megapixels=25, max_bytes=16 * 1024 * 1024)

@@ -34,7 +34,7 @@ import pytest
 from cfnlint.decode import decode
 from PIL import Image
 
-from cutout import cpus
+from cutout.engine import cpus
 from local_http import LocalServer, Route
 from photos import assert_subject_found
 
@@ -256,7 +256,7 @@ def test_the_model_layer_builds_the_way_sam_build_runs_it(tmp_path: Path):
     build = subprocess.run(["make", "-C", "layers/model", "build-ModelLayer", f"ARTIFACTS_DIR={tmp_path}"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    registry = json.loads((ROOT / "layers" / "cutout" / "python" / "cutout" / "models.json").read_text())
+    registry = json.loads((ROOT / "layers" / "cutout" / "python" / "cutout" / "engine" / "models.json").read_text())
     built = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in (tmp_path / "models").iterdir()}
     assert built == {registry[name]["filename"]: registry[name]["sha256"] for name in ("u2netp-int8", "u2netp")}
 

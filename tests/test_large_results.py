@@ -24,7 +24,9 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 from PIL import Image
 
-from cutout.blobs import InvalidKey, LocalBlobs, S3Blobs
+from cutout.blobs import InvalidKey
+from cutout.blobs.local import LocalBlobStore
+from cutout.blobs.s3 import S3BlobStore
 from cutout.web import create_app
 from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response
 from photos import assert_subject_found
@@ -138,7 +140,7 @@ def test_without_a_bucket_results_go_to_a_local_folder_behind_signed_urls(
 
 
 def test_local_urls_expire_and_keys_cannot_escape_the_folder(tmp_path):
-    store = LocalBlobs(tmp_path, b"secret")
+    store = LocalBlobStore(tmp_path, b"secret")
     store.put("results/api/a.png", b"\x89PNG...", "image/png", {"request-id": "r1"})
     blob = store.get("results/api/a.png")
     assert (blob.data, blob.content_type, blob.metadata) == (b"\x89PNG...", "image/png",
@@ -201,7 +203,7 @@ def test_the_lambda_handler_turns_an_oversized_response_into_a_413(base_settings
 
 
 def test_s3_store_reads_back_metadata_and_refuses_unknown_keys(bucket):
-    store = S3Blobs(bucket)
+    store = S3BlobStore(bucket)
     etag = store.put("results/api/x y/é.png", b"png-bytes", "image/png", {"source-key": "uploads/x"})
     blob = store.get("results/api/x y/é.png")
     assert blob.data == b"png-bytes" and blob.etag == etag

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cutout.accounts import Account, load_plans
-from cutout.ratelimit import QuotaExceeded, RateLimited
-from cutout import cli
+from cutout.cli import main as cli
+from cutout.accounts.keys import Account
+from cutout.accounts.plans import load_plans
+from cutout.accounts.ratelimit import QuotaExceeded, RateLimited
 from cutout.config import settings
 from cutout.web import create_app
 
@@ -68,8 +69,8 @@ def test_keys_usage_reports_every_metered_account(monkeypatch, capsys, tmp_path)
     monkeypatch.setenv("CUTOUT_S3_ACCOUNT", "s3")
     monkeypatch.setenv("CUTOUT_S3_PLAN", "mega")
     monkeypatch.setenv("CUTOUT_ANONYMOUS_PLAN", "unlimited")
-    from cutout.accounts import Accounts
-    from cutout.ratelimit import Limiter
+    from cutout.accounts.keys import Accounts
+    from cutout.accounts.ratelimit import Limiter
     from cutout.stores import open_store
 
     settings.cache_clear()

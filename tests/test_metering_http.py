@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cutout import model, pipeline
+from cutout.engine import model, pipeline
 from cutout.config import Settings
 from cutout.web import create_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cutout import cpus, model
+from cutout.engine import cpus, model
 from cutout.config import Settings
 
 

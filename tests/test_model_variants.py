@@ -16,7 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cutout import cpus, images, model, pipeline, quality
+from cutout.engine import cpus, images, model, pipeline, quality
 from cutout.config import Settings
 from photos import assert_subject_found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cutout.quality import score
+from cutout.engine.quality import score
 
 
 def test_perfect_prediction() -> None:

@@ -17,10 +17,11 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from cutout import accounts
-from cutout.accounts import Account, Accounts, load_plans
+from cutout.accounts import keys as accounts
+from cutout.accounts.keys import Account, Accounts
+from cutout.accounts.plans import load_plans
 from cutout.config import Settings
-from cutout.ratelimit import (
+from cutout.accounts.ratelimit import (
     LimiterUnavailable,
     Limiter,
     QuotaExceeded,

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cutout import matte
+from cutout.engine import matte
 from cutout.web import create_app
 from conftest import encode, keyed_app, new_key
 from local_http import Route

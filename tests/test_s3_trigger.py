@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout import cpus
+from cutout.engine import cpus
 from cutout.config import settings
 from cutout.stores.dynamodb import DynamoStore
 from photos import assert_subject_found

@@ -14,8 +14,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from cutout import accounts
-from cutout.accounts import Accounts, InvalidKey, RevokedKey, load_plans
+from cutout.accounts import keys as accounts
+from cutout.accounts.keys import Accounts, InvalidKey, RevokedKey
+from cutout.accounts.plans import load_plans
 from cutout.config import Settings
 from cutout.stores import Charge, KeyRecord, QuotaFull, Usage, WindowFull, open_store
 from cutout.stores.dynamodb import DynamoStore

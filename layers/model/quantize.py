@@ -21,7 +21,7 @@ file (`<variant>.ranges.json`, onnxruntime's calibration-cache format without
 the histograms). The build (`make model`, the model layer, `sam build`) reads
 those committed ranges, so it needs only onnx, onnxruntime and numpy, takes
 seconds, and does not depend on running the model on the builder's CPU.
-The output is checked against the sha256 in the registry (`cutout/models.json`),
+The output is checked against the sha256 in the registry (`cutout/engine/models.json`),
 so a changed recipe or a changed onnxruntime/onnx pin is noticed, not shipped.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ import onnx
 from onnx import numpy_helper, version_converter
 
 HERE = Path(__file__).resolve().parent
-REGISTRY = HERE.parent / "cutout" / "python" / "cutout" / "models.json"
+REGISTRY = HERE.parent / "cutout" / "python" / "cutout" / "engine" / "models.json"
 sys.path.insert(0, str(HERE.parent / "cutout" / "python"))
 
 # Natural photographs shipped inside the scikit-image wheel (no download).
@@ -76,7 +76,7 @@ def calibration_images(variants: int = 4, seed: int = 0) -> list[Image.Image]:
 
 def calibration_tensors(base: str, variants: int = 4, seed: int = 0) -> list[np.ndarray]:
     """The calibration photos, preprocessed exactly as the service preprocesses requests."""
-    from cutout.model import MODELS, Segmenter
+    from cutout.engine.model import MODELS, Segmenter
 
     prepare = Segmenter.preprocessor(MODELS[base])
     return [prepare(np.asarray(img)) for img in calibration_images(variants, seed)]

@@ -10,10 +10,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__, blobs, logs, model
+from .. import __version__, blobs, logs
+from ..engine import model
 from ..config import Settings, settings
-from . import account, api4ai, auth, azure, health, large_results, removebg
+from . import account, auth, health, large_results
 from .cors import add_cors
+from .dialects import api4ai, azure, removebg
 from .page import add_page
 from .middleware import RequestContext
 from .processing import Engine

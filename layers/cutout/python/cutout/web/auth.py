@@ -24,7 +24,7 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..accounts import (
+from ..accounts.keys import (
     MISSING_KEY,
     AccessError,
     Account,
@@ -32,11 +32,11 @@ from ..accounts import (
     Accounts,
     InvalidKey,
     MissingKey,
-    load_plans,
     report,
 )
 from ..config import Settings
-from ..ratelimit import Limiter, Ticket, rate_headers, unavailable
+from ..accounts.plans import load_plans
+from ..accounts.ratelimit import Limiter, Ticket, rate_headers, unavailable
 from ..stores import Store, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)

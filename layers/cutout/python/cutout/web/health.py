@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..accounts import ANONYMOUS_ID, minute_of
+from ..accounts.keys import ANONYMOUS_ID, minute_of
 from ..stores import StoreUnavailable
 from .processing import Engine
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from .. import fetch
+from . import fetch
 from ..config import Settings
 from ..errors import CutoutError, InvalidImage
 

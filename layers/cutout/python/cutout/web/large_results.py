@@ -31,9 +31,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..blobs import BlobError, BlobStore, LocalBlobs
+from ..blobs import BlobError, BlobStore
+from ..blobs.local import LocalBlobStore
 from ..errors import CutoutError
-from ..pipeline import Result
+from ..engine.pipeline import Result
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ EXPIRED = "This result link is invalid or has expired."
 async def local_blob(request: Request, key: str, expires: int = 0, signature: str = "") -> Response:
     """Serve a stored result by its signed, expiring URL (local store only; S3 serves its own)."""
     store = request.app.state.blobs
-    if not isinstance(store, LocalBlobs):
+    if not isinstance(store, LocalBlobStore):
         return JSONResponse({"detail": "Not Found"}, status_code=404)
     try:
         if not store.verify(key, expires, signature):

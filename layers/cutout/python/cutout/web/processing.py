@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from .. import images, pipeline
-from ..accounts import MISSING_KEY, AccessError, MissingKey
+from ..engine import images, pipeline
+from ..accounts.keys import MISSING_KEY, AccessError, MissingKey
 from ..config import Settings
-from ..model import Segmenter
-from ..ratelimit import Ticket
+from ..engine.model import Segmenter
+from ..accounts.ratelimit import Ticket
 from .auth import Access, Caller, bind, current_caller
 
 

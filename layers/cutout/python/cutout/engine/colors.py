@@ -10,7 +10,7 @@ import re
 
 from PIL import ImageColor
 
-from .errors import InvalidOption
+from ..errors import InvalidOption
 
 RGBA = tuple[int, int, int, int]
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")

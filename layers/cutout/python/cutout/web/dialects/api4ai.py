@@ -11,14 +11,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from .. import __version__, pipeline
-from ..accounts import AccessError
-from ..blobs import BlobError
-from ..errors import CutoutError, InvalidOption
-from .auth import Caller, authenticate, error_response
-from . import large_results
-from .inputs import BadRequest, decode_base64, download, read_input
-from .processing import Engine
+from ... import __version__
+from ...engine import pipeline
+from ...accounts.keys import AccessError
+from ...blobs import BlobError
+from ...errors import CutoutError, InvalidOption
+from ..auth import Caller, authenticate, error_response
+from .. import large_results
+from ..inputs import BadRequest, decode_base64, download, read_input
+from ..processing import Engine
 
 router = APIRouter(prefix="/v1", tags=["api4ai"])
 HOSTED_PREFIX = "/img-bg-removal"  # API4AI's hosts: /img-bg-removal/v1/results

@@ -13,8 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .accounts import AccessError, Account, minute_of, month_of
-from .stores import Charge, QuotaFull, Store, StoreUnavailable, WindowFull
+from .keys import AccessError, Account, minute_of, month_of
+from ..stores import Charge, QuotaFull, Store, StoreUnavailable, WindowFull
 
 log = logging.getLogger(__name__)
 

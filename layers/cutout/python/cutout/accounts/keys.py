@@ -1,31 +1,29 @@
-"""Accounts: API keys, plans, and who a request belongs to.
+"""Accounts and API keys: who a request belongs to.
 
 A key is random, shown once, and kept only as its SHA-256 digest; its public
 id (the digest's first 16 hex digits) names it in the CLI and in usage items.
-Plans are configuration (plans.json, overridable with CUTOUT_PLANS_FILE).
+Plans live in plans.py.
 Refusals are typed `AccessError`s carrying a status and a stable code, so each
 API dialect renders them in its own error shape.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from .errors import CutoutError
-from .stores import KeyRecord, Store, Usage
+from ..errors import CutoutError
+from ..stores import KeyRecord, Store, Usage
+from .plans import Plans
 
 KEY_PREFIX = "ck_"
 ANONYMOUS_ID = "anonymous"
 RAPIDAPI_PREFIX = "rapidapi:"
 ACTIVE, REVOKED = "active", "revoked"
-PLANS_FILE = Path(__file__).with_name("plans.json")
 _CACHE_LIMIT = 10_000
 
 
@@ -61,54 +59,6 @@ class RevokedKey(AccessError):
 MISSING_KEY = "Missing API key: send it in the X-Api-Key header."
 INVALID_KEY = "Invalid API key."
 REVOKED_KEY = "This API key has been revoked."
-
-
-# --- plans ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    name: str
-    mp_per_minute: int
-    monthly_credits: float | None  # None: no monthly quota
-
-
-@dataclass(frozen=True)
-class Plans:
-    plans: dict[str, Plan]
-    rapidapi: dict[str, str] = field(default_factory=dict)  # SUBSCRIPTION -> plan name
-
-    def get(self, name: str) -> Plan:
-        try:
-            return self.plans[name]
-        except KeyError:
-            raise ValueError(
-                f"Unknown plan {name!r}; plans are: {', '.join(self.plans)}."
-            ) from None
-
-    def for_rapidapi(self, subscription: str) -> Plan | None:
-        name = self.rapidapi.get(subscription.strip().upper())
-        return self.plans.get(name) if name else None
-
-
-def _plan(name: str, raw: dict[str, Any]) -> Plan:
-    quota = raw.get("monthly_credits")
-    return Plan(name, int(raw["mp_per_minute"]), None if quota is None else float(quota))
-
-
-def load_plans(override: str | Path = "") -> Plans:
-    """The packaged plans, with a CUTOUT_PLANS_FILE's entries replacing them by name."""
-    raw = json.loads(PLANS_FILE.read_text())
-    plans = {name: _plan(name, entry) for name, entry in raw["plans"].items()}
-    rapidapi = {k.upper(): v for k, v in raw.get("rapidapi", {}).items()}
-    if override:
-        extra = json.loads(Path(override).read_text())
-        plans.update({name: _plan(name, entry) for name, entry in extra.get("plans", {}).items()})
-        rapidapi.update({k.upper(): v for k, v in extra.get("rapidapi", {}).items()})
-    for subscription, name in rapidapi.items():
-        if name not in plans:
-            raise ValueError(f"RapidAPI subscription {subscription} maps to unknown plan {name!r}.")
-    return Plans(plans, rapidapi)
 
 
 # --- accounts and keys -------------------------------------------------------------

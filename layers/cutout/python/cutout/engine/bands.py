@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable, TypeVar
 
-from .config import settings
+from ..config import settings
 from .cpus import available_cpus
 
 MIN_PIXELS = 2_000_000

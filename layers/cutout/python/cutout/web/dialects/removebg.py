@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from .. import colors, geometry, images, pipeline
-from ..accounts import AccessError
-from ..errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
-from .auth import account_report, authenticate
-from .inputs import RequestInput, decode_base64, download, read_input
-from .negotiation import prefers
-from .processing import Engine
+from ...engine import colors, geometry, images, pipeline
+from ...accounts.keys import AccessError
+from ...errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ..auth import account_report, authenticate
+from ..inputs import RequestInput, decode_base64, download, read_input
+from ..negotiation import prefers
+from ..processing import Engine
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
 

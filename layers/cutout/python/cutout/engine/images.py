@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ImageTooLarge, InvalidImage, InvalidOption
+from ..errors import ImageTooLarge, InvalidImage, InvalidOption
 from .png import encode_png
 
 # We enforce our own, configurable pixel limit in read_header() before any decode;

@@ -29,9 +29,9 @@ def _destination(source: Path, out: Path | None, mode: str) -> Path:
 
 def remove(args: argparse.Namespace) -> int:
     """Cut out files or folders; results beside the inputs or in --output."""
-    from . import images, model, pipeline
-    from .config import settings
-    from .errors import CutoutError
+    from ..engine import images, model, pipeline
+    from ..config import settings
+    from ..errors import CutoutError
 
     files = _inputs(args.inputs)
     if args.output:
@@ -63,7 +63,7 @@ def remove(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .web import create_app
+    from ..web import create_app
 
     uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None,
                 access_log=False)
@@ -72,8 +72,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Print MAE, IoU and F-measure of the default pipeline on a dataset folder."""
-    from . import images, model, pipeline, quality
-    from .config import settings
+    from ..engine import images, model, pipeline, quality
+    from ..config import settings
 
     cfg = settings()
     segmenter = model.default_segmenter()
@@ -93,7 +93,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .pipeline import MODES
+    from ..engine.pipeline import MODES
 
     root = argparse.ArgumentParser(prog="cutout", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -124,6 +124,3 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     return args.run(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

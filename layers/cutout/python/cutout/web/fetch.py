@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .errors import FetchError
+from ..errors import FetchError
 
 Resolver = Callable[[str, int], list[str]]
 USER_AGENT = "Cutout/1.0 (+image fetch)"

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidOption
+from ..errors import InvalidOption
 
 _NUMBER = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(px|%)?$", re.IGNORECASE)
 

@@ -11,17 +11,10 @@ import sys
 import time
 from typing import Any
 
-from .accounts import (
-    ANONYMOUS_ID,
-    RAPIDAPI_PREFIX,
-    Accounts,
-    Plan,
-    load_plans,
-    minute_of,
-    month_of,
-)
-from .config import Settings, settings
-from .stores import KeyRecord, StoreUnavailable, open_store
+from ..accounts.keys import ANONYMOUS_ID, RAPIDAPI_PREFIX, Accounts, minute_of, month_of
+from ..accounts.plans import Plan, load_plans
+from ..config import Settings, settings
+from ..stores import KeyRecord, StoreUnavailable, open_store
 
 
 def _accounts(cfg: Settings) -> Accounts:

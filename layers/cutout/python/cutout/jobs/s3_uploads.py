@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, unquote_plus
 
-from . import images, pipeline
-from .accounts import AccessError, Account
-from .config import Settings
-from .errors import CutoutError, ImageTooLarge, InvalidOption
-from .model import Segmenter
-from .ratelimit import Limiter, QuotaExceeded
+from ..engine import images, pipeline
+from ..accounts.keys import AccessError, Account
+from ..config import Settings
+from ..errors import CutoutError, ImageTooLarge, InvalidOption
+from ..engine.model import Segmenter
+from ..accounts.ratelimit import Limiter, QuotaExceeded
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import colors, compose, geometry, images, matte
-from .errors import CutoutError, InvalidOption
+from ..errors import CutoutError, InvalidOption
 from .images import Decoded, Header, Limits
 from .model import Segmenter
 

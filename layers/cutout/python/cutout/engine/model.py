@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from .config import Settings, settings
+from ..config import Settings, settings
 from .cpus import available_cpus, exact_int8, tune_allocator
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ MODELS: dict[str, ModelSpec] = _registry()
 # Where a built model layer puts its files: /opt on Lambda, layers/model/build locally.
 _LAYER_DIRS = (
     Path("/opt/models"),
-    Path(__file__).resolve().parents[3] / "model" / "build" / "models",
+    Path(__file__).resolve().parents[4] / "model" / "build" / "models",
 )
 
 

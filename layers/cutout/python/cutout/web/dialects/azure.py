@@ -15,12 +15,12 @@ import re
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from .. import pipeline
-from ..accounts import AccessError
-from ..errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
-from .auth import authenticate
-from .inputs import BadRequest, RequestInput, download, read_input
-from .processing import Engine
+from ...engine import pipeline
+from ...accounts.keys import AccessError
+from ...errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ..auth import authenticate
+from ..inputs import BadRequest, RequestInput, download, read_input
+from ..processing import Engine
 
 router = APIRouter(prefix="/computervision", tags=["azure"])
 
