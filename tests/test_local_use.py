@@ -8,25 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cutout.cli import main as cli
 from cutout.accounts.keys import Account
 from cutout.accounts.plans import load_plans
 from cutout.accounts.ratelimit import QuotaExceeded, RateLimited
-from cutout.config import settings
+from conftest import run_cli
 from cutout.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    """`cutout ARGV...` in this process, with settings read afresh from the environment."""
-    settings.cache_clear()
-    try:
-        code = cli.main(list(argv))
-    finally:
-        settings.cache_clear()
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_make_run_serves_anonymous_requests_on_the_unlimited_plan() -> None:

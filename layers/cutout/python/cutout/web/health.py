@@ -42,7 +42,9 @@ def _store_check(engine: Engine) -> str:
     return "ok"
 
 
-@router.get("/ready")
+@router.get("/ready", responses={503: {"description": "Not ready: the model is not loaded or "
+                                            "the store does not answer; retry after Retry-After "
+                                            "seconds."}})
 async def ready(request: Request) -> JSONResponse:
     """Readiness: 200 when the model is loaded and the store answers, else 503.
 
