@@ -12,6 +12,7 @@ from cutout.accounts.keys import Account
 from cutout.accounts.plans import load_plans
 from cutout.accounts.ratelimit import QuotaExceeded, RateLimited
 from conftest import run_cli
+from cutout.config import settings
 from cutout.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
