@@ -22,9 +22,10 @@ def child(megapixels: float, mode: str) -> None:
     import numpy as np
     from PIL import Image
 
+    from cutout.config import settings
     from cutout.engine import images, model, pipeline
 
-    segmenter = model.default_segmenter()
+    segmenter = model.load(settings())
     # scikit-image's sample photo, read as a file so that importing skimage does not count
     skimage_dir = Path(importlib.util.find_spec("skimage").submodule_search_locations[0])
     photo = Image.open(skimage_dir / "data" / "astronaut.png").convert("RGB")

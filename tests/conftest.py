@@ -29,7 +29,7 @@ from cutout.config import Settings, settings  # noqa: E402
 
 @pytest.fixture(scope="session")
 def segmenter() -> model.Segmenter:
-    return model.default_segmenter()
+    return model.load(settings())
 
 
 def encode(array: np.ndarray, fmt: str = "JPEG", **params) -> bytes:

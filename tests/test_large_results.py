@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 from PIL import Image
 
-from cutout.blobs import InvalidKey
+from cutout.blobs import InvalidObjectKey
 from cutout.blobs.local import LocalBlobStore
 from cutout.blobs.s3 import S3BlobStore
 from cutout.web import create_app
@@ -150,7 +150,7 @@ def test_local_urls_expire_and_keys_cannot_escape_the_folder(tmp_path):
     query = parse_qs(urlsplit(store.url("results/api/a.png", 60)).query)
     assert store.verify("results/api/a.png", int(query["expires"][0]), query["signature"][0])
     for key in ("../outside.png", "/etc/passwd", "results/../../x", "results//x", ""):
-        with pytest.raises(InvalidKey):
+        with pytest.raises(InvalidObjectKey):
             store.put(key, b"x", "image/png")
     assert list(tmp_path.parent.glob("outside.png")) == []
 

@@ -29,6 +29,7 @@ from cutout.accounts.ratelimit import (
     weight_of,
 )
 from cutout.stores import StoreUnavailable, open_store
+from cutout.web.errors import status_of
 from cutout.stores.dynamodb import MAX_ATTEMPTS, DynamoStore
 
 THREADS = 16
@@ -84,7 +85,7 @@ def test_headers_describe_the_window_and_the_refusal(tmp_path: Path) -> None:
                                 "X-RateLimit-Reset": str(reset), "X-Credits-Charged": "1"}
     with pytest.raises(RateLimited) as refused:
         limiter.admit(who, megapixels=1.5, now=NOW + 10)
-    assert refused.value.status == 429
+    assert status_of(refused.value) == 429
     assert refused.value.headers == {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "1",
                                      "X-RateLimit-Reset": str(reset), "Retry-After": "45"}
     assert limiter.status(who, now=NOW + 20)["X-RateLimit-Remaining"] == "1"
@@ -100,7 +101,7 @@ def test_an_exhausted_quota_is_402_with_a_clear_message(tmp_path: Path) -> None:
     limiter.admit(who, megapixels=1, credits=1.0, now=NOW)
     with pytest.raises(QuotaExceeded) as refused:
         limiter.admit(who, megapixels=1, credits=1.0, now=NOW)
-    assert refused.value.status == 402
+    assert status_of(refused.value) == 402
     assert "Monthly credits used up: 1 of 1.5" in refused.value.message
     limiter.admit(who, megapixels=1, credits=0.5, now=NOW)  # what is left can still be spent
 
@@ -161,7 +162,7 @@ def test_throttling_that_does_not_stop_is_503_and_charges_nothing(
     throttling_proxy.throttle(1000, "UpdateItem")
     with pytest.raises(LimiterUnavailable) as refused:
         limiter.admit(who, megapixels=1, now=NOW)
-    assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "5"
+    assert status_of(refused.value) == 503 and refused.value.headers["Retry-After"] == "5"
     assert throttling_proxy.throttled == ["UpdateItem"] * MAX_ATTEMPTS
     throttling_proxy.throttle(0)
     assert store.window(who.id, int(NOW // 60)).used == 0

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -169,7 +170,8 @@ def test_bad_objects_get_an_error_file_and_are_not_retried(trigger_env, coffee_j
 
 def test_object_over_the_byte_limit_is_refused_unread(trigger_env, monkeypatch):
     handler, s3, bucket, _ = trigger_env
-    handler.trigger.limits = type(handler.trigger.limits)(max_megapixels=25, max_bytes=1000)
+    meter = handler.trigger.meter
+    handler.trigger.meter = replace(meter, limits=replace(meter.limits, max_bytes=1000))
     handler.handler({"Records": [upload(s3, bucket, "uploads/big.bmp", b"BM" + b"\0" * 5000)]}, LambdaContext())
     error = json.loads(s3.get_object(Bucket=bucket, Key="results/big.error.json")["Body"].read())
     assert error["code"] == "image_too_large" and "5002 bytes exceeds 1000 bytes" in error["message"]

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from cutout.accounts import keys as accounts
-from cutout.accounts.keys import Accounts, InvalidKey, RevokedKey
+from cutout.accounts.keys import Accounts, InvalidApiKey, RevokedKey
 from cutout.accounts.plans import load_plans
 from cutout.config import Settings
 from cutout.stores import Charge, KeyRecord, QuotaFull, Usage, WindowFull, open_store
@@ -131,7 +131,7 @@ def test_accounts_keep_only_the_digest_and_authenticate_by_key(backend: Backend)
     assert (account.id, account.plan, account.owner) == (rec.key_id, "pro", "carol")
     assert (account.mp_per_minute, account.monthly_credits) == (200, 10000.0)
 
-    with pytest.raises(InvalidKey):
+    with pytest.raises(InvalidApiKey):
         service.authenticate(api_key + "x")
     service.revoke(rec.key_id)
     with pytest.raises(RevokedKey):

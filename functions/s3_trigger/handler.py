@@ -1,7 +1,8 @@
 """Lambda entry point for S3 ObjectCreated events under uploads/ (see cutout.jobs.s3_uploads).
 
 Everything slow happens once per container, at import: the model session, the
-S3 client, the account store and the idempotency layer.
+S3 client (shared by the blob store of every bucket an event names), the
+account store and the idempotency layer.
 """
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ from aws_lambda_powertools.utilities.idempotency import (  # noqa: E402
     idempotent_function,
 )
 
-from cutout.engine import model  # noqa: E402
+from cutout.blobs.s3 import S3BlobStore  # noqa: E402
+from cutout.engine import images, model  # noqa: E402
 from cutout.accounts.keys import Account  # noqa: E402
 from cutout.accounts.plans import load_plans  # noqa: E402
 from cutout.config import settings  # noqa: E402
 from cutout.accounts.ratelimit import Limiter  # noqa: E402
 from cutout.jobs.s3_uploads import Trigger  # noqa: E402
+from cutout.metering import Meter  # noqa: E402
 from cutout.stores import open_store  # noqa: E402
 
 logger = Logger(service="cutout-s3-trigger")
 cfg = settings()
-segmenter = model.default_segmenter()
+segmenter = model.load(cfg)
 plan = load_plans(cfg.plans_file).get(cfg.s3_plan)
 account = Account(cfg.s3_account, "service", plan.name, plan.mp_per_minute, plan.monthly_credits)
 once = None
@@ -49,7 +52,10 @@ if cfg.table:
             function, data_keyword_argument="upload", persistence_store=persistence, config=idempotency
         )
 
-trigger = Trigger(boto3.client("s3"), segmenter, cfg, limiter=limiter, account=account, once=once)
+s3 = boto3.client("s3")
+meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes), limiter)
+trigger = Trigger(lambda bucket: S3BlobStore(bucket, s3), meter, cfg.png_compress_level,
+                  account=account, once=once)
 logger.info("init done", extra={"init_seconds": round(time.perf_counter() - _started, 3),
                                 "model": segmenter.spec.name, "table": cfg.table or None})
 

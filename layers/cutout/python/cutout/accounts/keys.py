@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import CutoutError
+from ..errors import AccessError
 from ..stores import KeyRecord, Store, Usage
 from .plans import Plans
 
@@ -30,29 +30,21 @@ _CACHE_LIMIT = 10_000
 # --- refusals ------------------------------------------------------------------------
 
 
-class AccessError(CutoutError):
-    """A request refused for who sent it or how much they used, not for its image."""
-
-    status = 403
-    code = "forbidden"
-
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.headers: dict[str, str] = dict(headers or {})
-
-
 class MissingKey(AccessError):
-    status = 401
+    """No API key in the request, and anonymous use is off."""
+
     code = "missing_api_key"
 
 
-class InvalidKey(AccessError):
-    status = 403
+class InvalidApiKey(AccessError):
+    """An API key (or RapidAPI proxy secret) that is not one of ours."""
+
     code = "invalid_api_key"
 
 
 class RevokedKey(AccessError):
-    status = 403
+    """An API key that was ours and has been revoked."""
+
     code = "revoked_api_key"
 
 
@@ -175,15 +167,15 @@ class Accounts:
         return record
 
     def authenticate(self, api_key: str) -> Account:
-        """The account of an API key, or InvalidKey / RevokedKey."""
+        """The account of an API key, or InvalidApiKey / RevokedKey."""
         api_key = api_key.strip()
         if not api_key:
             raise MissingKey(MISSING_KEY)
         if len(api_key) > 256:
-            raise InvalidKey(INVALID_KEY)
+            raise InvalidApiKey(INVALID_KEY)
         record = self._lookup(digest_of(api_key))
         if record is None:
-            raise InvalidKey(INVALID_KEY)
+            raise InvalidApiKey(INVALID_KEY)
         if record.status != ACTIVE:
             raise RevokedKey(REVOKED_KEY)
         try:
@@ -203,10 +195,10 @@ class Accounts:
         """A RapidAPI consumer; the marketplace's subscription names the plan."""
         user = user.strip()
         if not user:
-            raise InvalidKey("Missing X-RapidAPI-User header.", code="invalid_rapidapi_request")
+            raise InvalidApiKey("Missing X-RapidAPI-User header.", code="invalid_rapidapi_request")
         plan = self.plans.for_rapidapi(subscription)
         if plan is None:
-            raise InvalidKey(
+            raise InvalidApiKey(
                 f"Unknown RapidAPI subscription {subscription.strip()!r}.",
                 code="invalid_rapidapi_request",
             )

@@ -13,7 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .keys import AccessError, Account, minute_of, month_of
+from ..errors import AccessError, Unavailable
+from .keys import Account, minute_of, month_of
 from ..stores import Charge, QuotaFull, Store, StoreUnavailable, WindowFull
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,24 @@ UNAVAILABLE_RETRY_AFTER = 5
 
 
 class RateLimited(AccessError):
-    status = 429
+    """The minute's megapixel window is full; the same request fits once it resets."""
+
     code = "rate_limit_exceeded"
+    retryable = True
 
 
 class QuotaExceeded(AccessError):
-    status = 402
+    """The month's credits are used up."""
+
     code = "insufficient_credits"
 
 
-class LimiterUnavailable(AccessError):
-    status = 503
+class LimiterUnavailable(Unavailable, AccessError):
+    """The store that meters is down (and the limiter fails closed): retry shortly.
+
+    Also an AccessError, so every dialect answers it where it answers refusals,
+    with the Retry-After header."""
+
     code = "service_unavailable"
 
 

@@ -1,11 +1,14 @@
-"""Result storage: objects written once and handed out by expiring URL.
+"""Object storage: the blob port, its records, and `open_blobs`.
 
-One port, `BlobStore` (put, get, url), with two adapters: `S3BlobStore` (s3.py) for the
-deployed service (presigned GET URLs, so the bucket stays private) and
-`LocalBlobStore` (local.py) for `make run` (a folder, with URLs signed by HMAC that the app
-serves itself and that expire like presigned ones). The API uses it for results
-too large to answer inline (web/large_results.py); the S3 trigger reads uploads
-and writes results through the same calls.
+One port, `BlobStore` (put, head, get, delete, list, url), with two adapters:
+`S3BlobStore` (s3.py) for the deployed service (presigned GET URLs, so the
+bucket stays private) and `LocalBlobStore` (local.py) for `make run` (a
+folder, with URLs signed by HMAC that the app serves itself and that expire
+like presigned ones). Each adapter turns its backend's failures into this
+module's errors: `BlobNotFound` (a NotFound), `BlobUnavailable` (an
+Unavailable: retry), `InvalidObjectKey` (an InputError). The API stores results
+too large to answer inline here (web/large_results.py); the S3 uploads trigger
+(jobs/s3_uploads.py) reads uploads and writes results through the same port.
 """
 from __future__ import annotations
 
@@ -14,60 +17,88 @@ from pathlib import Path
 from typing import Mapping, Protocol
 
 from ..config import Settings
-from ..errors import CutoutError
+from ..errors import InputError, NotFound, Unavailable
 
 MAX_KEY_BYTES = 1024  # S3's own limit on key length
 
 
-class BlobError(CutoutError):
+class BlobUnavailable(Unavailable):
     """The store could not be reached or refused the call; retrying may succeed."""
 
     code = "storage_unavailable"
-    status = 503
 
 
-class BlobNotFound(CutoutError):
-    """No object under that key."""
+class BlobNotFound(NotFound):
+    """No object under that key (or none with the ETag asked for)."""
 
     code = "not_found"
-    status = 404
 
 
-class InvalidKey(CutoutError):
-    """A key that could escape the store's folder, or that S3 would refuse."""
+class InvalidObjectKey(InputError):
+    """An object key that could escape the store's folder, or that S3 would refuse."""
 
     code = "invalid_key"
-    status = 400
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What the store knows about an object, without its bytes."""
+
+    size: int  # bytes
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)  # user metadata (S3: x-amz-meta-*)
+    etag: str = ""  # hex MD5 of the data for single-part objects, as S3 reports it, unquoted
 
 
 @dataclass(frozen=True)
 class Blob:
+    """An object's bytes and what the store knows about them."""
+
     data: bytes
     content_type: str
     metadata: dict[str, str] = field(default_factory=dict)
-    etag: str = ""  # hex MD5 of the data for single-part objects, as S3 reports it
+    etag: str = ""  # as in BlobInfo
 
 
 class BlobStore(Protocol):
-    """Where objects live; keys are S3-style paths such as `results/api/x.png`."""
+    """Where objects live; keys are S3-style paths such as `results/api/x.png`.
+
+    Every method raises InvalidObjectKey for a key `check_key` refuses, and
+    BlobUnavailable when the backend fails.
+    """
 
     def put(self, key: str, data: bytes, content_type: str,
             metadata: Mapping[str, str] | None = None) -> str:
-        """Store `data` under `key`; returns its ETag."""
+        """Store `data` under `key` (replacing any object there); returns its ETag."""
+        ...
 
-    def get(self, key: str) -> Blob:
-        """The object under `key`, or BlobNotFound."""
+    def head(self, key: str, if_match: str | None = None) -> BlobInfo:
+        """What is stored under `key`; BlobNotFound if nothing, or not with ETag `if_match`."""
+        ...
+
+    def get(self, key: str, if_match: str | None = None) -> Blob:
+        """The object under `key`; BlobNotFound if nothing, or not with ETag `if_match`."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object under `key`; nothing there is not an error."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix`, sorted (UTF-8 byte order, as S3 lists them)."""
+        ...
 
     def url(self, key: str, expires_in: int, base_url: str = "") -> str:
         """A URL that GETs the object without credentials until `expires_in` seconds pass."""
+        ...
 
 
 def check_key(key: str) -> str:
-    """Refuse keys that could escape a folder or that S3 would reject."""
+    """`key`, or InvalidObjectKey if it could escape a folder or S3 would reject it."""
     if (not key or key.startswith("/") or "\\" in key or "\x00" in key
             or len(key.encode()) > MAX_KEY_BYTES
             or any(part in ("", ".", "..") for part in key.split("/"))):
-        raise InvalidKey(f"Invalid object key {key!r}.")
+        raise InvalidObjectKey(f"Invalid object key {key!r}.")
     return key
 
 

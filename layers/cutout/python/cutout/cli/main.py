@@ -37,7 +37,7 @@ def remove(args: argparse.Namespace) -> int:
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)
     cfg = settings()
-    segmenter = model.default_segmenter()
+    segmenter = model.load(cfg)
     limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
     options = pipeline.Options(mode=args.mode, png_level=cfg.png_compress_level)
     progress = files
@@ -76,7 +76,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from ..config import settings
 
     cfg = settings()
-    segmenter = model.default_segmenter()
+    segmenter = model.load(cfg)
     limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
 
     def predict(data: bytes):

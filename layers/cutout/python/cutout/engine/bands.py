@@ -13,17 +13,32 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable, TypeVar
 
-from ..config import settings
 from .cpus import available_cpus
 
 MIN_PIXELS = 2_000_000
 T = TypeVar("T")
+_threads = 0  # handed in by use_threads(); 0: the CPUs this process may use
+
+
+def use_threads(threads: int) -> None:
+    """Set how many threads the banded steps use (CUTOUT_THREADS; 0: the usable CPUs).
+
+    `model.load` hands in the model's thread count, so the model and the banded
+    steps that follow it use the same CPUs; the engine reads no settings itself.
+    """
+    global _threads
+    if threads != _threads:
+        _threads = threads
+        pool, _ = _pool()
+        _pool.cache_clear()
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 @lru_cache(maxsize=1)
 def _pool() -> tuple[ThreadPoolExecutor | None, int]:
-    """One pool per process, as wide as CUTOUT_THREADS or the CPUs it may use (none for one)."""
-    workers = settings().threads or available_cpus()
+    """One pool per process, as wide as `use_threads` said or the CPUs it may use (none for one)."""
+    workers = _threads or available_cpus()
     if workers < 2:
         return None, 1
     return ThreadPoolExecutor(workers, thread_name_prefix="cutout-band"), workers

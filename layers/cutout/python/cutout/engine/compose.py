@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from . import bands
+from ..types import RGB, RGBA, Alpha
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -71,11 +72,12 @@ def with_shadow(rgb: np.ndarray, alpha: np.ndarray, *, opacity: float = 0.5) -> 
     return over(rgb, alpha, np.zeros(3, dtype=np.float32), shade)
 
 
-def flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    """Drop transparency by compositing over an opaque colour (for JPEG output)."""
+def flatten(rgba: RGBA, colour: tuple[int, int, int]) -> RGB:
+    """Drop transparency by compositing HxWx4 over an opaque colour (for JPEG output): HxWx3."""
     a = rgba[:, :, 3:4].astype(np.float32) / 255.0
     out = rgba[:, :, :3] * a + np.array(colour, dtype=np.float32) * (1.0 - a)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    flat: RGB = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return flat
 
 
 # --- canvas geometry: resize, crop, place ------------------------------------------

@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image
 
 from . import bands
+from ..types import Alpha
 
 
 def contrast_curve(low: float = 0.05, high: float = 0.95) -> np.ndarray:
@@ -45,11 +46,12 @@ def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
-def combine(alpha: np.ndarray, source_alpha: np.ndarray | None) -> np.ndarray:
-    """Keep what the source already made transparent transparent."""
+def combine(alpha: Alpha, source_alpha: Alpha | None) -> Alpha:
+    """Keep what the source already made transparent transparent (both HxW uint8)."""
     if source_alpha is None:
         return alpha
-    return ((alpha.astype(np.uint16) * source_alpha + 127) // 255).astype(np.uint8)
+    combined: Alpha = ((alpha.astype(np.uint16) * source_alpha + 127) // 255).astype(np.uint8)
+    return combined
 
 
 def bounding_box(alpha: np.ndarray, threshold: int = 8) -> tuple[int, int, int, int] | None:

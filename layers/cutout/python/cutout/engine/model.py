@@ -17,7 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from ..config import Settings, settings
+from ..config import Settings
+from . import bands
 from .cpus import available_cpus, exact_int8, tune_allocator
 
 log = logging.getLogger(__name__)
@@ -171,13 +172,18 @@ class Segmenter:
         return self.run(self.prepare(rgb))
 
 
+@lru_cache(maxsize=4)
 def load(cfg: Settings) -> Segmenter:
-    """The model session for `cfg`; loading it is where a process gets ready to serve.
+    """The model session for `cfg`, created once per process and settings.
 
-    That is also when the allocator is tuned (cpus.tune_allocator): every serving
-    path (API, Lambda handler, S3 trigger, CLI) loads the model once, before any request.
+    Loading it is where a process gets ready to serve: the allocator is tuned
+    (cpus.tune_allocator) and the banded steps get the same thread count as the
+    model (bands.use_threads). Every serving path (API, Lambda handlers, S3
+    trigger, CLI) loads the model once, before any request, with the settings
+    its entry point read. Raises FileNotFoundError when the model file is missing.
     """
     tuned = tune_allocator()
+    bands.use_threads(cfg.threads)
     cfg = _runnable(cfg)
     path = resolve_model_path(cfg)
     spec = MODELS.get(cfg.model_name) or ModelSpec(cfg.model_name, path.name, "", "")
@@ -205,9 +211,3 @@ def _runnable(cfg: Settings) -> Settings:
                 f"model's accuracy was not measured: {outcome}",
                 extra={"requested_model": spec.name, "model": served.model_name})
     return served
-
-
-@lru_cache(maxsize=1)
-def default_segmenter() -> Segmenter:
-    """The process-wide model session: created once, on first use or at import by the handlers."""
-    return load(settings())

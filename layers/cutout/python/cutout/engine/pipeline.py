@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import colors, compose, geometry, images, matte
-from ..errors import CutoutError, InvalidOption
+from ..errors import InputError, InvalidOption
+from ..types import RGB, Alpha
 from .images import Decoded, Header, Limits
 from .model import Segmenter
 
@@ -22,7 +23,7 @@ MODES = ("fg-image", "fg-image-shadow", "fg-mask")
 FORMATS = ("auto",) + images.OUTPUT_FORMATS
 
 
-class NoForeground(CutoutError):
+class NoForeground(InputError):
     """The model found nothing that looks like a subject (only raised when asked to)."""
 
     code = "unknown_foreground"
@@ -152,15 +153,16 @@ def alpha_for(decoded: Decoded, segmenter: Segmenter) -> np.ndarray:
     return matte_of(decoded.rgb, decoded.alpha, segmenter)
 
 
-def _fit(megapixels: float | None, *layers: np.ndarray | None) -> tuple[np.ndarray | None, ...]:
-    """Downscale every layer to the largest size within `megapixels` (all share one size)."""
-    height, width = next(layer for layer in layers if layer is not None).shape[:2]
+def _fit(megapixels: float | None, rgb: RGB, alpha: Alpha | None) -> tuple[RGB, Alpha | None]:
+    """Downscale the image and its alpha (if any) to the largest size within `megapixels`."""
+    height, width = rgb.shape[:2]
     if megapixels is None:
-        return layers
+        return rgb, alpha
     new_w, new_h = images.fit_within(width, height, megapixels)
     if (new_w, new_h) == (width, height):
-        return layers
-    return tuple(None if layer is None else compose.resize(layer, new_w, new_h) for layer in layers)
+        return rgb, alpha
+    return compose.resize(rgb, new_w, new_h), (
+        None if alpha is None else compose.resize(alpha, new_w, new_h))
 
 
 def _scale_box(box: tuple[int, int, int, int], sx: float, sy: float, width: int, height: int
@@ -258,7 +260,9 @@ def cut(
     box = matte.bounding_box(alpha)
     laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:
-        laid_rgb, laid_alpha = _fit(options.max_megapixels, laid_rgb, laid_alpha)
+        laid_rgb, fitted = _fit(options.max_megapixels, laid_rgb, laid_alpha)
+        assert fitted is not None  # an alpha in, an alpha out
+        laid_alpha = fitted
     if laid_alpha is not alpha:  # the canvas changed: find the subject on the new one
         box = matte.bounding_box(laid_alpha)
     rgb, alpha = laid_rgb, laid_alpha

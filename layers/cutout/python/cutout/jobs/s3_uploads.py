@@ -2,11 +2,16 @@
 
 S3 delivers each event at least once, so every upload is processed under an
 idempotency record keyed by bucket, key and ETag (Powertools Idempotency on the
-DynamoDB table): a second delivery returns the first outcome and charges
-nothing. A bad object (not an image, over the limits, bad metadata) gets a
-`<name>.error.json` beside where its result would be and is not retried; any
-other failure raises, so Lambda retries the event and finally hands it to the
-dead-letter queue. Records are processed independently.
+DynamoDB table, handed in as `once`): a second delivery returns the first
+outcome and charges nothing. Objects are read and written through the blob
+port (`blobs.BlobStore`), and each cut-out goes through the metering door
+(`metering.Meter.cut`). What happens to a failure is chosen by its family
+(`cutout.errors`): an error that is not `retryable` (bad input: not an image,
+over the limits, bad metadata; an exhausted quota) gets a `<name>.error.json`
+beside where its result would be and is not retried; a retryable one (rate
+limited, store or bucket unavailable) and any unexpected failure raise, so
+Lambda retries the event and finally hands it to the dead-letter queue.
+Records are processed independently.
 """
 from __future__ import annotations
 
@@ -17,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, unquote_plus
 
-from ..engine import images, pipeline
-from ..accounts.keys import AccessError, Account
-from ..config import Settings
-from ..errors import CutoutError, ImageTooLarge, InvalidOption
-from ..engine.model import Segmenter
-from ..accounts.ratelimit import Limiter, QuotaExceeded
+from ..accounts.keys import Account
+from ..blobs import BlobStore, InvalidObjectKey, check_key
+from ..engine import pipeline
+from ..errors import CutoutError, ImageTooLarge, InvalidOption, NotFound
+from ..metering import Meter
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,9 @@ def result_key(upload_key: str, extension: str) -> str:
 
 
 def options_from(metadata: Mapping[str, str], png_level: int) -> pipeline.Options:
-    """Mode and format from the object's user metadata (x-amz-meta-cutout-*)."""
+    """Mode and format from the object's user metadata (x-amz-meta-cutout-*).
+
+    Raises InvalidOption for an unknown mode or format."""
     mode = metadata.get(META_MODE, "fg-image").strip().lower()
     fmt = metadata.get(META_FORMAT, "png").strip().lower()
     if fmt not in FORMATS:
@@ -73,24 +79,26 @@ def options_from(metadata: Mapping[str, str], png_level: int) -> pipeline.Option
 
 
 class Trigger:
-    """Processes S3 events; the AWS clients and the model are handed in by the handler."""
+    """Processes S3 events; the blob stores, the meter and the account are handed in.
+
+    `blobs(bucket)` gives the blob store of the bucket an event names;
+    `account` is whom the cut-outs are charged to (None, or a meter without a
+    limiter: not metered); `once` wraps the per-upload work in an idempotency
+    guard (see functions/s3_trigger).
+    """
 
     def __init__(
         self,
-        s3: Any,
-        segmenter: Segmenter,
-        cfg: Settings,
-        limiter: Limiter | None = None,
+        blobs: Callable[[str], BlobStore],
+        meter: Meter,
+        png_level: int = 1,
         account: Account | None = None,
-        once: Callable[[Callable[..., dict]], Callable[..., dict]] | None = None,
+        once: Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]] | None = None,
     ) -> None:
-        self.s3 = s3
-        self.segmenter = segmenter
-        self.cfg = cfg
-        self.limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
-        self.limiter = limiter
+        self.blobs = blobs
+        self.meter = meter
+        self.png_level = png_level
         self.account = account
-        # `once` wraps the per-upload work in an idempotency guard (see functions/s3_trigger).
         self._process_once = once(self._process) if once else self._process
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,7 +110,7 @@ class Trigger:
                 continue
             try:
                 outcomes.append(self._process_once(upload=upload.as_dict()))
-            except Exception as exc:  # transient: S3, DynamoDB, throttling, in-progress duplicate
+            except Exception as exc:  # retryable: S3, DynamoDB, throttling, in-progress duplicate
                 log.exception("upload failed; the event will be retried", extra={"key": upload.key})
                 failed.append(f"{upload.key}: {exc.__class__.__name__}")
         if failed:
@@ -110,65 +118,49 @@ class Trigger:
         return {"results": outcomes}
 
     def _process(self, upload: dict[str, str]) -> dict[str, Any]:
-        bucket, key, etag = upload["bucket"], upload["key"], upload["etag"]
+        key, etag = upload["key"], upload["etag"]
         try:
-            head = self.s3.head_object(Bucket=bucket, Key=key, **({"IfMatch": f'"{etag}"'} if etag else {}))
-        except self.s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "412", "PreconditionFailed"):
-                log.info("upload gone or replaced; nothing to do", extra={"key": key})
-                return {"key": key, "status": "skipped"}
-            raise
+            check_key(result_key(key, "error.json"))  # where any outcome would be written
+        except InvalidObjectKey:
+            log.warning("upload key cannot name a result; skipped", extra={"key": key})
+            return {"key": key, "status": "skipped"}
+        store = self.blobs(upload["bucket"])
+        written: list[str] = []
+
+        def deliver(result: pipeline.Result) -> None:
+            target = result_key(key, result.format)
+            store.put(target, result.data, result.content_type, metadata={
+                "cutout-source-key": quote(key),
+                "cutout-source-etag": etag,
+                "cutout-model": self.meter.segmenter.spec.name,
+                "cutout-mode": options.mode,
+            })
+            written.append(target)
+
         try:
-            if head["ContentLength"] > self.limits.max_bytes:
+            head = store.head(key, if_match=etag or None)
+            if head.size > self.meter.limits.max_bytes:
                 raise ImageTooLarge(
-                    f"Image is too large: {head['ContentLength']} bytes exceeds {self.limits.max_bytes} bytes."
+                    f"Image is too large: {head.size} bytes exceeds {self.meter.limits.max_bytes} bytes."
                 )
-            options = options_from(head.get("Metadata", {}), self.cfg.png_compress_level)
-            data = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"].read()
-            header = images.read_header(data, self.limits)
+            options = options_from(head.metadata, self.png_level)
+            data = store.get(key, if_match=head.etag).data
+            metered = self.meter.cut(data, options, account=self.account, deliver=deliver)
+        except NotFound:
+            log.info("upload gone or replaced; nothing to do", extra={"key": key})
+            return {"key": key, "status": "skipped"}
         except CutoutError as exc:
-            return self._write_error(upload, exc)
-        return self._cut(upload, data, header, options)
+            if exc.retryable:
+                raise  # rate limited, store or bucket down: Lambda retries the event
+            return self._write_error(store, upload, exc)
+        log.info("upload processed", extra={"key": key, "result": written[0],
+                                            "megapixels": round(metered.header.megapixels, 3)})
+        return {"key": key, "status": "done", "result": written[0]}
 
-    def _cut(self, upload: dict[str, str], data: bytes, header: images.Header,
-             options: pipeline.Options) -> dict[str, Any]:
-        ticket = None
-        if self.limiter is not None and self.account is not None:
-            try:
-                ticket = self.limiter.admit(self.account, header.megapixels)
-            except QuotaExceeded as exc:
-                return self._write_error(upload, exc)
-            except AccessError:
-                raise  # rate limited or store down: retry later
-        try:
-            result = pipeline.cut(data, options, segmenter=self.segmenter, limits=self.limits, header=header)
-            target = result_key(upload["key"], result.format)
-            self.s3.put_object(
-                Bucket=upload["bucket"], Key=target, Body=result.data, ContentType=result.content_type,
-                Metadata={
-                    "cutout-source-key": quote(upload["key"]),
-                    "cutout-source-etag": upload["etag"],
-                    "cutout-model": self.segmenter.spec.name,
-                    "cutout-mode": options.mode,
-                },
-            )
-        except CutoutError as exc:
-            if ticket is not None:
-                self.limiter.refund(ticket)
-            return self._write_error(upload, exc)
-        except BaseException:
-            if ticket is not None:
-                self.limiter.refund(ticket)
-            raise
-        log.info("upload processed", extra={"key": upload["key"], "result": target,
-                                            "megapixels": round(header.megapixels, 3)})
-        return {"key": upload["key"], "status": "done", "result": target}
-
-    def _write_error(self, upload: dict[str, str], exc: CutoutError) -> dict[str, Any]:
+    def _write_error(self, store: BlobStore, upload: dict[str, str], exc: CutoutError) -> dict[str, Any]:
         target = result_key(upload["key"], "error.json")
         body = {"code": exc.code, "message": exc.message,
                 "source": {"bucket": upload["bucket"], "key": upload["key"], "etag": upload["etag"]}}
-        self.s3.put_object(Bucket=upload["bucket"], Key=target, ContentType="application/json",
-                           Body=json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        store.put(target, json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")
         log.warning("upload refused", extra={"key": upload["key"], "code": exc.code})
         return {"key": upload["key"], "status": "error", "result": target, "code": exc.code}

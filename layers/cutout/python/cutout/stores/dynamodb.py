@@ -129,7 +129,8 @@ class DynamoStore:
         client = self.client()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return getattr(client, operation)(TableName=self.table, **params)
+                answer: dict[str, Any] = getattr(client, operation)(TableName=self.table, **params)
+                return answer
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == CONDITION_FAILED:

@@ -70,7 +70,7 @@ class SqliteStore:
     # --- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         try:
@@ -108,7 +108,7 @@ class SqliteStore:
             _rollback(conn)
             raise
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._connect().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
@@ -119,7 +119,7 @@ class SqliteStore:
         row = conn.execute("SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?", (pk, sk)).fetchone()
         if row is None:
             return None
-        attrs = json.loads(row[0])
+        attrs: dict[str, Any] = json.loads(row[0])
         if row[1] is not None:
             attrs["ttl"] = row[1]
         return attrs
@@ -199,7 +199,7 @@ class SqliteStore:
             }
             self._put(conn, pk, rate_sk(charge.window), window)
             self._put(conn, pk, usage_sk(charge.month), usage)
-        return window["mp"]
+        return int(window["mp"])
 
     def refund(self, charge: Charge) -> None:
         pk = account_pk(charge.account)

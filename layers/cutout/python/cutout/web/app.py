@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = None) -> FastAPI:
     cfg = cfg or settings()
     logs.configure(cfg.log_level)
-    segmenter = segmenter or model.default_segmenter()
+    segmenter = segmenter or model.load(cfg)
     app = FastAPI(
         title="Cutout",
         version=__version__,

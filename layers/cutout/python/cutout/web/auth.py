@@ -26,18 +26,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..accounts.keys import (
     MISSING_KEY,
-    AccessError,
     Account,
     AccountReport,
     Accounts,
-    InvalidKey,
+    InvalidApiKey,
     MissingKey,
     report,
 )
 from ..config import Settings
+from ..errors import AccessError
 from ..accounts.plans import load_plans
 from ..accounts.ratelimit import Limiter, Ticket, rate_headers, unavailable
 from ..stores import Store, StoreUnavailable, open_store
+from .errors import status_of
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class Access:
                 log.error("RapidAPI proxy secret unavailable", extra={"error": str(exc)})
                 raise unavailable("The service cannot verify RapidAPI requests right now.") from exc
             if not genuine:
-                raise InvalidKey("Invalid X-RapidAPI-Proxy-Secret.", code="invalid_proxy_secret")
+                raise InvalidApiKey("Invalid X-RapidAPI-Proxy-Secret.", code="invalid_proxy_secret")
             return self.accounts.rapidapi(headers.get("x-rapidapi-user", ""),
                                           headers.get("x-rapidapi-subscription", ""))
         for name in API_KEY_HEADERS:
@@ -219,7 +220,7 @@ def api4ai_body(exc: AccessError) -> dict[str, Any]:
 
 def error_response(exc: AccessError, body: Renderer = api4ai_body) -> JSONResponse:
     """An AccessError as a response: the dialect's body, the error's status and headers."""
-    return JSONResponse(body(exc), status_code=exc.status, headers=exc.headers)
+    return JSONResponse(body(exc), status_code=status_of(exc), headers=exc.headers)
 
 
 async def access_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -18,17 +18,17 @@ from starlette.requests import Request
 
 from . import fetch
 from ..config import Settings
-from ..errors import CutoutError, InvalidImage
+from ..errors import CutoutError, InputError, InvalidImage
 
 RAW_TYPES = ("image/", "application/octet-stream")
 _DATA_URI = re.compile(r"^data:[^,]*;base64,", re.IGNORECASE)
 
 
-class BadRequest(CutoutError):
+class BadRequest(InputError):
     """The request itself is malformed (not the image in it)."""
 
     code = "bad_request"
-    status = 400
+    status = 400  # a web-edge error: its HTTP status is its own
 
 
 @dataclass

@@ -31,9 +31,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..blobs import BlobError, BlobStore
+from ..blobs import BlobStore, BlobUnavailable
 from ..blobs.local import LocalBlobStore
-from ..errors import CutoutError
+from ..errors import CutoutError, InputError
 from ..engine.pipeline import Result
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,11 @@ SMALLER = "ask for a smaller result (a smaller size or image, JPEG instead of PN
 ALTERNATIVES = f"{SMALLER}, or use POST /v1/results, which hands large results over as a download URL"
 
 
-class ResultTooLarge(CutoutError):
+class ResultTooLarge(InputError):
     """The finished response is over what a synchronous Lambda response may carry."""
 
     code = "result_too_large"
-    status = 413
+    status = 413  # a web-edge error: its HTTP status is its own
 
 
 def limit_text(limit: int) -> str:
@@ -77,7 +77,7 @@ def note(request: Request, **fields: Any) -> None:
 async def deliver(request: Request, result: Result, *, name: str = "result") -> dict[str, Any]:
     """The entity fields that hand `result` over: {"image": base64} or {"url", "expires_at"}.
 
-    Raises BlobError (503) when the result must be stored and the store fails.
+    Raises BlobUnavailable (503) when the result must be stored and the store fails.
     """
     settings = request.app.state.engine.settings
     size = len(result.data)
@@ -95,9 +95,9 @@ async def deliver(request: Request, result: Result, *, name: str = "result") -> 
         await run_in_threadpool(store.put, key, result.data, result.content_type,
                                 {"request-id": request_id})
         url = store.url(key, ttl, str(request.base_url))
-    except BlobError as exc:
+    except BlobUnavailable as exc:
         log.error("large result not stored", extra={"key": key, "error": exc.message})
-        raise BlobError(
+        raise BlobUnavailable(
             f"The result is {size} bytes: too large to return inline (the limit of a "
             f"synchronous response is {limit_text(settings.max_response_bytes)}), and "
             f"storing it for download failed: {exc.message} Try again later, or {SMALLER}."

@@ -1,8 +1,10 @@
-"""The one place a web request turns into pipeline work.
+"""The one place a web request turns into pipeline work: the metering door, off the event loop.
 
-Header first (cheap, and the limits are enforced there), then the pipeline in
-a worker thread so the event loop stays free. Metering hooks in here, between
-the header and the pixels, so that bad input is never charged.
+`Engine.cut` resolves the caller, then runs `metering.Meter.cut` (header ->
+preflight -> admit -> cut -> refund on failure) in a worker thread so the event
+loop stays free. The charge is put on the caller as soon as it is made, so the
+MeteringHeaders middleware reports it and refunds it if the response turns out
+to be a server error.
 """
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from ..engine import images, pipeline
-from ..accounts.keys import MISSING_KEY, AccessError, MissingKey
-from ..config import Settings
-from ..engine.model import Segmenter
+from ..accounts.keys import MISSING_KEY, MissingKey
 from ..accounts.ratelimit import Ticket
+from ..config import Settings
+from ..engine import images, pipeline
+from ..engine.model import Segmenter
+from ..errors import AccessError
+from ..metering import Meter
 from .auth import Access, Caller, bind, current_caller
 
 
@@ -30,6 +34,11 @@ class Engine:
     def limits(self) -> images.Limits:
         return images.Limits(self.settings.max_megapixels, self.settings.max_bytes)
 
+    @property
+    def meter(self) -> Meter:
+        limiter = self.access.limiter if self.access is not None else None
+        return Meter(self.segmenter, self.limits, limiter)
+
     async def cut(
         self,
         data: bytes,
@@ -42,22 +51,27 @@ class Engine:
 
         `caller` defaults to the one the `authenticate` dependency resolved; a
         route without that dependency is metered as the anonymous account, or
-        refused with 401 when anonymous use is off.
+        refused with MissingKey when anonymous use is off. Raises what
+        `Meter.cut` raises; an AccessError's headers are kept on the caller.
         """
-        header = images.read_header(data, self.limits)
-        pipeline.preflight(options, header)  # size-dependent option checks, before charging
-        ticket = await self._admit(header, credits, caller)
-        try:
-            return await run_in_threadpool(
-                pipeline.cut, data, options, segmenter=self.segmenter, limits=self.limits,
-                header=header,
-            )
-        except BaseException:
-            if ticket is not None and self.access is not None:
-                await run_in_threadpool(self.access.limiter.refund, ticket)
-            raise
+        caller = self._caller(caller)
 
-    async def _admit(self, header: images.Header, credits: float, caller: Caller | None) -> Ticket | None:
+        def admitted(ticket: Ticket) -> None:
+            if caller is not None:
+                caller.ticket = ticket
+
+        try:
+            metered = await run_in_threadpool(
+                self.meter.cut, data, options, account=caller.account if caller else None,
+                credits=credits, admitted=admitted,
+            )
+        except AccessError as exc:
+            if caller is not None:
+                caller.headers = dict(exc.headers)
+            raise
+        return metered.result
+
+    def _caller(self, caller: Caller | None) -> Caller | None:
         access = self.access
         if access is None:
             return None
@@ -67,12 +81,4 @@ class Engine:
                 raise MissingKey(MISSING_KEY)
             caller = access.caller(access.anonymous)
             bind(caller)
-        try:
-            ticket = await run_in_threadpool(
-                access.limiter.admit, caller.account, header.megapixels, credits
-            )
-        except AccessError as exc:
-            caller.headers = dict(exc.headers)
-            raise
-        caller.ticket = ticket
-        return ticket
+        return caller

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ... import __version__
 from ...engine import pipeline
-from ...accounts.keys import AccessError
-from ...blobs import BlobError
-from ...errors import CutoutError, InvalidOption
+from ...blobs import BlobUnavailable
+from ...errors import AccessError, CutoutError, InvalidOption
 from ..auth import Caller, authenticate, error_response
+from ..errors import status_of
 from .. import large_results
 from ..inputs import BadRequest, decode_base64, download, read_input
 from ..processing import Engine
@@ -83,8 +83,8 @@ async def results(
         return _failure(name, md5, exc.message)
     try:  # inline base64, or a URL when the response would pass the Lambda limit
         delivered = await large_results.deliver(request, result, name=f"general-{mode}")
-    except BlobError as exc:  # a 503, so metering refunds the charge
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    except BlobUnavailable as exc:  # a 503, so metering refunds the charge
+        return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
     large_results.note(request, mode=mode, outcome="ok")
     return _result(
         name,

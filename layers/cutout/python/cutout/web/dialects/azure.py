@@ -16,9 +16,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ...engine import pipeline
-from ...accounts.keys import AccessError
-from ...errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 from ..auth import authenticate
+from ..errors import status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
 from ..processing import Engine
 
@@ -41,7 +41,8 @@ class AzureError(CutoutError):
     """A refusal already phrased in Azure's terms."""
 
     def __init__(self, message: str, inner_code: str, inner_message: str = "", status: int = 400) -> None:
-        super().__init__(message, code=inner_code, status=status)
+        super().__init__(message, code=inner_code)
+        self.status = status  # already Azure's status
         self.inner_message = inner_message or message
 
 
@@ -74,19 +75,21 @@ def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> 
     if isinstance(exc, FetchError):
         return _body(400, "InvalidRequest", "Image URL is badly formatted or not accessible.",
                      ("InvalidImageUrl", exc.message), headers)
-    if isinstance(exc, (InvalidOption, BadRequest)) or exc.status in (400, 413, 415, 422):
+    status = status_of(exc)
+    if isinstance(exc, (InvalidOption, BadRequest)) or status in (400, 413, 415, 422):
         return _body(400, "InvalidRequest", exc.message, ("InvalidArgument", exc.message), headers)
-    return _body(exc.status, str(exc.status), exc.message, None, headers)
+    return _body(status, str(status), exc.message, None, headers)
 
 
 def _access_error(exc: AccessError, headers: dict[str, str]) -> JSONResponse:
     """Keys, quota, rate limit and outages, with the statuses and codes Azure uses for them."""
-    if exc.status in (401, 403):  # Azure answers every key problem with 401
+    status = status_of(exc)
+    if status in (401, 403):  # Azure answers every key problem with 401
         message = ACCESS_DENIED if exc.code in ("missing_api_key", "invalid_api_key") else exc.message
         return _body(401, "401", message, None, headers)
-    if exc.status == 402:  # and an exhausted quota with 403
+    if status == 402:  # and an exhausted quota with 403
         return _body(403, "403", f"Out of call volume quota. {exc.message}", None, headers)
-    return _body(exc.status, str(exc.status), exc.message, None, headers)
+    return _body(status, str(status), exc.message, None, headers)
 
 
 async def _image(request: Request, found: RequestInput, engine: Engine) -> bytes:

@@ -17,9 +17,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from ...engine import colors, geometry, images, pipeline
-from ...accounts.keys import AccessError
-from ...errors import CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 from ..auth import account_report, authenticate
+from ..errors import status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
 from ..negotiation import prefers
 from ..processing import Engine
@@ -89,7 +89,8 @@ class RemoveBgError(CutoutError):
     """A refusal already phrased in remove.bg's terms."""
 
     def __init__(self, code: str, detail: str, status: int = 400) -> None:
-        super().__init__(detail, code=code, status=status)
+        super().__init__(detail, code=code)
+        self.status = status  # already remove.bg's status
 
 
 def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
@@ -97,7 +98,7 @@ def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> 
     code = RENAMES.get(exc.code, exc.code)
     if isinstance(exc, ImageTooLarge):
         code = "file_too_large" if data_size > max_bytes else "resolution_too_high"
-    status = exc.status
+    status = status_of(exc)
     if isinstance(exc, AccessError):
         status = 403 if status == 401 else status  # remove.bg answers a missing key like a wrong one
     elif status in (400, 413, 415, 422) or isinstance(exc, (InvalidImage, InvalidOption, FetchError)):

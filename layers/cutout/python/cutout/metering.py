@@ -1,0 +1,105 @@
+"""The one metering door: header -> preflight -> admit -> cut -> refund on failure.
+
+Every paid cut-out goes through `Meter.cut`, synchronously, whoever asks: the
+web dialects (from `web/processing.py`, in a worker thread), the S3 uploads
+trigger (`jobs/s3_uploads.py`) and a job worker. The order is what makes the
+billing fair:
+
+1. the header is read (format and size, no pixels) and the image limits are
+   enforced: a file that is not an image, or too large, is refused before
+   anything is charged;
+2. the options that need the image's size are checked (`pipeline.preflight`);
+3. the account is charged (`Limiter.admit`): megapixels against the minute's
+   window, credits against the month;
+4. the pixels are cut, and the result delivered when the caller hands in a
+   `deliver` step (e.g. writing it to S3);
+5. any failure after the charge (a bad pixel stream, a crash, a failed
+   delivery) takes the charge back (`Limiter.refund`, at most once) and
+   re-raises.
+
+The door speaks no HTTP and reads no global settings: the model, the limits
+and the limiter are handed in by the entry point that built them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .accounts.keys import Account
+from .accounts.ratelimit import Limiter, Ticket
+from .engine import images, pipeline
+from .engine.model import Segmenter
+
+
+@dataclass(frozen=True)
+class Metered:
+    """A metered cut-out: the product, the file's header, and the charge (None: unmetered)."""
+
+    result: pipeline.Result
+    header: images.Header
+    ticket: Ticket | None
+
+
+@dataclass(frozen=True)
+class Meter:
+    """The model, the image limits and the limiter one process meters cut-outs with.
+
+    `limiter` None means no metering at all (library use, `make run` without
+    accounts); then `account` is ignored by `cut`.
+    """
+
+    segmenter: Segmenter
+    limits: images.Limits
+    limiter: Limiter | None = None
+
+    def cut(
+        self,
+        data: bytes,
+        options: pipeline.Options,
+        *,
+        account: Account | None,
+        credits: float = 1.0,
+        admitted: Callable[[Ticket], None] | None = None,
+        deliver: Callable[[pipeline.Result], None] | None = None,
+    ) -> Metered:
+        """Cut out `data` (encoded image bytes) as `options` asks, charging `account`.
+
+        Arguments:
+            data: the encoded image, at most `limits.max_bytes` bytes.
+            options: what to make (mode, format, background, ...).
+            account: whom to charge; None (or no limiter) cuts without charging.
+            credits: monthly credits this request costs (1.0 for a normal cut-out;
+                the megapixel weight against the minute's window comes from the header).
+            admitted: called with the ticket right after the charge, before any
+                pixels (the web uses it so that its middleware sees the charge).
+            deliver: called with the result inside the refund guard: if it raises,
+                the charge is taken back.
+
+        Returns a `Metered` (result, header, ticket).
+
+        Raises:
+            InputError (InvalidImage, ImageTooLarge, InvalidOption, ...): bad input,
+                found before the charge (header, preflight) or while decoding the
+                pixels (then refunded); never worth retrying.
+            AccessError (RateLimited, QuotaExceeded): the account may not spend this now;
+                nothing was charged.
+            Unavailable (LimiterUnavailable): the store that meters is down; retry.
+            Anything `deliver` or the model raises, after refunding.
+        """
+        header = images.read_header(data, self.limits)
+        pipeline.preflight(options, header)
+        ticket = None
+        if self.limiter is not None and account is not None:
+            ticket = self.limiter.admit(account, header.megapixels, credits)
+            if admitted is not None:
+                admitted(ticket)
+        try:
+            result = pipeline.cut(data, options, segmenter=self.segmenter, limits=self.limits,
+                                  header=header)
+            if deliver is not None:
+                deliver(result)
+        except BaseException:
+            if ticket is not None and self.limiter is not None:
+                self.limiter.refund(ticket)
+            raise
+        return Metered(result, header, ticket)
