@@ -4,7 +4,7 @@ Starlette's CORSMiddleware answers preflights (`OPTIONS` with `Origin` and
 `Access-Control-Request-Method`) and adds `Access-Control-Allow-Origin` and
 `Access-Control-Expose-Headers` to real responses. The lists below are the
 single source: `template.yaml`'s HTTP API `CorsConfiguration` must list the same
-headers (tests/test_template.py checks it), since API Gateway answers
+headers (tests/deploy/test_template.py checks it), since API Gateway answers
 preflights itself when it has a CORS configuration.
 
 Keys travel in headers, never cookies, so credentials are not allowed and the
@@ -63,7 +63,7 @@ def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
     """
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=list(origins) or ["*"],
+        allow_origins=[origin.rstrip("/") for origin in origins] or ["*"],  # Origin has no "/"
         allow_methods=list(ALLOW_METHODS),
         allow_headers=list(ALLOW_HEADERS),
         expose_headers=list(EXPOSE_HEADERS),

@@ -15,7 +15,7 @@ from conftest import run_cli
 from cutout.config import settings
 from cutout.web import create_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_make_run_serves_anonymous_requests_on_the_unlimited_plan() -> None:

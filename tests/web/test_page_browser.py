@@ -29,7 +29,7 @@ from photos import BACKGROUND, SUBJECT, assert_subject_found
 CHROMIUM = os.environ.get("CUTOUT_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOT_AN_IMAGE = ROOT / "events" / "photos" / "not-an-image.jpg"
 RESULT_TIMEOUT_MS = 60_000
 
