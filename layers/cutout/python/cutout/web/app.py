@@ -10,12 +10,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__, blobs, logs
+from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
 from . import account, auth, health, large_results
 from .cors import add_cors
-from .dialects import api4ai, azure, removebg
+from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .page import add_page
 from .middleware import RequestContext
 from .processing import Engine
@@ -49,6 +49,13 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
     app.state.blobs = blobs.open_blobs(cfg)
     app.include_router(large_results.router)
+    # Stored images (IMG Processing's API): records in the store, bytes under images/.
+    app.state.image_library = imagelib.ImageLibrary(app.state.engine.access.store, app.state.blobs,
+                                                    cfg.image_ttl_days)
+    app.state.access_renderers[imgproc.PREFIX] = imgproc_params.access_body
+    app.include_router(imgproc.router)
+    app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
+    app.include_router(imgproc.public_router)
     app.include_router(health.router)
     add_page(app)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)

@@ -94,7 +94,8 @@ class Access:
     def __init__(self, cfg: Settings, store: Store | None = None) -> None:
         self.settings = cfg
         self.store = store or open_store(cfg)
-        self.accounts = Accounts(self.store, load_plans(cfg.plans_file), cfg.key_cache_seconds)
+        self.accounts = Accounts(self.store, load_plans(cfg.plans_file), cfg.key_cache_seconds,
+                                 cfg.sandbox_mp_per_minute)
         self.limiter = Limiter(self.store, fail_open=cfg.limiter_fail_open)
         self.proxy_secret = ProxySecret(cfg.rapidapi_proxy_secret, cfg.rapidapi_proxy_secret_id,
                                         cfg.store_timeout)

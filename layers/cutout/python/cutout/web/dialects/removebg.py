@@ -77,6 +77,7 @@ TITLES = {
 # Engine and pipeline codes -> remove.bg's names for the same thing.
 RENAMES = {
     "invalid_image": "failed_to_read_image",
+    "too_many_scans": "failed_to_read_image",
     "fetch_failed": "failed_image_download",
     "invalid_color": "invalid_bg_color",
     # remove.bg answers every unusable key with auth_failed / "API Key invalid".
