@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
-from . import account, auth, health, large_results
+from . import account, auth, health, large_results, openapi
 from .cors import add_cors
 from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .page import add_page
@@ -31,6 +31,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         title="Cutout",
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
     app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
@@ -56,6 +57,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.include_router(imgproc.router)
     app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
     app.include_router(imgproc.public_router)
+    openapi.install(app)  # the spec's shared parts, and /docs from the package
     app.include_router(health.router)
     add_page(app)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)

@@ -18,9 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from fastapi import Request, Security
+from fastapi import Request
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -179,15 +178,12 @@ def bind(caller: Caller) -> None:
     slot.caller = caller
 
 
-# Declared for the OpenAPI page (its Authorize button sends X-Api-Key); identify() reads headers.
-_api_key_scheme = APIKeyHeader(name="X-Api-Key", auto_error=False,
-                               description="Your Cutout API key (`cutout keys create`).")
+async def authenticate(request: Request) -> Caller:
+    """FastAPI dependency for metered routes: resolves the caller or raises AccessError.
 
-
-async def authenticate(
-    request: Request, _declared: str | None = Security(_api_key_scheme)
-) -> Caller:
-    """FastAPI dependency for metered routes: resolves the caller or raises AccessError."""
+    The key headers are declared in the OpenAPI spec by each route's `security`
+    (web/openapi.py), not by a FastAPI security dependency.
+    """
     access: Access = request.app.state.engine.access
     account = await run_in_threadpool(access.identify, request.headers)
     caller = access.caller(account)
