@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 
-@router.get("/health")
+@router.get("/health", summary="Liveness: the process answers (no key, not metered)")
 async def health() -> dict[str, str]:
     """Liveness: 200 `{"status": "ok"}` whenever the process answers."""
     return {"status": "ok"}
@@ -42,7 +42,8 @@ def _store_check(engine: Engine) -> str:
     return "ok"
 
 
-@router.get("/ready", responses={503: {"description": "Not ready: the model is not loaded or "
+@router.get("/ready", summary="Readiness: model loaded and store reachable (no key, not metered)",
+            responses={503: {"description": "Not ready: the model is not loaded or "
                                             "the store does not answer; retry after Retry-After "
                                             "seconds."}})
 async def ready(request: Request) -> JSONResponse:
