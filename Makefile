@@ -38,7 +38,7 @@ $(INT8_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%
 	$(MAKE) -C layers/model MODEL=$*-int8 PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 
 run: install
-	CUTOUT_ALLOW_ANONYMOUS=$${CUTOUT_ALLOW_ANONYMOUS:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/cutout serve
+	CUTOUT_ALLOW_ANONYMOUS=$${CUTOUT_ALLOW_ANONYMOUS:-1} CUTOUT_ANONYMOUS_PLAN=$${CUTOUT_ANONYMOUS_PLAN:-unlimited} HOST=$(HOST) PORT=$(PORT) $(BIN)/cutout serve
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

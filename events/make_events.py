@@ -221,6 +221,9 @@ def events() -> tuple[dict[str, dict], dict[str, bytes]]:
             body=json.dumps({"url": "https://images.example.com/photos/coffee.jpg"}).encode(),
             content_type="application/json", request_id="Bq1Zjg7qIAMEVX3="),
         "api-get-modes.json": http_event("GET", "/v1/modes", request_id="Bq1Zjg7qIAMEVX4="),
+        # The page for people, and the readiness probe a load balancer calls.
+        "api-get-page.json": http_event("GET", "/", request_id="Bq1Zjg7qIAMEVX8="),
+        "api-get-ready.json": http_event("GET", "/ready", request_id="Bq1Zjg7qIAMEVX9="),
         # remove.bg dialect: the answer is the image itself, so binary (isBase64Encoded).
         "api-removebg-alpha.json": http_event(
             "POST", "/v1.0/removebg",

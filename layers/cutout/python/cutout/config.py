@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 MIB = 1024 * 1024
-GROUPS = ("model", "limits", "fetch", "logs", "serving", "accounts", "results", "s3", "images", "jobs")
+GROUPS = ("model", "limits", "fetch", "logs", "serving", "accounts", "results", "s3", "images", "jobs", "web")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -136,6 +136,8 @@ class Settings:
     webhook_secret: str = setting("", "CUTOUT_WEBHOOK_SECRET", "jobs")  # signs webhooks; needed for callbacks
     webhook_attempts: int = setting(4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs")
     webhook_backoff: float = setting(1.0, "CUTOUT_WEBHOOK_BACKOFF", "jobs")  # seconds, doubled each retry
+    # --- browsers (web/cors.py) ---------------------------------------------------------
+    cors_origins: tuple[str, ...] = setting(("*",), "CUTOUT_CORS_ORIGINS", "web")  # "*": any origin
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

@@ -15,8 +15,10 @@ from ..engine import model
 from ..jobs.submit import open_jobs
 from ..config import Settings, settings
 from ..engine.workload import Workload
-from . import account, auth, large_results, openapi
+from . import account, auth, health, large_results, openapi
+from .cors import add_cors
 from .dialects import adobe, api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
+from .page import add_page
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -43,6 +45,9 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.add_middleware(auth.MeteringHeaders)
     app.include_router(account.router)
     app.include_router(api4ai.router)
+    # API4AI's own hosts serve the same API under this prefix; clients with it in their
+    # base URL work unchanged (one operation each in the spec: the alias is not listed).
+    app.include_router(api4ai.router, prefix=api4ai.HOSTED_PREFIX, include_in_schema=False)
     app.include_router(removebg.router)
     app.include_router(azure.router)
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
@@ -61,7 +66,10 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
     app.include_router(imgproc.public_router)
     openapi.install(app)  # the spec's shared parts, and /docs from the package
+    app.include_router(health.router)
+    add_page(app)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
+    add_cors(app, cfg.cors_origins)  # outermost: 413s and refusals carry CORS headers too
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
