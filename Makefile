@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test check eval bench clean layers sam-cli openapi swagger-ui
+.PHONY: install model run test fuzz check eval bench clean layers sam-cli openapi swagger-ui
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -42,6 +42,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The no-5xx property suite (tests/test_fuzz_no_5xx.py) with many random requests per
+# route; `make test` runs the same tests with a few dozen each.
+FUZZ_EXAMPLES ?= 2000
+fuzz: install
+	CUTOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:logging $(PYTEST_ARGS)
 
 # Static checks: mypy --strict on the engine and the ports (pyproject.toml [tool.mypy]).
 CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores \

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 MIB = 1024 * 1024
-GROUPS = ("model", "limits", "fetch", "logs", "accounts", "results", "s3", "images")
+GROUPS = ("model", "limits", "fetch", "logs", "serving", "accounts", "results", "s3", "images")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -98,6 +98,11 @@ class Settings:
     fetch_allow_hosts: tuple[str, ...] = setting((), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch")
     # --- logs -------------------------------------------------------------------------
     log_level: str = setting("INFO", "CUTOUT_LOG_LEVEL", "logs")
+    # --- serving: `cutout serve` receive deadlines (web/serve.py), memory (engine/workload.py) --
+    headers_timeout_seconds: float = setting(10.0, "CUTOUT_HEADERS_TIMEOUT_SECONDS", "serving")  # first byte -> headers
+    request_timeout_seconds: float = setting(60.0, "CUTOUT_REQUEST_TIMEOUT_SECONDS", "serving")  # first byte -> body
+    max_concurrent_cuts: int = setting(2, "CUTOUT_MAX_CONCURRENT_CUTS", "serving")  # cut-outs at once per process
+    trim_idle_seconds: float = setting(2.0, "CUTOUT_TRIM_IDLE_SECONDS", "serving")  # idle -> memory back; -1: never
     # --- accounts, rate limits and metering (accounts/, stores/) ----------------------------
     table: str = setting("", "CUTOUT_TABLE", "accounts")  # DynamoDB table; empty: SQLite under data_dir
     data_dir: str = setting(".cutout", "CUTOUT_DATA_DIR", "accounts")  # also holds local results

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
+from ..engine.workload import Workload
 from . import account, auth, large_results, openapi
 from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .middleware import RequestContext
@@ -31,7 +32,8 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         description="Background removal: cut-outs, masks and shadows from any photo.",
         docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
-    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
+    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg),
+                              Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
     # its shape with app.state.access_renderers[prefix] = body_fn), rate-limit headers
     # on metered responses, refunds when the server fails after admission.

@@ -8,7 +8,6 @@ for validation, which the SDK's IMGProcessingAPIError reads.
 """
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ...engine import colors, imageops
 from ...errors import AccessError, CutoutError, InputError, InvalidImage, InvalidOption
 from .. import errors as web_errors
+from ..inputs import BadRequest, parse_json
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # IMG Processing's upload limit
 Name = Field(default=None, min_length=1, max_length=30,
@@ -111,9 +111,9 @@ M = TypeVar("M", bound=Body)
 def parse(model: type[M], raw: bytes) -> M:
     """The JSON body as `model` (an empty body counts as `{}`; nulls as absent); raises Invalid."""
     try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid(["body: not valid JSON"]) from None
+        data = parse_json(raw or b"{}")  # not JSON, or nested too deeply
+    except BadRequest as exc:
+        raise Invalid([f"body: {exc.message}"]) from None
     if not isinstance(data, dict):
         raise Invalid(["body: must be a JSON object"])
     try:
