@@ -44,7 +44,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 eval: install
-	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET)
+	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET) $(EVAL_ARGS)
 
 # Speed, memory, cold start and cost against rembg (docs/benchmarks.md); rembg and
 # matplotlib live in bench/.venv, never in the test environment. BENCH_ARGS=--quick
