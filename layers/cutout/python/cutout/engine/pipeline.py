@@ -254,7 +254,11 @@ def resolve_format(pixels: np.ndarray, fmt: str) -> str:
 
 
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
-    """Encode the product; `colour` (the photo's RGB) fills the ZIP's colour layer where it is clear."""
+    """Encode the product; `colour` (the photo's RGB) fills the ZIP's colour layer where it is clear.
+
+    The colour layer's soft-edge pixels are the decontaminated colours (remove.bg's
+    "edge colour correction"); decontamination leaves clear pixels as the photo's.
+    """
     fmt = resolve_format(pixels, options.format)
     if fmt == "zip":  # Options refuses zip for a mask, so pixels are RGBA here
         rgb, alpha = pixels[:, :, :3], pixels[:, :, 3]
@@ -289,6 +293,10 @@ def cut(
             roi = _scale_box(roi, rgb.shape[1] / width, rgb.shape[0] / height, rgb.shape[1], rgb.shape[0])
     soft, alpha = soft_and_matte(rgb, source_alpha, segmenter, roi, options.require_foreground,
                                  options.refine_edges)
+    if options.mode != "fg-mask" and options.decontaminate > 0:
+        # On the whole canvas, before any crop or move: the estimate reads each
+        # edge pixel's neighbourhood, which a crop would cut.
+        rgb = foreground.decontaminate(rgb, alpha, options.decontaminate)
     box = matte.bounding_box(alpha)
     laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:
@@ -299,10 +307,7 @@ def cut(
         box = matte.bounding_box(laid_alpha)
     rgb, alpha = laid_rgb, laid_alpha
     out_h, out_w = alpha.shape
-    subject = rgb
-    if options.mode != "fg-mask" and options.decontaminate > 0:
-        subject = foreground.decontaminate(rgb, alpha, options.decontaminate)
-    pixels = render(subject, alpha, options, _background(options, limits, out_w, out_h))
+    pixels = render(rgb, alpha, options, _background(options, limits, out_w, out_h))
     body, fmt = encode(pixels, options, colour=rgb)
     return Result(
         data=body,

@@ -19,7 +19,7 @@ from ..auth import Caller, authenticate, error_response
 from ..errors import status_of
 from .. import large_results
 from ..inputs import BadRequest, decode_base64, download, read_input
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1", tags=["api4ai"])
 MISSING = "Missing image or url field."
@@ -85,11 +85,14 @@ async def results(
     except BlobUnavailable as exc:  # a 503, so metering refunds the charge
         return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
     large_results.note(request, mode=mode, outcome="ok")
-    return _result(
+    response = _result(
         name,
         md5,
         status={"code": "ok", "message": "Success"},
         width=result.width,
         height=result.height,
-        entities=[{"kind": "image", "name": f"general-{mode}", **delivered, "format": "PNG"}],
+        entities=[{"kind": "image", "name": f"general-{mode}", **delivered, "format": "PNG",
+                   "uncertainty_score": result.uncertainty}],
     )
+    response.headers.update(uncertainty_header(result))
+    return response

@@ -20,7 +20,7 @@ from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, Inval
 from ..auth import authenticate
 from ..errors import status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/computervision", tags=["azure"])
 
@@ -148,4 +148,4 @@ async def segment(
         result = await engine.cut(data, MODES[mode], caller=caller)
     except CutoutError as exc:
         return error_response(exc, size, engine.settings.max_bytes)
-    return Response(result.data, media_type="image/png")
+    return Response(result.data, media_type="image/png", headers=uncertainty_header(result))

@@ -21,7 +21,7 @@ from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, Inval
 from ..auth import account_report, authenticate
 from ..errors import status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
 
@@ -240,7 +240,7 @@ def _check_header(data: bytes, engine: Engine, sized: _Sized) -> images.Header:
 
 def _success(result: pipeline.Result, as_json: bool) -> Response:
     """The image (or JSON with it); X-Credits-Charged and X-RateLimit-* come from metering."""
-    headers = {"X-Width": str(result.width), "X-Height": str(result.height)}
+    headers = {"X-Width": str(result.width), "X-Height": str(result.height), **uncertainty_header(result)}
     foreground = {}
     if result.foreground is not None:
         left, top, width, height = result.foreground
@@ -249,7 +249,8 @@ def _success(result: pipeline.Result, as_json: bool) -> Response:
         headers.update({"X-Foreground-Top": str(top), "X-Foreground-Left": str(left),
                         "X-Foreground-Width": str(width), "X-Foreground-Height": str(height)})
     if as_json:
-        body = {"result_b64": base64.b64encode(result.data).decode("ascii"), **foreground}
+        body = {"result_b64": base64.b64encode(result.data).decode("ascii"), **foreground,
+                "uncertainty_score": result.uncertainty}
         return JSONResponse({"data": body}, headers=headers)
     return Response(result.data, media_type=result.content_type, headers=headers)
 
