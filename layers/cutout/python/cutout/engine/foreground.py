@@ -19,8 +19,11 @@ from . import bands, lowres
 from ..types import RGB, Alpha
 
 # The paper's window radii, in pixels of its test photos (Composition-1k, long
-# sides near 2000 px); scaled with the working copy's size (engine/lowres.py).
+# sides near 2000 px), scaled with the photo's long side. The narrow pass works
+# on a copy about the model's own resolution (320x320 = 102k pixels), where the
+# matte's edge detail is; the wide pass, smooth over ~90 px, on a smaller one.
 WIDE_RADIUS, NARROW_RADIUS, REFERENCE_SIDE = 90, 6, 2000
+WORK_PIXELS, WIDE_WORK_PIXELS = 120_000, 20_000
 _EPS = np.float32(1e-5)
 
 
@@ -47,18 +50,25 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     rgb: HxWx3 uint8; alpha: HxW uint8 (0..255); strength 0..1 blends from the
     photo's colour (0, returned as is) to the estimate (1). Only pixels with
     0 < alpha < 255 change; solid and invisible pixels keep the photo's colour.
-    Returns a new HxWx3 uint8 array. The local means are taken on a working copy
-    of at most `lowres.WORK_PIXELS` and the equation solved at full resolution,
-    in row bands, at the edge pixels only. Raises nothing for valid arrays.
+    Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
+    (`WORK_PIXELS`, `WIDE_WORK_PIXELS`) and the equation solved at full
+    resolution, in row bands, at the edge pixels only. Raises nothing for valid arrays.
     """
     if strength <= 0:
         return rgb
     height, width = alpha.shape
-    size = lowres.work_size(width, height)
-    image, a = lowres.shrink(rgb, alpha, size)
-    mean_f, mean_b = _blurred(image, image, a, lowres.radius_at(size, WIDE_RADIUS, REFERENCE_SIDE))
+    scale = max(height, width) / REFERENCE_SIDE
+    step = lowres.step_for(width, height, WORK_PIXELS)
+    wide_step = step * lowres.step_for(width // step or 1, height // step or 1,
+                                       WIDE_WORK_PIXELS)
+    small_image = lowres.unit(rgb[::wide_step, ::wide_step])
+    mean_f, mean_b = _blurred(small_image, small_image, lowres.unit(alpha[::wide_step, ::wide_step]),
+                              lowres.radius_at(wide_step, WIDE_RADIUS * scale))
+    image, a = lowres.unit(rgb[::step, ::step]), lowres.unit(alpha[::step, ::step])
+    mean_f = lowres.resample(mean_f, wide_step, step, a.shape)
+    mean_b = lowres.resample(mean_b, wide_step, step, a.shape)
     first = _solve(image, a[:, :, None], mean_f, mean_b)
-    mean_f, mean_b = _blurred(first, mean_b, a, lowres.radius_at(size, NARROW_RADIUS, REFERENCE_SIDE))
+    mean_f, mean_b = _blurred(first, mean_b, a, lowres.radius_at(step, NARROW_RADIUS * scale))
     out = np.empty_like(rgb)
     weight = np.float32(min(strength, 1.0))
 
@@ -70,8 +80,7 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
         rows += top
         i = rgb[rows, cols].astype(np.float32) * np.float32(1 / 255)
         av = (alpha[rows, cols].astype(np.float32) * np.float32(1 / 255))[:, None]
-        f = _solve(i, av, lowres.sample(mean_f, rows, cols, (height, width)),
-                   lowres.sample(mean_b, rows, cols, (height, width)))
+        f = _solve(i, av, lowres.sample(mean_f, rows, cols, step), lowres.sample(mean_b, rows, cols, step))
         out[rows, cols] = np.clip((i + weight * (f - i)) * 255 + 0.5, 0, 255).astype(np.uint8)
 
     bands.map_rows(band, height, width)

@@ -1,41 +1,32 @@
-"""Smooth per-pixel fields computed on a small copy of the image, read back at full resolution.
+"""Smooth per-pixel fields computed on a subsampled copy of the image, read back at full resolution.
 
-The edge steps (refine, foreground) need local means over windows tens of
-pixels wide. Those means are smooth, so they are computed on a copy of at most
-`WORK_PIXELS` (box filters by cumulative sums, NumPy only) and sampled
-bilinearly at the few full-resolution pixels that need them (the matte's edge
-band), as in He and Sun's fast guided filter (arXiv:1505.00996, 2015). The cost
-then no longer grows with the photo's size, only with the edge's length.
+The edge steps (refine, foreground) need local means over windows many pixels
+wide. Those means are smooth, so they are computed on every `step`-th pixel of
+each `step`-th row (nearest-neighbour subsampling, free in NumPy, as in He and
+Sun's fast guided filter, arXiv:1505.00996, 2015), with box filters by
+cumulative sums, and sampled bilinearly at the few full-resolution pixels that
+need them (the matte's edge band). The cost then hardly grows with the photo's
+size, only with the edge's length.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
-from ..types import RGB, Alpha
-
-WORK_PIXELS = 500_000
 Float = npt.NDArray[np.float32]
 
 
-def work_size(width: int, height: int, pixels: int = WORK_PIXELS) -> tuple[int, int]:
-    """The (width, height) of the working copy: the photo's own size if small, else scaled to `pixels`."""
-    if width * height <= pixels:
-        return width, height
-    factor = (pixels / (width * height)) ** 0.5
-    return max(1, round(width * factor)), max(1, round(height * factor))
+def step_for(width: int, height: int, pixels: int) -> int:
+    """The subsampling step that leaves at most about `pixels` pixels (1: the photo is small)."""
+    return max(1, math.ceil(math.sqrt(width * height / pixels)))
 
 
-def shrink(rgb: RGB, alpha: Alpha, size: tuple[int, int]) -> tuple[Float, Float]:
-    """The photo (HxWx3) and matte (HxW) at `size`, as float32 in 0..1 (area-averaged)."""
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        small_rgb, small_alpha = rgb, alpha
-    else:
-        small_rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
-        small_alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.BOX))
-    return (small_rgb.astype(np.float32) * np.float32(1 / 255),
-            small_alpha.astype(np.float32) * np.float32(1 / 255))
+def unit(pixels: np.ndarray) -> Float:
+    """uint8 0..255 as float32 0..1 (any shape)."""
+    out: Float = pixels.astype(np.float32) * np.float32(1 / 255)
+    return out
 
 
 def box(x: Float, radius: int) -> Float:
@@ -61,17 +52,15 @@ def box(x: Float, radius: int) -> Float:
     return out
 
 
-def sample(field: Float, rows: np.ndarray, cols: np.ndarray, full: tuple[int, int]) -> Float:
-    """Bilinear samples of a small field (hxw or hxwxC) at full-resolution pixels.
+def sample(field: Float, rows: np.ndarray, cols: np.ndarray, step: float) -> Float:
+    """Bilinear samples of a subsampled field (hxw or hxwxC) at full-resolution pixels.
 
-    rows, cols: integer pixel coordinates in the full image of height, width = full.
-    Returns one value (or C values) per pixel: N or NxC float32. Pixel centres
-    are aligned, as Pillow's resize aligns them.
+    field[j, i] holds full pixel (j * step, i * step); rows, cols: full-resolution
+    pixel coordinates (any shape N). Returns N or NxC float32.
     """
-    height, width = full
     h, w = field.shape[:2]
-    y = np.clip((rows + 0.5) * (h / height) - 0.5, 0, h - 1).astype(np.float32)
-    x = np.clip((cols + 0.5) * (w / width) - 0.5, 0, w - 1).astype(np.float32)
+    y = np.clip(rows / np.float32(step), 0, h - 1).astype(np.float32)
+    x = np.clip(cols / np.float32(step), 0, w - 1).astype(np.float32)
     y0, x0 = y.astype(np.intp), x.astype(np.intp)
     y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
     fy, fx = y - y0, x - x0
@@ -83,6 +72,24 @@ def sample(field: Float, rows: np.ndarray, cols: np.ndarray, full: tuple[int, in
     return result
 
 
-def radius_at(size: tuple[int, int], full_radius: float, reference_side: int) -> int:
-    """A window radius given in pixels of a `reference_side`-pixel photo, at a working `size`."""
-    return max(1, round(full_radius * max(size) / reference_side))
+def resample(field: Float, step: int, to_step: int, shape: tuple[int, int]) -> Float:
+    """A field on a `step` grid resampled (bilinear) onto a finer `to_step` grid of shape (h, w).
+
+    Separable: rows are interpolated, then columns, each a gather of whole lines.
+    """
+    out = field
+    for axis, n in enumerate(shape):
+        size = out.shape[axis]
+        pos = np.clip(np.arange(n) * (to_step / step), 0, size - 1).astype(np.float32)
+        lo = pos.astype(np.intp)
+        hi = np.minimum(lo + 1, size - 1)
+        weight_shape = [1] * out.ndim
+        weight_shape[axis] = n
+        frac = (pos - lo).reshape(weight_shape)
+        out = np.take(out, lo, axis=axis) * (1 - frac) + np.take(out, hi, axis=axis) * frac
+    return out
+
+
+def radius_at(step: int, full_radius: float) -> int:
+    """A window radius of `full_radius` full-resolution pixels, on a grid of `step`."""
+    return max(1, round(full_radius / step))

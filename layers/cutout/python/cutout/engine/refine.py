@@ -22,6 +22,7 @@ from ..types import RGB, Alpha
 
 MODEL_SIDE = 320  # the model's input side: the matte's real resolution
 RADIUS_MODEL_PIXELS = 2.0  # window radius in model pixels: the width of the matte's ramp
+WORK_PIXELS = 250_000  # the subsampled copy the coefficients are computed on
 EPS = 1e-3  # regularisation (intensities 0..1): colour steps under ~0.03 do not count as edges
 
 
@@ -52,9 +53,9 @@ def refine(rgb: RGB, alpha: Alpha, eps: float = EPS) -> Alpha:
     subject at any resolution. Raises nothing for valid arrays.
     """
     height, width = alpha.shape
-    size = lowres.work_size(width, height)
-    image, p = lowres.shrink(rgb, alpha, size)
-    radius = lowres.radius_at(size, RADIUS_MODEL_PIXELS, MODEL_SIDE)
+    step = lowres.step_for(width, height, WORK_PIXELS)
+    image, p = lowres.unit(rgb[::step, ::step]), lowres.unit(alpha[::step, ::step])
+    radius = lowres.radius_at(step, RADIUS_MODEL_PIXELS * max(height, width) / MODEL_SIDE)
     mean_a, mean_b = _coefficients(image, p, radius, eps)
     out = np.empty_like(alpha)
 
@@ -65,8 +66,7 @@ def refine(rgb: RGB, alpha: Alpha, eps: float = EPS) -> Alpha:
             return
         rows += top
         i = rgb[rows, cols].astype(np.float32) * np.float32(1 / 255)
-        q = ((lowres.sample(mean_a, rows, cols, (height, width)) * i).sum(axis=1)
-             + lowres.sample(mean_b, rows, cols, (height, width)))
+        q = (lowres.sample(mean_a, rows, cols, step) * i).sum(axis=1) + lowres.sample(mean_b, rows, cols, step)
         out[rows, cols] = np.clip(q * 255 + 0.5, 0, 255).astype(np.uint8)
 
     bands.map_rows(band, height, width)
