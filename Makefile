@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test eval bench clean layers sam-cli
+.PHONY: install model run test check eval bench clean layers sam-cli
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -43,6 +43,12 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Static checks: mypy --strict on the engine and the ports (pyproject.toml [tool.mypy]).
+CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores \
+	layers/cutout/python/cutout/blobs layers/cutout/python/cutout/types.py
+check: install
+	$(BIN)/mypy $(CHECKED)
+
 eval: install
 	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET) $(EVAL_ARGS)
 
@@ -62,7 +68,7 @@ bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
 
 # The three Lambda layers, built by the same Makefile targets `sam build` runs, but for
 # this machine's Python version and CPU, into $(LAYERS_DIR)/{cutout,deps,model}; the
-# layer import test (tests/test_lambda_layers.py) loads the handler from them.
+# layer import test (tests/functions/test_lambda_layers.py) loads the handler from them.
 LAYERS_DIR ?= build/layers
 LOCAL_PYTHON_VERSION = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 layers: | $(STAMP)

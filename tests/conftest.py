@@ -23,8 +23,26 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 pytest_plugins = ["fixtures_aws"]  # dynalite and moto servers; the suite's metering defaults
 
-from cutout.engine import model  # noqa: E402
 from cutout.config import Settings, settings  # noqa: E402
+from cutout.engine import model  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """Every test starts from the suite's environment and fresh settings, whatever the last one set.
+
+    The variables of servers started during the test (SESSION_ENV) stay: they
+    run for the whole session.
+    """
+    from fixtures_aws import SESSION_ENV  # the plugin, imported by pytest by now
+
+    saved = dict(os.environ)
+    settings.cache_clear()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    os.environ.update(SESSION_ENV)
+    settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -103,14 +103,21 @@ class Dynalite:
             self.start()
 
 
+# What the session's servers put in the environment while they run; the suite's
+# environment-restoring fixture (conftest.restore_environment) keeps these.
+SESSION_ENV: dict[str, str] = {}
+
+
 @contextmanager
 def _env(**values: str) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
+    SESSION_ENV.update(values)
     try:
         yield
     finally:
         for name, old in saved.items():
+            SESSION_ENV.pop(name, None)
             if old is None:
                 os.environ.pop(name, None)
             else:

@@ -1,102 +1,154 @@
-"""Settings from the environment, read once per process.
+"""Settings from the environment, declared once and read once per process.
 
-Every knob is a `CUTOUT_*` variable with a default that suits `make run`; the
-SAM template sets the deployed values. Call `settings()`; tests that change the
-environment call `settings.cache_clear()`.
+Every knob is one field of `Settings`, declared with `setting(default, env,
+group)`: its default, its `CUTOUT_*` variable and its group sit together, and
+`settings()` reads them all in one loop. A value that does not parse fails at
+start with a message naming the variable (`SettingError`). Defaults suit
+`make run`; the SAM template sets the deployed values. Groups (limits, model,
+fetch, accounts, results, s3) order the declaration and the README's table;
+new settings carry their unit in their name (`..._seconds`, `..._bytes`).
+
+Only entry points call `settings()` (the app factory, the Lambda handlers, the
+CLI); everything else is handed the `Settings` (or the values) it needs.
+Tests build variants with `dataclasses.replace` and, after changing the
+environment, call `settings.cache_clear()`.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
+from typing import Any, Callable
 
 MIB = 1024 * 1024
+GROUPS = ("model", "limits", "fetch", "logs", "accounts", "results", "s3")
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+class SettingError(ValueError):
+    """An environment variable whose value cannot be used; the message names it."""
 
 
-def _flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+def setting(default: Any, env: str, group: str,
+            derive: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+    """A `Settings` field: its default, its environment variable and its group.
+
+    `derive` computes the default from the settings read before it, when the
+    variable is unset (e.g. the request limit from the image limit).
+    """
+    assert group in GROUPS, group
+    metadata = {"env": env, "group": group, "derive": derive}
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
-def _list(name: str) -> tuple[str, ...]:
-    return tuple(part.strip().lower() for part in _env(name, "").split(",") if part.strip())
+def _text(raw: str) -> str:
+    return raw
+
+
+def _number(kind: type) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        return kind(raw.strip())
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ValueError(f"expected one of {', '.join(TRUE)} or {', '.join(FALSE[:-1])}")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+# How each field type is read from its variable (field types are strings: postponed annotations).
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": _text, "int": _number(int), "float": _number(float), "bool": _flag,
+    "tuple[str, ...]": _names,
+}
+KINDS = {"str": "text", "int": "whole number", "float": "number", "bool": "flag",
+         "tuple[str, ...]": "comma-separated list"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The whole configuration; see the README's table for meanings."""
+    """The whole configuration; see the README's settings table for meanings."""
 
-    model_name: str = "u2netp-int8"
-    model_path: str = ""  # explicit ONNX file; overrides model_name's default location
-    model_dir: str = ""  # folder holding <model_name>.onnx; defaults to the layer paths
-    threads: int = 0  # 0: the CPUs this process may actually use
-    max_megapixels: float = 25.0
-    max_bytes: int = 16 * MIB
-    max_request_bytes: int = 16 * MIB * 4 // 3 + MIB  # room for base64 or multipart overhead
-    png_compress_level: int = 1
-    fetch_timeout: float = 10.0
-    fetch_max_redirects: int = 3
-    fetch_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
-    log_level: str = "INFO"
-    # Accounts, rate limits and metering (see accounts.py, ratelimit.py, stores/).
-    table: str = ""  # DynamoDB table; empty: SQLite under data_dir
-    data_dir: str = ".cutout"
-    allow_anonymous: bool = False  # key-less requests use the anonymous account
-    anonymous_plan: str = "free"
-    rapidapi_proxy_secret: str = ""  # X-RapidAPI-Proxy-Secret to expect
-    rapidapi_proxy_secret_id: str = ""  # or: the Secrets Manager secret holding it
-    limiter_fail_open: bool = False  # store unreachable: admit (True) or answer 503
-    plans_file: str = ""  # JSON overriding the packaged plans.json
-    key_cache_seconds: float = 30.0  # how long a looked-up key is trusted in-process
-    store_timeout: float = 2.0  # seconds to connect to / read from the store
-    # Result storage (blobs.py) and the synchronous response limit (web/large_results.py).
-    bucket: str = ""  # S3 bucket for results too large to answer inline; empty: local folder
-    result_url_ttl: int = 3600  # seconds a result URL stays valid
-    max_response_bytes: int = 0  # largest inline response; 0: no limit (the Lambda handler sets 6 MB)
-    blob_secret: str = ""  # signs local result URLs; empty: a random secret per process
-    # The S3 upload trigger (s3trigger.py).
-    s3_account: str = "s3"  # the account its usage is metered to
-    s3_plan: str = "mega"  # the plan whose limits that account has
+    # --- model ------------------------------------------------------------------------
+    model_name: str = setting("u2netp-int8", "CUTOUT_MODEL", "model")
+    model_path: str = setting("", "CUTOUT_MODEL_PATH", "model")  # explicit ONNX file; overrides model_name's location
+    model_dir: str = setting("", "CUTOUT_MODEL_DIR", "model")  # folder holding <model_name>.onnx; default: the layer paths
+    threads: int = setting(0, "CUTOUT_THREADS", "model")  # 0: the CPUs this process may actually use
+    # --- limits -------------------------------------------------------------------------
+    max_megapixels: float = setting(25.0, "CUTOUT_MAX_MEGAPIXELS", "limits")
+    max_bytes: int = setting(16 * MIB, "CUTOUT_MAX_BYTES", "limits")
+    max_request_bytes: int = setting(  # room for base64 or multipart overhead
+        16 * MIB * 4 // 3 + MIB, "CUTOUT_MAX_REQUEST_BYTES", "limits",
+        derive=lambda read: read["max_bytes"] * 4 // 3 + MIB)
+    png_compress_level: int = setting(1, "CUTOUT_PNG_COMPRESS_LEVEL", "limits")
+    # --- fetching image URLs (web/fetch.py) -----------------------------------------
+    fetch_timeout: float = setting(10.0, "CUTOUT_FETCH_TIMEOUT", "fetch")  # seconds
+    fetch_max_redirects: int = setting(3, "CUTOUT_FETCH_MAX_REDIRECTS", "fetch")
+    fetch_allow_hosts: tuple[str, ...] = setting((), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch")
+    # --- logs -------------------------------------------------------------------------
+    log_level: str = setting("INFO", "CUTOUT_LOG_LEVEL", "logs")
+    # --- accounts, rate limits and metering (accounts/, stores/) ----------------------------
+    table: str = setting("", "CUTOUT_TABLE", "accounts")  # DynamoDB table; empty: SQLite under data_dir
+    data_dir: str = setting(".cutout", "CUTOUT_DATA_DIR", "accounts")  # also holds local results
+    allow_anonymous: bool = setting(False, "CUTOUT_ALLOW_ANONYMOUS", "accounts")  # key-less requests allowed
+    anonymous_plan: str = setting("free", "CUTOUT_ANONYMOUS_PLAN", "accounts")
+    rapidapi_proxy_secret: str = setting("", "CUTOUT_RAPIDAPI_PROXY_SECRET", "accounts")
+    rapidapi_proxy_secret_id: str = setting("", "CUTOUT_RAPIDAPI_PROXY_SECRET_ID", "accounts")  # Secrets Manager
+    limiter_fail_open: bool = setting(False, "CUTOUT_LIMITER_FAIL_OPEN", "accounts")  # store down: admit, or 503
+    plans_file: str = setting("", "CUTOUT_PLANS_FILE", "accounts")  # JSON overriding the packaged plans.json
+    key_cache_seconds: float = setting(30.0, "CUTOUT_KEY_CACHE_SECONDS", "accounts")
+    store_timeout: float = setting(2.0, "CUTOUT_STORE_TIMEOUT", "accounts")  # seconds to connect / read
+    # --- results: storage (blobs/) and the inline response limit (web/large_results.py) -------
+    bucket: str = setting("", "CUTOUT_BUCKET", "results")  # S3 bucket; empty: a local folder
+    result_url_ttl: int = setting(3600, "CUTOUT_RESULT_URL_TTL", "results")  # seconds a result URL is valid
+    max_response_bytes: int = setting(0, "CUTOUT_MAX_RESPONSE_BYTES", "results")  # 0: no limit (Lambda: 6 MB)
+    blob_secret: str = setting("", "CUTOUT_BLOB_SECRET", "results")  # signs local result URLs; empty: random
+    # --- the S3 uploads trigger (jobs/s3_uploads.py) -----------------------------------
+    s3_account: str = setting("s3", "CUTOUT_S3_ACCOUNT", "s3")  # the account its usage is metered to
+    s3_plan: str = setting("mega", "CUTOUT_S3_PLAN", "s3")  # the plan whose limits that account has
+
+
+def from_environment(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from `environ` (default: os.environ): each field's variable, else its default.
+
+    Raises SettingError naming the variable when a value does not parse.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    read: dict[str, Any] = {}
+    for spec in fields(Settings):
+        env, derive = spec.metadata["env"], spec.metadata["derive"]
+        raw = environ.get(env)
+        if raw is None or (raw == "" and spec.type != "str"):  # unset, or set to nothing
+            if derive is not None:
+                read[spec.name] = derive(read)
+            elif spec.default_factory is not MISSING:
+                read[spec.name] = spec.default_factory()
+            else:
+                read[spec.name] = spec.default
+            continue
+        try:
+            read[spec.name] = PARSERS[str(spec.type)](raw)
+        except ValueError as exc:
+            raise SettingError(f"{env}={raw!r} is not a valid {KINDS[str(spec.type)]} ({exc}).") from None
+    read["log_level"] = str(read["log_level"]).upper()
+    return Settings(**read)
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    """Read the environment once; the result is immutable."""
-    max_bytes = int(_env("CUTOUT_MAX_BYTES", str(16 * MIB)))
-    return Settings(
-        model_name=_env("CUTOUT_MODEL", "u2netp-int8"),
-        model_path=_env("CUTOUT_MODEL_PATH", ""),
-        model_dir=_env("CUTOUT_MODEL_DIR", ""),
-        threads=int(_env("CUTOUT_THREADS", "0")),
-        max_megapixels=float(_env("CUTOUT_MAX_MEGAPIXELS", "25")),
-        max_bytes=max_bytes,
-        max_request_bytes=int(_env("CUTOUT_MAX_REQUEST_BYTES", str(max_bytes * 4 // 3 + MIB))),
-        png_compress_level=int(_env("CUTOUT_PNG_COMPRESS_LEVEL", "1")),
-        fetch_timeout=float(_env("CUTOUT_FETCH_TIMEOUT", "10")),
-        fetch_max_redirects=int(_env("CUTOUT_FETCH_MAX_REDIRECTS", "3")),
-        fetch_allow_hosts=_list("CUTOUT_FETCH_ALLOW_HOSTS"),
-        log_level=_env("CUTOUT_LOG_LEVEL", "INFO").upper(),
-        table=_env("CUTOUT_TABLE", ""),
-        data_dir=_env("CUTOUT_DATA_DIR", ".cutout"),
-        allow_anonymous=_flag("CUTOUT_ALLOW_ANONYMOUS", False),
-        anonymous_plan=_env("CUTOUT_ANONYMOUS_PLAN", "free"),
-        rapidapi_proxy_secret=_env("CUTOUT_RAPIDAPI_PROXY_SECRET", ""),
-        rapidapi_proxy_secret_id=_env("CUTOUT_RAPIDAPI_PROXY_SECRET_ID", ""),
-        limiter_fail_open=_flag("CUTOUT_LIMITER_FAIL_OPEN", False),
-        plans_file=_env("CUTOUT_PLANS_FILE", ""),
-        key_cache_seconds=float(_env("CUTOUT_KEY_CACHE_SECONDS", "30")),
-        store_timeout=float(_env("CUTOUT_STORE_TIMEOUT", "2")),
-        bucket=_env("CUTOUT_BUCKET", ""),
-        result_url_ttl=int(_env("CUTOUT_RESULT_URL_TTL", "3600")),
-        max_response_bytes=int(_env("CUTOUT_MAX_RESPONSE_BYTES", "0")),
-        blob_secret=_env("CUTOUT_BLOB_SECRET", ""),
-        s3_account=_env("CUTOUT_S3_ACCOUNT", "s3"),
-        s3_plan=_env("CUTOUT_S3_PLAN", "mega"),
-    )
+    """The process's settings, read from the environment once; the result is immutable.
 
+    Raises SettingError naming the variable when a value does not parse.
+    """
+    return from_environment()

@@ -143,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..config import SettingError
+
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return int(args.run(args))
+    except SettingError as exc:  # a bad CUTOUT_* value: say which, without a traceback
+        print(f"cutout: {exc}", file=sys.stderr)
+        return 2
 

@@ -10,7 +10,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -172,9 +171,8 @@ class Segmenter:
         return self.run(self.prepare(rgb))
 
 
-@lru_cache(maxsize=4)
 def load(cfg: Settings) -> Segmenter:
-    """The model session for `cfg`, created once per process and settings.
+    """A new model session for `cfg`; each entry point loads one and keeps it for the process.
 
     Loading it is where a process gets ready to serve: the allocator is tuned
     (cpus.tune_allocator) and the banded steps get the same thread count as the

@@ -94,12 +94,12 @@ def _client(timeout: float) -> Any:
 
 
 class DynamoStore:
-    """Store on one DynamoDB table (pk, sk); the client is created on first use."""
+    """Store on one DynamoDB table (pk, sk); the client is created on first use, or handed in."""
 
-    def __init__(self, table: str, timeout: float = 2.0) -> None:
+    def __init__(self, table: str, timeout: float = 2.0, client: Any = None) -> None:
         self.table = table
-        self.timeout = timeout
-        self._client: Any = None
+        self.timeout = timeout  # seconds to connect and to read, for a client made here
+        self._client: Any = client
         self._lock = threading.Lock()
 
     # --- plumbing ---------------------------------------------------------------

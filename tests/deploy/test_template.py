@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAM_VENV = ROOT / "build" / "tools" / "sam"
 TRANSLATE = """
 import json, sys

@@ -22,7 +22,7 @@ from cutout.config import settings
 from cutout.stores.dynamodb import DynamoStore
 from photos import assert_subject_found
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 HANDLER = ROOT / "functions" / "s3_trigger" / "handler.py"
 

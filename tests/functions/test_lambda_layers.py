@@ -38,7 +38,7 @@ from cutout.engine import cpus
 from local_http import LocalServer, Route
 from photos import assert_subject_found
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 FUNCTION = ROOT / "functions" / "api"
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes: 250 MB for function code and all its layers

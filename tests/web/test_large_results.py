@@ -31,7 +31,7 @@ from cutout.web import create_app
 from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response
 from photos import assert_subject_found
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 SMALL_LIMIT = 200_000  # bytes: the astronaut cut-out (~430 KB as base64) is over, its mask is not
 
 

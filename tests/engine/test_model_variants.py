@@ -20,7 +20,7 @@ from cutout.engine import cpus, images, model, pipeline, quality
 from cutout.config import Settings
 from photos import assert_subject_found
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "model"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "model"))
 import quantize  # noqa: E402
 
 VARIANT = "u2netp-int8"

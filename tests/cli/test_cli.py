@@ -75,3 +75,12 @@ def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: byt
     assert lines["images"] == "1"
     assert 0.6 < float(lines["IoU"]) <= 1.0
     assert 0.0 <= float(lines["MAE"]) < 0.2
+
+
+def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> None:
+    import os
+
+    done = subprocess.run([*CUTOUT, "remove", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CUTOUT_MAX_MEGAPIXELS": "lots"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "CUTOUT_MAX_MEGAPIXELS='lots' is not a valid number" in done.stderr

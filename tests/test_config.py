@@ -1,0 +1,75 @@
+"""Settings: declared once (default, variable, group), read in one loop, bad values named."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from cutout.config import GROUPS, MIB, Settings, SettingError, from_environment, settings
+
+# Every variable the service has ever read, with a value that is not its default.
+SAMPLES = {
+    "CUTOUT_MODEL": ("model_name", "u2netp"),
+    "CUTOUT_MODEL_PATH": ("model_path", "/opt/models/x.onnx"),
+    "CUTOUT_MODEL_DIR": ("model_dir", "/opt/models"),
+    "CUTOUT_THREADS": ("threads", 2),
+    "CUTOUT_MAX_MEGAPIXELS": ("max_megapixels", 12.5),
+    "CUTOUT_MAX_BYTES": ("max_bytes", 1000),
+    "CUTOUT_MAX_REQUEST_BYTES": ("max_request_bytes", 2000),
+    "CUTOUT_PNG_COMPRESS_LEVEL": ("png_compress_level", 6),
+    "CUTOUT_FETCH_TIMEOUT": ("fetch_timeout", 2.5),
+    "CUTOUT_FETCH_MAX_REDIRECTS": ("fetch_max_redirects", 0),
+    "CUTOUT_FETCH_ALLOW_HOSTS": ("fetch_allow_hosts", ("example.com", "127.0.0.1")),
+    "CUTOUT_LOG_LEVEL": ("log_level", "DEBUG"),
+    "CUTOUT_TABLE": ("table", "cutout-prod"),
+    "CUTOUT_DATA_DIR": ("data_dir", "/tmp/cutout"),
+    "CUTOUT_ALLOW_ANONYMOUS": ("allow_anonymous", True),
+    "CUTOUT_ANONYMOUS_PLAN": ("anonymous_plan", "basic"),
+    "CUTOUT_RAPIDAPI_PROXY_SECRET": ("rapidapi_proxy_secret", "s3cr3t"),
+    "CUTOUT_RAPIDAPI_PROXY_SECRET_ID": ("rapidapi_proxy_secret_id", "cutout/rapidapi"),
+    "CUTOUT_LIMITER_FAIL_OPEN": ("limiter_fail_open", True),
+    "CUTOUT_PLANS_FILE": ("plans_file", "/etc/plans.json"),
+    "CUTOUT_KEY_CACHE_SECONDS": ("key_cache_seconds", 5.0),
+    "CUTOUT_STORE_TIMEOUT": ("store_timeout", 0.5),
+    "CUTOUT_BUCKET": ("bucket", "cutout-results"),
+    "CUTOUT_RESULT_URL_TTL": ("result_url_ttl", 60),
+    "CUTOUT_MAX_RESPONSE_BYTES": ("max_response_bytes", 6 * MIB),
+    "CUTOUT_BLOB_SECRET": ("blob_secret", "sign-here"),
+    "CUTOUT_S3_ACCOUNT": ("s3_account", "uploads"),
+    "CUTOUT_S3_PLAN": ("s3_plan", "pro"),
+}
+RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,", "CUTOUT_LOG_LEVEL": "debug",
+       "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1"}
+
+
+def test_each_setting_is_declared_once_with_its_variable_and_group() -> None:
+    declared = {spec.metadata["env"]: spec.name for spec in fields(Settings)}
+    assert declared == {env: name for env, (name, _) in SAMPLES.items()}
+    assert {spec.metadata["group"] for spec in fields(Settings)} <= set(GROUPS)
+    assert from_environment({}) == Settings()  # the defaults are the declared ones
+
+
+def test_every_variable_is_read_into_its_field() -> None:
+    environ = {env: RAW.get(env, str(value)) for env, (_, value) in SAMPLES.items()}
+    cfg = from_environment(environ)
+    assert {name: getattr(cfg, name) for name, _ in SAMPLES.values()} == dict(SAMPLES.values())
+
+
+def test_the_request_limit_follows_the_image_limit_unless_set() -> None:
+    assert from_environment({"CUTOUT_MAX_BYTES": str(3 * MIB)}).max_request_bytes == 3 * MIB * 4 // 3 + MIB
+    assert from_environment({"CUTOUT_MAX_BYTES": str(3 * MIB),
+                             "CUTOUT_MAX_REQUEST_BYTES": "5"}).max_request_bytes == 5
+
+
+def test_empty_values_keep_the_default_except_for_text() -> None:
+    cfg = from_environment({"CUTOUT_THREADS": "", "CUTOUT_ALLOW_ANONYMOUS": "", "CUTOUT_DATA_DIR": ""})
+    assert (cfg.threads, cfg.allow_anonymous, cfg.data_dir) == (0, False, "")
+
+
+@pytest.mark.parametrize("env, raw", [("CUTOUT_MAX_BYTES", "16MB"), ("CUTOUT_THREADS", "2.5"),
+                                      ("CUTOUT_FETCH_TIMEOUT", "ten"), ("CUTOUT_ALLOW_ANONYMOUS", "maybe")])
+def test_a_bad_value_fails_at_start_naming_the_variable(env: str, raw: str, monkeypatch) -> None:
+    monkeypatch.setenv(env, raw)
+    settings.cache_clear()
+    with pytest.raises(SettingError, match=rf"^{env}='{raw}' is not a valid "):
+        settings()
