@@ -69,6 +69,7 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     mean_b = lowres.resample(mean_b, wide_step, step, a.shape)
     first = _solve(image, a[:, :, None], mean_f, mean_b)
     mean_f, mean_b = _blurred(first, mean_b, a, lowres.radius_at(step, NARROW_RADIUS * scale))
+    fields = np.concatenate([mean_f, mean_b], axis=2)
     out = np.empty_like(rgb)
     weight = np.float32(min(strength, 1.0))
 
@@ -80,7 +81,8 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
         rows += top
         i = rgb[rows, cols].astype(np.float32) * np.float32(1 / 255)
         av = (alpha[rows, cols].astype(np.float32) * np.float32(1 / 255))[:, None]
-        f = _solve(i, av, lowres.sample(mean_f, rows, cols, step), lowres.sample(mean_b, rows, cols, step))
+        means = lowres.sample(fields, rows, cols, step)  # one gather for both: N x 6
+        f = _solve(i, av, means[:, :3], means[:, 3:])
         out[rows, cols] = np.clip((i + weight * (f - i)) * 255 + 0.5, 0, 255).astype(np.uint8)
 
     bands.map_rows(band, height, width)

@@ -59,17 +59,20 @@ def sample(field: Float, rows: np.ndarray, cols: np.ndarray, step: float) -> Flo
     pixel coordinates (any shape N). Returns N or NxC float32.
     """
     h, w = field.shape[:2]
-    y = np.clip(rows / np.float32(step), 0, h - 1).astype(np.float32)
-    x = np.clip(cols / np.float32(step), 0, w - 1).astype(np.float32)
+    y = np.clip(rows * np.float32(1 / step), 0, h - 1).astype(np.float32)
+    x = np.clip(cols * np.float32(1 / step), 0, w - 1).astype(np.float32)
     y0, x0 = y.astype(np.intp), x.astype(np.intp)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
     fy, fx = y - y0, x - x0
-    if field.ndim == 3:
-        fy, fx = fy[:, None], fx[:, None]
-    top = field[y0, x0] * (1 - fx) + field[y0, x1] * fx
-    bottom = field[y1, x0] * (1 - fx) + field[y1, x1] * fx
-    result: Float = top * (1 - fy) + bottom * fy
-    return result
+    down = np.where(y0 + 1 < h, w, 0)  # the next row's offset, 0 on the last row
+    right = (x0 + 1 < w).astype(np.intp)
+    flat = field.reshape(h * w, -1)
+    i00 = y0 * w + x0
+    fy, fx = fy[:, None], fx[:, None]  # one weight per pixel, for every channel
+    p00, p01 = flat[i00], flat[i00 + right]
+    p10, p11 = flat[i00 + down], flat[i00 + down + right]
+    top = p00 + (p01 - p00) * fx
+    result: Float = top + (p10 + (p11 - p10) * fx - top) * fy
+    return result if field.ndim == 3 else result[:, 0]
 
 
 def resample(field: Float, step: int, to_step: int, shape: tuple[int, int]) -> Float:
