@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test check eval bench clean layers sam-cli
+.PHONY: install model run test check eval bench clean layers sam-cli openapi swagger-ui
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -48,6 +48,26 @@ CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores
 	layers/cutout/python/cutout/blobs layers/cutout/python/cutout/types.py
 check: install
 	$(BIN)/mypy $(CHECKED)
+
+# The OpenAPI spec the app serves at /openapi.json, written to the committed file a
+# marketplace listing is built from (tests/web/test_openapi.py checks the two agree).
+OPENAPI_FILE ?= docs/openapi.json
+openapi: install
+	$(BIN)/python -c 'import sys; from cutout.web.openapi import export; export(sys.argv[1])' $(OPENAPI_FILE)
+
+# Swagger UI for /docs, served from the package (no CDN): the npm package's bundle, CSS,
+# favicon and licence, committed under cutout/web/static/swagger-ui/. Re-run to update.
+SWAGGER_UI_VERSION ?= 5.35.0
+SWAGGER_UI_DIR := layers/cutout/python/cutout/web/static/swagger-ui
+swagger-ui:
+	rm -rf build/swagger-ui && mkdir -p build/swagger-ui $(SWAGGER_UI_DIR)
+	cd build/swagger-ui && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) && tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz
+	cp build/swagger-ui/package/swagger-ui.css build/swagger-ui/package/favicon-32x32.png \
+		build/swagger-ui/package/LICENSE build/swagger-ui/package/NOTICE \
+		build/swagger-ui/package/swagger-ui-bundle.js.LICENSE.txt $(SWAGGER_UI_DIR)/
+	sed '/^\/\/# sourceMappingURL=/d' build/swagger-ui/package/swagger-ui-bundle.js > $(SWAGGER_UI_DIR)/swagger-ui-bundle.js
+	sed -i '/sourceMappingURL=/d' $(SWAGGER_UI_DIR)/swagger-ui.css
+	echo "swagger-ui-dist $(SWAGGER_UI_VERSION) (npm), Apache-2.0: see LICENSE and NOTICE" > $(SWAGGER_UI_DIR)/VERSION
 
 eval: install
 	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET) $(EVAL_ARGS)

@@ -89,6 +89,16 @@ def rss(photo: photos.Photo, warm: photos.Photo, threads: int) -> dict:
     return results
 
 
+def images_path(python: str, folder: Path, rounds: int) -> dict:
+    """bench/images.py in the service's environment (it needs uvicorn and httpx)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "images.json"
+        subprocess.run([python, "-m", "bench.images", "--photos", str(folder), "--rounds",
+                        str(rounds), "--out", str(out)], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "eval")
@@ -117,6 +127,9 @@ def main() -> None:
     print("cold start ...", flush=True)
     results["cold_start"] = coldstart.measure(args.cutout_python, sys.executable, engines.MODEL_DIR,
                                               rounds=1 if q else 3)
+
+    print("stored images (/v1/images) vs /v1/results, 1 and 12 MP ...", flush=True)
+    results["images_path"] = images_path(args.cutout_python, args.photos, rounds=2 if q else 5)
 
     print("inference alone ...", flush=True)
     models = {"u2netp": engines.MODEL_DIR / "u2netp.onnx", "u2netp-int8": engines.MODEL_DIR / "u2netp-int8.onnx"}

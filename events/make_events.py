@@ -135,6 +135,51 @@ def s3_record(key: str, data: bytes, *, bucket: str = BUCKET, sequencer: int = 1
     }
 
 
+# The stored-images (IMG Processing) events name a key and an image that must exist where they
+# are replayed: replace these two placeholders (tests/test_imgproc_lambda.py does).
+API_KEY_PLACEHOLDER = "live_REPLACE_WITH_YOUR_KEY"
+IMAGE_PLACEHOLDER = "image_REPLACE_WITH_AN_IMAGE_ID"
+IMGPROC_OPERATIONS = {
+    "remove-background": {},
+    "convert": {"format": "webp", "quality": 80},
+    "resize": {"width": 256, "height": 128, "fit": "contain", "letterbox_color": "white"},
+    "crop": {"x1": 100, "y1": 50, "x2": 400, "y2": 300},
+    "rotate": {"angle": 90},
+    "mirror": {"mode": "horizontal"},
+    "blur": {"sigma": 3},
+    "modulate": {"brightness": 1.2, "saturation": 0.5, "hue": 30},
+    "watermark": {"watermarks": [{"id": IMAGE_PLACEHOLDER, "left": 10, "top": 10}]},
+}
+
+
+def imgproc_events(astronaut: bytes) -> dict[str, dict]:
+    """One event per /v1/images endpoint, each with the x-api-key placeholder."""
+    image = f"/v1/images/{IMAGE_PLACEHOLDER}"
+    found = {
+        "imgproc-upload.json": http_event(
+            "POST", "/v1/images/upload",
+            body=multipart("image", "astronaut.jpg", astronaut, "image/jpeg", name="astronaut"),
+            content_type=f"multipart/form-data; boundary={BOUNDARY}", base64_body=True),
+        "imgproc-create-from-url.json": http_event(
+            "POST", "/v1/images", content_type="application/json", body=json.dumps(
+                {"name": "coffee", "url": "https://images.example.com/photos/coffee.jpg"}).encode()),
+        "imgproc-list.json": http_event("GET", "/v1/images", query={"take": "2"}),
+        "imgproc-get.json": http_event("GET", image),
+        "imgproc-download.json": http_event("GET", f"{image}/download"),
+        "imgproc-publish.json": http_event("POST", f"{image}/publish"),
+        "imgproc-unpublish.json": http_event("POST", f"{image}/unpublish"),
+        "imgproc-delete.json": http_event("DELETE", image),
+    }
+    for name, body in IMGPROC_OPERATIONS.items():
+        found[f"imgproc-{name}.json"] = http_event(
+            "POST", f"{image}/{name}", body=json.dumps(body).encode(),
+            content_type="application/json")
+    for n, event in enumerate(found.values()):
+        event["headers"]["x-api-key"] = API_KEY_PLACEHOLDER
+        event["requestContext"]["requestId"] = f"Im9Zjg7qIAMEV{n:02d}="
+    return found
+
+
 def events() -> tuple[dict[str, dict], dict[str, bytes]]:
     """Every sample event by file name, and the photo files they refer to."""
     astronaut, coffee = photo("astronaut"), photo("coffee")
@@ -181,7 +226,7 @@ def events() -> tuple[dict[str, dict], dict[str, bytes]]:
             s3_record("uploads/batch/coffee.jpg", coffee, sequencer=5),
         ]},
     }
-    return {**api, **s3}, files
+    return {**api, **s3, **imgproc_events(astronaut)}, files
 
 
 def sized_events(sizes: list[float], out: Path) -> None:

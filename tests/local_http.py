@@ -1,10 +1,12 @@
-"""A tiny real HTTP server on 127.0.0.1 that serves canned routes, for URL inputs."""
+"""Real HTTP servers on 127.0.0.1: canned routes for URL inputs, and the app under uvicorn."""
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import uvicorn
 
 
 @dataclass
@@ -53,3 +55,24 @@ class LocalServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class AppServer:
+    """The app under uvicorn on a free 127.0.0.1 port, in a thread."""
+
+    def __init__(self, app) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -37,8 +37,12 @@ SAMPLES = {
     "CUTOUT_BLOB_SECRET": ("blob_secret", "sign-here"),
     "CUTOUT_S3_ACCOUNT": ("s3_account", "uploads"),
     "CUTOUT_S3_PLAN": ("s3_plan", "pro"),
+    "CUTOUT_IMAGE_TTL_DAYS": ("image_ttl_days", 30),
+    "CUTOUT_IMAGE_SOURCE_HOSTS": ("image_source_hosts", ("*.s3.amazonaws.com", "example.com")),
+    "CUTOUT_SANDBOX_MP_PER_MINUTE": ("sandbox_mp_per_minute", 5),
 }
-RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,", "CUTOUT_LOG_LEVEL": "debug",
+RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,",
+       "CUTOUT_IMAGE_SOURCE_HOSTS": "*.s3.amazonaws.com,Example.com", "CUTOUT_LOG_LEVEL": "debug",
        "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1"}
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from cutout.accounts import keys as accounts
@@ -31,6 +30,7 @@ from cutout.accounts.ratelimit import (
 from cutout.stores import StoreUnavailable, open_store
 from cutout.web.errors import status_of
 from cutout.stores.dynamodb import MAX_ATTEMPTS, DynamoStore
+from local_http import AppServer
 
 THREADS = 16
 REQUESTS = 80
@@ -187,27 +187,6 @@ def test_an_unreachable_store_is_503_or_fail_open_admission(dynalite) -> None:
 # --- through the HTTP API --------------------------------------------------------------------
 
 
-class Server:
-    """The app under uvicorn on a free 127.0.0.1 port, in a thread."""
-
-    def __init__(self, app) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                                    access_log=False, lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 def tiny_jpeg() -> bytes:
     out = io.BytesIO()
     img = Image.new("RGB", (48, 40), (240, 240, 240))
@@ -225,7 +204,7 @@ def test_concurrent_http_requests_admit_exactly_the_limit(
     cfg = replace(base_settings, table=dynamo_table, allow_anonymous=False)
     service = Accounts(open_store(cfg), load_plans(), cache_seconds=0)
     api_key, record = service.create_key("basic", owner="racer", mp_per_minute=limit)
-    server = Server(create_app(cfg, segmenter))
+    server = AppServer(create_app(cfg, segmenter))
     image = tiny_jpeg()
     local = threading.local()
 

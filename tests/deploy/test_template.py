@@ -196,3 +196,32 @@ def test_s3_trigger_reads_uploads_and_writes_results_only(transformed):
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not any(a.endswith("*") for a in actions)
     assert "s3:DeleteObject" not in actions
+
+
+def test_stored_images_routes_permissions_and_retention(template, transformed):
+    """/v1/images: named routes, least-privilege access to images/ and image records,
+    CUTOUT_IMAGE_TTL_DAYS from the parameter, and the bucket's images/ lifecycle rule."""
+    paths = transformed["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
+    assert {"/v1/images", "/v1/images/{proxy+}", "/v1/public/images/{token}"} <= set(paths)
+    role = transformed["Resources"]["ApiFunctionRole"]["Properties"]
+    statements = {s["Sid"]: s for p in role["Policies"] if "PolicyDocument" in p
+                  for s in p["PolicyDocument"]["Statement"]}
+    images = statements["StoredImages"]
+    assert set(images["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}
+    from cutout.imagelib import PREFIX
+
+    assert images["Resource"] == {"Fn::Sub": "${Bucket.Arn}/" + PREFIX + "*"}
+    records = statements["StoredImageRecords"]
+    assert set(records["Action"]) == {"dynamodb:Query", "dynamodb:DeleteItem"}
+    assert records["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "IMAGES#*", "PUBLIC#*"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["CUTOUT_IMAGE_TTL_DAYS"] == {"Ref": "ImageRetentionDays"}
+    assert template["Parameters"]["ImageRetentionDays"]["Default"] == 0
+    rules = {r["Id"]: r for r in
+             template["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rule = rules["ExpireStoredImages"]
+    assert rule["Prefix"] == PREFIX
+    assert rule["Status"] == {"Fn::If": ["HasImageRetention", "Enabled", "Disabled"]}
+    assert rule["ExpirationInDays"] == {"Fn::If": ["HasImageRetention",
+                                                   {"Ref": "ImageRetentionDays"}, 1]}

@@ -122,7 +122,7 @@ def test_key_status_changes_and_unknown_keys_are_refused(backend: Backend) -> No
 def test_accounts_keep_only_the_digest_and_authenticate_by_key(backend: Backend) -> None:
     service = Accounts(backend.store, load_plans(), cache_seconds=0)
     api_key, rec = service.create_key("pro", owner="carol")
-    assert api_key.startswith("ck_") and len(api_key) > 40
+    assert api_key.startswith("live_") and len(api_key) > 40
     assert rec.digest == accounts.digest_of(api_key) and rec.key_id == rec.digest[:16]
     assert api_key not in backend.all_text()
     assert api_key[3:] not in backend.all_text()

@@ -242,7 +242,7 @@ def test_cli_manages_keys_in_dynamodb(
     assert code == 0
     lines = out.strip().splitlines()
     api_key = lines[-1]
-    assert api_key.startswith("ck_") and " " not in api_key
+    assert api_key.startswith("live_") and " " not in api_key
     key_id = lines[0].split()[-1]
     assert "3 megapixels/minute, 2 credits/month" in out
 

@@ -5,7 +5,7 @@ group)`: its default, its `CUTOUT_*` variable and its group sit together, and
 `settings()` reads them all in one loop. A value that does not parse fails at
 start with a message naming the variable (`SettingError`). Defaults suit
 `make run`; the SAM template sets the deployed values. Groups (limits, model,
-fetch, accounts, results, s3) order the declaration and the README's table;
+fetch, accounts, results, s3, images) order the declaration and the README's table;
 new settings carry their unit in their name (`..._seconds`, `..._bytes`).
 
 Only entry points call `settings()` (the app factory, the Lambda handlers, the
@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 MIB = 1024 * 1024
-GROUPS = ("model", "limits", "fetch", "logs", "accounts", "results", "s3")
+GROUPS = ("model", "limits", "fetch", "logs", "accounts", "results", "s3", "images")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -117,6 +117,10 @@ class Settings:
     # --- the S3 uploads trigger (jobs/s3_uploads.py) -----------------------------------
     s3_account: str = setting("s3", "CUTOUT_S3_ACCOUNT", "s3")  # the account its usage is metered to
     s3_plan: str = setting("mega", "CUTOUT_S3_PLAN", "s3")  # the plan whose limits that account has
+    # --- stored images: the IMG Processing dialect (imagelib.py, web/dialects/imgproc*.py) ---
+    image_ttl_days: int = setting(0, "CUTOUT_IMAGE_TTL_DAYS", "images")  # 0: kept until deleted
+    image_source_hosts: tuple[str, ...] = setting((), "CUTOUT_IMAGE_SOURCE_HOSTS", "images")  # POST /v1/images url hosts
+    sandbox_mp_per_minute: int = setting(10, "CUTOUT_SANDBOX_MP_PER_MINUTE", "images")  # test_ keys
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

@@ -4,6 +4,7 @@
 CutoutError                  code (stable, machine-readable), message, headers
 ├── InputError               the request itself is wrong: never charged, never retried
 │   ├── InvalidImage         not an image we can decode
+│   │   └── TooManyScans     a JPEG with more than 100 scans              (engine/jpeg.py)
 │   ├── ImageTooLarge        over the pixel or byte limits
 │   ├── InvalidOption        an option outside its documented range
 │   ├── FetchError           an image URL could not be fetched, or the SSRF guard refused it
@@ -86,6 +87,12 @@ class InvalidImage(InputError):
     """The bytes are not an image we can decode."""
 
     code = "invalid_image"
+
+
+class TooManyScans(InvalidImage):
+    """A JPEG with more scans (progressive passes) than Cutout decodes (jpeg.MAX_SCANS)."""
+
+    code = "too_many_scans"
 
 
 class ImageTooLarge(InputError):

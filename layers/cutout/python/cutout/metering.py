@@ -23,12 +23,14 @@ and the limiter are handed in by the entry point that built them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 from .accounts.keys import Account
 from .accounts.ratelimit import Limiter, Ticket
 from .engine import images, pipeline
 from .engine.model import Segmenter
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,32 @@ class Meter:
                 self.limiter.refund(ticket)
             raise
         return Metered(result, header, ticket)
+
+    def run(
+        self,
+        header: images.Header,
+        work: Callable[[], T],
+        *,
+        account: Account | None,
+        credits: float = 1.0,
+        admitted: Callable[[Ticket], None] | None = None,
+    ) -> T:
+        """The same door for pixel work that is not a cut-out (the stored-images operations).
+
+        `header` is the checked header of the image the work reads (its megapixels
+        weigh against the window); `credits` what the work costs. Charges
+        `account`, then runs `work()`; if it raises, the charge is taken back and
+        the error re-raised. Raises AccessError or Unavailable (nothing charged),
+        or whatever `work` raises (refunded).
+        """
+        ticket = None
+        if self.limiter is not None and account is not None:
+            ticket = self.limiter.admit(account, header.megapixels, credits)
+            if admitted is not None:
+                admitted(ticket)
+        try:
+            return work()
+        except BaseException:
+            if ticket is not None and self.limiter is not None:
+                self.limiter.refund(ticket)
+            raise

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +20,8 @@ from ..errors import AccessError
 from ..stores import KeyRecord, Store, Usage
 from .plans import Plans
 
-KEY_PREFIX = "ck_"
+KEY_PREFIX = "live_"  # IMG Processing's SDK accepts only live_ and test_ keys; older ck_ keys still work
+SANDBOX_PREFIX = "test_"  # sandbox keys: a lower megapixel limit and a visible watermark
 ANONYMOUS_ID = "anonymous"
 RAPIDAPI_PREFIX = "rapidapi:"
 ACTIVE, REVOKED = "active", "revoked"
@@ -66,11 +67,12 @@ class Account:
     mp_per_minute: int
     monthly_credits: float | None
     owner: str = ""
+    sandbox: bool = False  # a test_ key: outputs are watermarked
 
 
-def new_api_key() -> str:
-    """A fresh key: 256 random bits, URL-safe."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+def new_api_key(sandbox: bool = False) -> str:
+    """A fresh key: 256 random bits, URL-safe, after `live_` (or `test_` for a sandbox key)."""
+    return (SANDBOX_PREFIX if sandbox else KEY_PREFIX) + secrets.token_urlsafe(32)
 
 
 def digest_of(api_key: str) -> str:
@@ -96,7 +98,9 @@ class Accounts:
     key keeps working for at most `cache_seconds` on processes that saw it.
     """
 
-    def __init__(self, store: Store, plans: Plans, cache_seconds: float = 30.0) -> None:
+    def __init__(self, store: Store, plans: Plans, cache_seconds: float = 30.0,
+                 sandbox_mp_per_minute: int = 10) -> None:
+        self.sandbox_mp_per_minute = sandbox_mp_per_minute
         self.store = store
         self.plans = plans
         self.cache_seconds = cache_seconds
@@ -109,6 +113,7 @@ class Accounts:
         owner: str = "",
         mp_per_minute: int | None = None,
         monthly_credits: float | None = None,
+        sandbox: bool = False,
     ) -> tuple[str, KeyRecord]:
         """Make and store a key; the key itself is returned here and nowhere else."""
         self.plans.get(plan)  # refuse unknown plans before anything is stored
@@ -116,7 +121,7 @@ class Accounts:
             raise ValueError("--mp-per-minute must be at least 1.")
         if monthly_credits is not None and monthly_credits < 0:
             raise ValueError("--monthly-credits must not be negative.")
-        api_key = new_api_key()
+        api_key = new_api_key(sandbox)
         digest = digest_of(api_key)
         record = KeyRecord(
             digest=digest, key_id=key_id_of(digest), owner=owner, plan=plan, status=ACTIVE,
@@ -179,12 +184,16 @@ class Accounts:
         if record.status != ACTIVE:
             raise RevokedKey(REVOKED_KEY)
         try:
-            return self.account_for(record)
+            account = self.account_for(record)
         except ValueError:
             raise AccessError(
                 f"This key's plan {record.plan!r} is not configured on this server.",
                 code="unknown_plan",
             ) from None
+        if api_key.startswith(SANDBOX_PREFIX):
+            return replace(account, sandbox=True,
+                           mp_per_minute=min(account.mp_per_minute, self.sandbox_mp_per_minute))
+        return account
 
     def anonymous(self, plan: str) -> Account:
         found = self.plans.get(plan)

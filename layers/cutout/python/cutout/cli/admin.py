@@ -50,7 +50,7 @@ def keys_create(args: argparse.Namespace) -> int:
     try:
         api_key, record = accounts.create_key(
             args.plan, owner=args.owner, mp_per_minute=args.mp_per_minute,
-            monthly_credits=args.monthly_credits,
+            monthly_credits=args.monthly_credits, sandbox=args.sandbox,
         )
     except ValueError as exc:
         return _fail(str(exc), 2)
@@ -59,6 +59,8 @@ def keys_create(args: argparse.Namespace) -> int:
     account = accounts.account_for(record)
     print(f"key id   {record.key_id}")
     print(f"owner    {record.owner or '-'}")
+    if args.sandbox:
+        print(f"sandbox  at most {cfg.sandbox_mp_per_minute} megapixels/minute; outputs watermarked")
     print(f"plan     {record.plan}: {account.mp_per_minute} megapixels/minute, "
           f"{_quota(account.monthly_credits)} credits/month")
     print("The key is shown only now; keep it safe:")
@@ -146,6 +148,8 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--owner", default="", help="who the key is for (free text)")
     p.add_argument("--mp-per-minute", type=int, help="override the plan's megapixels per minute")
     p.add_argument("--monthly-credits", type=float, help="override the plan's monthly credits")
+    p.add_argument("--sandbox", action="store_true",
+                   help="a test_ key: lower limit (CUTOUT_SANDBOX_MP_PER_MINUTE), watermarked outputs")
     p.set_defaults(run=keys_create)
     p = sub.add_parser("list", help="list keys (ids, plans, status; never the keys)")
     p.set_defaults(run=keys_list)

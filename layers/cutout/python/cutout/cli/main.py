@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
+              ".heic", ".heif", ".hif", ".avif"}
 
 
 def _inputs(paths: Iterable[Path]) -> list[Path]:

@@ -26,12 +26,14 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
 
 
-def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
+def encode_png(pixels: np.ndarray, level: int = 1, *, srgb: bool = False) -> bytes:
     """Encode an HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA) uint8 array as PNG.
 
     `level` is ISA-L's compression level, 0 to 3 (higher levels are clamped).
     A large image is filtered and deflated in row bands on every CPU; the bands'
     deflate streams are joined into the one zlib stream PNG requires.
+    `srgb` adds an sRGB chunk (PNG spec 11.3.3.5, rendering intent 0): the
+    pixels are sRGB colour, not data.
     """
     if pixels.dtype != np.uint8:
         raise ValueError("encode_png takes uint8 pixels")
@@ -61,7 +63,8 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
         checksum = adler32_combine(checksum, adler, length)
     data = ZLIB_HEADER + b"".join(p[0] for p in parts) + struct.pack(">I", checksum)
     header = struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+    tag = _chunk(b"sRGB", b"\x00") if srgb else b""
+    return SIGNATURE + _chunk(b"IHDR", header) + tag + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
 ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KB window, "fastest" level; (0x7801 % 31 == 0)

@@ -8,6 +8,9 @@ SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
     KEY#<sha256 of key>     META                key_id, owner, plan, status, created, overrides
     KEY#<account id>        RATE#<epoch minute> mp (megapixels admitted), ttl
     KEY#<account id>        USAGE#<yyyy-mm>     calls, megapixels, credits
+    IMAGES#<account id>     IMAGE#<image id>    name, format, width, height, size, created_at,
+                                                token, ttl (the stored-images API)
+    PUBLIC#<token>          META                account, image_id, ttl (a published image)
 
 The adapters own atomicity: `admit` never lets a window pass its limit or a
 month pass its quota, however many callers race.
@@ -127,6 +130,68 @@ class Store(Protocol):
     def window(self, account: str, window: int) -> Window: ...
 
     def usage(self, account: str, month: str) -> Usage: ...
+
+
+# --- stored images (the IMG Processing dialect): a record family of its own ----------------
+
+
+def images_pk(account_id: str) -> str:
+    return f"IMAGES#{account_id}"
+
+
+def image_sk(image_id: str) -> str:
+    return f"IMAGE#{image_id}"
+
+
+def public_pk(token: str) -> str:
+    return f"PUBLIC#{token}"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One stored image; its bytes live in the blob store under `images/<id>`.
+
+    Ids sort by creation time (see imagelib.new_image_id), so "newest first" is
+    descending id order and an id is a stable list cursor.
+    """
+
+    account: str
+    id: str  # image_<time><random>
+    name: str  # 1-30 characters, not unique
+    format: str  # jpeg | png | webp
+    width: int  # px, upright
+    height: int  # px
+    size: int  # bytes of the stored file
+    created_at: str  # ISO 8601, UTC
+    token: str | None = None  # the public URL's secret while published, else None
+    expires: int | None = None  # epoch seconds (CUTOUT_IMAGE_TTL_DAYS), None: kept
+
+
+class ImageStore(Protocol):
+    """The port for image records; every method raises StoreUnavailable when the backend is down.
+
+    Records of expired images (`expires` in the past) are never returned, even
+    before the backend's TTL sweep deletes them.
+    """
+
+    def put_image(self, record: ImageRecord) -> None: ...
+
+    def get_image(self, account: str, image_id: str) -> ImageRecord | None:
+        """The account's image, or None (also for another account's id)."""
+
+    def list_images(self, account: str, take: int, start: str | None = None,
+                    newer: bool = False) -> list[ImageRecord]:
+        """Up to `take` records: newer=False: ids <= start (all when None), newest first;
+        newer=True: ids > start, oldest first."""
+
+    def delete_image(self, account: str, image_id: str) -> ImageRecord | None:
+        """Delete the record (and its public pointer); returns what was deleted, or None."""
+
+    def set_image_token(self, account: str, image_id: str, token: str | None) -> ImageRecord | None:
+        """Publish (token) or unpublish (None): the record and its public pointer change together."""
+
+    def find_public(self, token: str) -> ImageRecord | None:
+        """The image published under `token`, or None."""
 
 
 def open_store(cfg: Settings) -> Store:

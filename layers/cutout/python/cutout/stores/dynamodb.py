@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import (
     META,
     TTL_ATTRIBUTE,
     Charge,
+    ImageRecord,
     KeyRecord,
     QuotaFull,
     StoreUnavailable,
@@ -35,7 +37,10 @@ from . import (
     Window,
     WindowFull,
     account_pk,
+    image_sk,
+    images_pk,
     key_pk,
+    public_pk,
     rate_sk,
     usage_sk,
 )
@@ -335,3 +340,102 @@ class DynamoStore:
             megapixels=float(_read_num(item, "megapixels")),
             credits=float(_read_num(item, "credits")),
         )
+
+    # --- stored images (ImageStore) ---------------------------------------------------
+
+    @staticmethod
+    def _image_item(record: ImageRecord) -> dict[str, Any]:
+        item = {
+            "pk": _s(images_pk(record.account)), "sk": _s(image_sk(record.id)),
+            "account": _s(record.account), "id": _s(record.id), "name": _s(record.name),
+            "format": _s(record.format), "width": _num(record.width),
+            "height": _num(record.height), "size": _num(record.size),
+            "created_at": _s(record.created_at),
+        }
+        if record.token:
+            item["token"] = _s(record.token)
+        if record.expires is not None:
+            item[TTL_ATTRIBUTE] = _num(record.expires)
+        return item
+
+    @staticmethod
+    def _image(item: dict[str, Any] | None) -> ImageRecord | None:
+        if not item:
+            return None
+        expires = int(_read_num(item, TTL_ATTRIBUTE)) if TTL_ATTRIBUTE in item else None
+        if expires is not None and expires < time.time():
+            return None  # expired: DynamoDB's TTL sweep may take a while to delete it
+        return ImageRecord(
+            account=item["account"]["S"], id=item["id"]["S"], name=item["name"]["S"],
+            format=item["format"]["S"], width=int(_read_num(item, "width")),
+            height=int(_read_num(item, "height")), size=int(_read_num(item, "size")),
+            created_at=item["created_at"]["S"],
+            token=item["token"]["S"] if "token" in item else None, expires=expires,
+        )
+
+    def put_image(self, record: ImageRecord) -> None:
+        self._call("put_item", Item=self._image_item(record))
+
+    def get_image(self, account: str, image_id: str) -> ImageRecord | None:
+        return self._image(self._get(images_pk(account), image_sk(image_id)))
+
+    def list_images(self, account: str, take: int, start: str | None = None,
+                    newer: bool = False) -> list[ImageRecord]:
+        values = {":pk": _s(images_pk(account))}
+        if newer:
+            condition, values[":sk"] = "sk > :sk", _s(image_sk(start or ""))
+        elif start:
+            condition, values[":sk"] = "sk <= :sk", _s(image_sk(start))
+        else:
+            condition, values[":sk"] = "begins_with(sk, :sk)", _s(image_sk(""))
+        params: dict[str, Any] = {
+            "KeyConditionExpression": f"pk = :pk AND {condition}",
+            "ExpressionAttributeValues": values, "ScanIndexForward": newer,
+            "ConsistentRead": True,
+        }
+        found: list[ImageRecord] = []
+        while len(found) < take:  # expired items are skipped, so a page may need more reads
+            out = self._call("query", Limit=take - len(found) + 1, **params)
+            found.extend(r for r in map(self._image, out.get("Items", [])) if r is not None)
+            if "LastEvaluatedKey" not in out:
+                break
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return found[:take]
+
+    def delete_image(self, account: str, image_id: str) -> ImageRecord | None:
+        out = self._call("delete_item", Key={"pk": _s(images_pk(account)),
+                                             "sk": _s(image_sk(image_id))},
+                         ReturnValues="ALL_OLD")
+        item = out.get("Attributes")
+        if item and "token" in item:
+            self._call("delete_item", Key={"pk": _s(public_pk(item["token"]["S"])), "sk": _s(META)})
+        if item:
+            item.pop(TTL_ATTRIBUTE, None)
+        return self._image(item)
+
+    def set_image_token(self, account: str, image_id: str, token: str | None) -> ImageRecord | None:
+        record = self.get_image(account, image_id)
+        if record is None:
+            return None
+        if token:  # the pointer first: a published URL never names a record that lacks it
+            pointer = {"pk": _s(public_pk(token)), "sk": _s(META), "account": _s(account),
+                       "image_id": _s(image_id)}
+            if record.expires is not None:
+                pointer[TTL_ATTRIBUTE] = _num(record.expires)
+            self._call("put_item", Item=pointer)
+        updated = replace(record, token=token)
+        try:
+            self._call("put_item", Item=self._image_item(updated),
+                       ConditionExpression="attribute_exists(pk)")
+        except ConditionFailed:  # deleted meanwhile
+            return None
+        if record.token and record.token != token:
+            self._call("delete_item", Key={"pk": _s(public_pk(record.token)), "sk": _s(META)})
+        return updated
+
+    def find_public(self, token: str) -> ImageRecord | None:
+        pointer = self._get(public_pk(token), META)
+        if not pointer:
+            return None
+        record = self.get_image(pointer["account"]["S"], pointer["image_id"]["S"])
+        return record if record is not None and record.token == token else None

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 from . import (
     META,
     Charge,
+    ImageRecord,
     KeyRecord,
     QuotaFull,
     StoreUnavailable,
@@ -26,7 +27,10 @@ from . import (
     Window,
     WindowFull,
     account_pk,
+    image_sk,
+    images_pk,
     key_pk,
+    public_pk,
     rate_sk,
     usage_sk,
 )
@@ -234,3 +238,72 @@ class SqliteStore:
             return Usage()
         attrs = json.loads(rows[0][0])
         return Usage(calls=attrs["calls"], megapixels=attrs["megapixels"], credits=attrs["credits"])
+
+    # --- stored images (ImageStore) ---------------------------------------------------
+
+    @staticmethod
+    def _image(account: str, attrs: dict[str, Any], ttl: int | None) -> ImageRecord | None:
+        if ttl is not None and ttl < time.time():
+            return None  # expired: gone for callers even before the purge deletes it
+        return ImageRecord(account=account, expires=ttl, **attrs)
+
+    def put_image(self, record: ImageRecord) -> None:
+        attrs = {k: v for k, v in vars(record).items() if k not in ("account", "expires")}
+        with self._transaction() as conn:
+            self._put(conn, images_pk(record.account), image_sk(record.id),
+                      {**attrs, "ttl": record.expires})
+
+    def get_image(self, account: str, image_id: str) -> ImageRecord | None:
+        rows = self._query("SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?",
+                           (images_pk(account), image_sk(image_id)))
+        return self._image(account, json.loads(rows[0][0]), rows[0][1]) if rows else None
+
+    def list_images(self, account: str, take: int, start: str | None = None,
+                    newer: bool = False) -> list[ImageRecord]:
+        now = int(time.time())
+        if newer:
+            where, order = "sk > ?", "ASC"
+        else:
+            where, order = ("sk <= ?" if start else "sk < ?"), "DESC"
+        bound = image_sk(start) if start else "IMAGE$"  # '$' sorts after '#': every image
+        rows = self._query(
+            f"SELECT attrs, ttl FROM items WHERE pk = ? AND sk LIKE 'IMAGE#%' AND {where} "
+            f"AND (ttl IS NULL OR ttl >= ?) ORDER BY sk {order} LIMIT ?",
+            (images_pk(account), bound, now, take))
+        return [r for r in (self._image(account, json.loads(a), t) for a, t in rows) if r]
+
+    def delete_image(self, account: str, image_id: str) -> ImageRecord | None:
+        with self._transaction() as conn:
+            attrs = self._get(conn, images_pk(account), image_sk(image_id))
+            if attrs is None:
+                return None
+            conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?",
+                         (images_pk(account), image_sk(image_id)))
+            if attrs.get("token"):
+                conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?",
+                             (public_pk(attrs["token"]), META))
+        return self._image(account, {k: v for k, v in attrs.items() if k != "ttl"}, None)
+
+    def set_image_token(self, account: str, image_id: str, token: str | None) -> ImageRecord | None:
+        with self._transaction() as conn:
+            attrs = self._get(conn, images_pk(account), image_sk(image_id))
+            if attrs is None or (attrs.get("ttl") is not None and attrs["ttl"] < time.time()):
+                return None
+            if attrs.get("token"):
+                conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?",
+                             (public_pk(attrs["token"]), META))
+            attrs["token"] = token
+            self._put(conn, images_pk(account), image_sk(image_id), attrs)
+            if token:
+                self._put(conn, public_pk(token), META, {
+                    "account": account, "image_id": image_id, "ttl": attrs.get("ttl")})
+        ttl = attrs.pop("ttl", None)
+        return self._image(account, attrs, ttl)
+
+    def find_public(self, token: str) -> ImageRecord | None:
+        rows = self._query("SELECT attrs FROM items WHERE pk = ? AND sk = ?", (public_pk(token), META))
+        if not rows:
+            return None
+        pointer = json.loads(rows[0][0])
+        record = self.get_image(pointer["account"], pointer["image_id"])
+        return record if record is not None and record.token == token else None

@@ -10,11 +10,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__, blobs, logs
+from .. import __version__, blobs, imagelib, logs
 from ..engine import model
 from ..config import Settings, settings
-from . import account, auth, large_results
-from .dialects import api4ai, azure, removebg
+from . import account, auth, large_results, openapi
+from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -29,6 +29,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         title="Cutout",
         version=__version__,
         description="Background removal: cut-outs, masks and shadows from any photo.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
     app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
@@ -44,6 +45,14 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
     app.state.blobs = blobs.open_blobs(cfg)
     app.include_router(large_results.router)
+    # Stored images (IMG Processing's API): records in the store, bytes under images/.
+    app.state.image_library = imagelib.ImageLibrary(app.state.engine.access.store, app.state.blobs,
+                                                    cfg.image_ttl_days)
+    app.state.access_renderers[imgproc.PREFIX] = imgproc_params.access_body
+    app.include_router(imgproc.router)
+    app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
+    app.include_router(imgproc.public_router)
+    openapi.install(app)  # the spec's shared parts, and /docs from the package
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
 
     @app.exception_handler(Exception)

@@ -18,9 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from fastapi import Request, Security
+from fastapi import Request
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,7 +93,8 @@ class Access:
     def __init__(self, cfg: Settings, store: Store | None = None) -> None:
         self.settings = cfg
         self.store = store or open_store(cfg)
-        self.accounts = Accounts(self.store, load_plans(cfg.plans_file), cfg.key_cache_seconds)
+        self.accounts = Accounts(self.store, load_plans(cfg.plans_file), cfg.key_cache_seconds,
+                                 cfg.sandbox_mp_per_minute)
         self.limiter = Limiter(self.store, fail_open=cfg.limiter_fail_open)
         self.proxy_secret = ProxySecret(cfg.rapidapi_proxy_secret, cfg.rapidapi_proxy_secret_id,
                                         cfg.store_timeout)
@@ -178,15 +178,12 @@ def bind(caller: Caller) -> None:
     slot.caller = caller
 
 
-# Declared for the OpenAPI page (its Authorize button sends X-Api-Key); identify() reads headers.
-_api_key_scheme = APIKeyHeader(name="X-Api-Key", auto_error=False,
-                               description="Your Cutout API key (`cutout keys create`).")
+async def authenticate(request: Request) -> Caller:
+    """FastAPI dependency for metered routes: resolves the caller or raises AccessError.
 
-
-async def authenticate(
-    request: Request, _declared: str | None = Security(_api_key_scheme)
-) -> Caller:
-    """FastAPI dependency for metered routes: resolves the caller or raises AccessError."""
+    The key headers are declared in the OpenAPI spec by each route's `security`
+    (web/openapi.py), not by a FastAPI security dependency.
+    """
     access: Access = request.app.state.engine.access
     account = await run_in_threadpool(access.identify, request.headers)
     caller = access.caller(account)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from . import fetch
@@ -46,11 +47,18 @@ class RequestInput:
 
 
 async def read_input(request: Request) -> RequestInput:
-    """Parse the body by its content type; a dialect then picks its own field names."""
+    """Parse the body by its content type; a dialect then picks its own field names.
+
+    Raises BadRequest for a body that is not what its content type says (bad JSON,
+    a malformed multipart body, too many parts).
+    """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         found = RequestInput()
-        form = await request.form(max_files=4, max_fields=64, max_part_size=64 * 1024 * 1024)
+        try:
+            form = await request.form(max_files=4, max_fields=64, max_part_size=64 * 1024 * 1024)
+        except HTTPException as exc:  # Starlette's answer to a malformed multipart body
+            raise BadRequest(f"Malformed request body: {exc.detail}") from exc
         try:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):

@@ -9,6 +9,7 @@ to be a server error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +21,8 @@ from ..engine.model import Segmenter
 from ..errors import AccessError
 from ..metering import Meter
 from .auth import Access, Caller, bind, current_caller
+
+T = TypeVar("T")
 
 
 UNCERTAINTY_HEADER = "X-Uncertainty-Score"
@@ -62,6 +65,25 @@ class Engine:
         refused with MissingKey when anonymous use is off. Raises what
         `Meter.cut` raises; an AccessError's headers are kept on the caller.
         """
+        metered = await self._metered(self.meter.cut, caller, data, options, credits=credits)
+        return metered.result
+
+    async def run(
+        self,
+        header: images.Header,
+        work: Callable[[], T],
+        *,
+        caller: Caller | None = None,
+        credits: float = 1.0,
+    ) -> T:
+        """`Meter.run` off the event loop: charge for `header` and `credits`, run `work()`,
+        refund if it raises (the stored-images operations)."""
+        return await self._metered(self.meter.run, caller, header, work, credits=credits)
+
+    async def _metered(self, door: Callable[..., T], caller: Caller | None, *args: Any,
+                       **kwargs: Any) -> T:
+        """Run a metering door in a worker thread with the caller's account; the charge goes
+        on the caller at once, a refusal's headers too."""
         caller = self._caller(caller)
 
         def admitted(ticket: Ticket) -> None:
@@ -69,15 +91,13 @@ class Engine:
                 caller.ticket = ticket
 
         try:
-            metered = await run_in_threadpool(
-                self.meter.cut, data, options, account=caller.account if caller else None,
-                credits=credits, admitted=admitted,
-            )
+            return await run_in_threadpool(
+                door, *args, account=caller.account if caller else None, admitted=admitted,
+                **kwargs)
         except AccessError as exc:
             if caller is not None:
                 caller.headers = dict(exc.headers)
             raise
-        return metered.result
 
     def _caller(self, caller: Caller | None) -> Caller | None:
         access = self.access

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ... import __version__
@@ -18,19 +18,70 @@ from ...errors import AccessError, CutoutError, InvalidOption
 from ..auth import Caller, authenticate, error_response
 from ..errors import status_of
 from .. import large_results
+from .. import openapi as oa
 from ..inputs import BadRequest, decode_base64, download, read_input
 from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1", tags=["api4ai"])
 MISSING = "Missing image or url field."
 
+# --- the OpenAPI description (see web/openapi.py) ---------------------------------------------
+_ENTITY = oa.obj(
+    ["kind", "name", "format"],
+    kind={"type": "string", "enum": ["image"]},
+    name={"type": "string", "enum": [f"general-{m}" for m in pipeline.MODES]},
+    image={**oa.BASE64, "description": "The PNG, base64 (when the response stays under the limit)."},
+    url={"type": "string", "description": "A signed download URL (results too large to inline)."},
+    expires_at={"type": "string", "format": "date-time", "description": "When `url` expires."},
+    format={"type": "string", "enum": ["PNG"]},
+)
+RESULTS = oa.schema("Api4aiResults", oa.obj(["results"], results={
+    "type": "array", "minItems": 1, "maxItems": 1, "items": oa.obj(
+        ["status", "name", "md5", "entities"],
+        status=oa.obj(["code", "message"], code={"type": "string", "enum": ["ok", "failure"]},
+                      message=oa.STRING),
+        name=oa.STRING, md5=oa.STRING, width=oa.INTEGER, height=oa.INTEGER,
+        entities={"type": "array", "items": _ENTITY},
+    )}))
+_SOURCE = {"anyOf": [{"required": ["image"]}, {"required": ["url"]}]}
+_RESULTS_OPERATION = oa.operation(
+    "Remove the background of one image",
+    security=oa.KEYED,
+    body=oa.body(
+        multipart={**oa.obj(image=oa.BINARY, url=oa.URL), **_SOURCE},
+        urlencoded={**oa.obj(image=oa.BASE64, url=oa.URL), **_SOURCE},
+        json={**oa.obj(image=oa.BASE64, url=oa.URL), **_SOURCE},
+        raw=oa.RAW_IMAGE_TYPES,
+        examples={"json": {"url": "https://example.com/photo.jpg"}},
+    ),
+    responses={
+        200: oa.json(RESULTS, "The result. An image that cannot be used (not decodable, over the "
+                     "size limits, a refused or failed download) is a `failure` result, not an "
+                     "HTTP error.", headers={**oa.RATE_LIMIT, "X-Credits-Charged": {
+                         **oa.CREDITS_CHARGED, "required": False}},
+                     example={"results": [{
+                         "status": {"code": "ok", "message": "Success"}, "name": "photo.jpg",
+                         "md5": "1d6fbe0b5a7ac1ba1ea0ae1f5f7c5d5e", "width": 1200, "height": 800,
+                         "entities": [{"kind": "image", "name": "general-fg-image",
+                                       "image": "iVBORw0KGgo...", "format": "PNG"}]}]}),
+        422: oa.json(oa.DETAIL, "No image or url, an unknown mode, or a body that is not valid "
+                     "JSON or multipart.", example={"detail": MISSING}),
+        **oa.refusals(oa.DETAIL, 401, 402, 403, 429, 503),
+    },
+)
+_MODE = Query("fg-image", description="What to return: the cut-out, the cut-out on a drop shadow, "
+              "or the alpha matte.", json_schema_extra={"enum": list(pipeline.MODES)})
 
-@router.get("/version", response_class=PlainTextResponse)
+
+@router.get("/version", response_class=PlainTextResponse, summary="The API version",
+            responses={200: {"content": {"text/plain": {"example": f"v{__version__}"}}}})
 def version() -> str:
     return f"v{__version__}"
 
 
-@router.get("/modes")
+@router.get("/modes", summary="The modes /v1/results accepts", responses={200: {"content": {
+    "application/json": {"schema": {"type": "array", "items": {
+        "type": "string", "enum": list(pipeline.MODES)}}}}}})
 def modes() -> list[str]:
     return list(pipeline.MODES)
 
@@ -43,10 +94,12 @@ def _failure(name: str, md5: str, message: str) -> JSONResponse:
     return _result(name, md5, status={"code": "failure", "message": message}, entities=[])
 
 
-@router.post("/results")
+@router.post("/results", **_RESULTS_OPERATION)
 async def results(
-    request: Request, mode: str = "fg-image", caller: Caller = Depends(authenticate)
+    request: Request, mode: str = _MODE, caller: Caller = Depends(authenticate)
 ) -> JSONResponse:
+    """Send the image as a multipart file (`image`), a URL (`url`, multipart, form or JSON),
+    base64 in JSON or a form (`image`), or the raw bytes with an image content type."""
     try:
         options = pipeline.Options(mode=mode)
     except InvalidOption as exc:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ...engine import pipeline
 from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from .. import openapi as oa
 from ..auth import authenticate
 from ..errors import status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
@@ -112,22 +113,61 @@ async def _read(request: Request) -> RequestInput:
                          "InvalidArgument")
     try:
         return await read_input(request)
-    except HTTPException as exc:  # a malformed multipart body
-        raise AzureError(f"Malformed request body: {exc.detail}", "InvalidArgument") from exc
-    except BadRequest:
+    except BadRequest:  # bad JSON (Azure's own samples send single quotes) or multipart
+        if ctype == "multipart/form-data":  # the body's stream is spent; nothing else to try
+            raise
         match = _QUOTED_URL.match((await request.body()).decode("utf-8", "replace"))
         if match is None:
             raise
         return RequestInput(fields={"url": match.group(1)})
 
 
-@router.post("/imageanalysis:segment")
-async def segment(
-    request: Request,
-    api_version: str | None = Query(None, alias="api-version"),
-    mode: str | None = None,
-) -> Response:
-    """Background removal or foreground matting, as Azure Image Analysis 4.0 answers it."""
+# --- the OpenAPI description (see web/openapi.py) ---------------------------------------------
+ERROR = oa.schema("AzureError", oa.obj(["error"], error=oa.obj(
+    ["code", "message"], code=oa.STRING, message=oa.STRING,
+    innererror=oa.obj(["code", "message"], code=oa.STRING, message=oa.STRING))))
+_ERROR_CODE = {"x-ms-error-code": oa.header("The error's code (the inner one when there is one).",
+                                            oa.STRING, required=True)}
+_SEGMENT_OPERATION = oa.operation(
+    "Remove the background or matte the foreground (Azure Image Analysis 4.0)",
+    security=oa.AZURE_KEYED,
+    parameters=[
+        oa.query("api-version", {"type": "string", "enum": list(API_VERSIONS)}, required=True),
+        oa.query("mode", {"type": "string", "enum": list(MODES)}, required=True,
+                 description="`backgroundRemoval`: RGBA PNG of at most 16 MP; "
+                             "`foregroundMatting`: greyscale PNG matte, the input's size."),
+    ],
+    body=oa.body(
+        multipart=oa.obj(["image"], image=oa.BINARY),
+        json=oa.obj(["url"], url=oa.URL),
+        raw=oa.RAW_IMAGE_TYPES,
+        examples={"json": {"url": "https://example.com/photo.jpg"}},
+    ),
+    responses={
+        200: oa.image(["image/png"], "The cut-out (RGBA) or the matte (greyscale) as PNG.",
+                      headers={**oa.METERED_SUCCESS}),
+        400: oa.json(ERROR, "`InvalidRequest`; `innererror.code` says why: InvalidImageFormat, "
+                     "InvalidImageSize, InvalidImageDimension, InvalidImageUrl, InvalidArgument or "
+                     "InvalidApiVersion.", headers={**_ERROR_CODE, **oa.RATE_LIMIT}, example={
+                         "error": {"code": "InvalidRequest", "message": "Image format is not valid.",
+                                   "innererror": {"code": "InvalidImageFormat",
+                                                  "message": "Can not load image."}}}),
+        **oa.refusals(ERROR, 401, 403, 429, 503, extra_headers=_ERROR_CODE, descriptions={
+            401: "No API key, or an unknown or revoked one (Azure answers both with 401).",
+            403: "Out of call volume quota: the monthly credits are used up."}),
+    },
+)
+
+
+@router.post("/imageanalysis:segment", **_SEGMENT_OPERATION)
+async def segment(request: Request) -> Response:
+    """Background removal or foreground matting, as Azure Image Analysis 4.0 answers it.
+
+    The body is the raw image (`application/octet-stream` or `image/*`), a multipart
+    part, or JSON `{"url": ...}`.
+    """
+    api_version = request.query_params.get("api-version")
+    mode = request.query_params.get("mode")
     engine: Engine = request.app.state.engine
     size = 0
     try:

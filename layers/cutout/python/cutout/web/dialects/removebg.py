@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ...engine import colors, geometry, images, pipeline
 from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from .. import openapi as oa
+from ..account import REPORT
 from ..auth import account_report, authenticate
 from ..errors import status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
@@ -77,6 +79,7 @@ TITLES = {
 # Engine and pipeline codes -> remove.bg's names for the same thing.
 RENAMES = {
     "invalid_image": "failed_to_read_image",
+    "too_many_scans": "failed_to_read_image",
     "fetch_failed": "failed_image_download",
     "invalid_color": "invalid_bg_color",
 }
@@ -255,17 +258,103 @@ def _success(result: pipeline.Result, as_json: bool) -> Response:
     return Response(result.data, media_type=result.content_type, headers=headers)
 
 
-@router.post("/removebg")
+# --- the OpenAPI description (see web/openapi.py) ---------------------------------------------
+
+ERRORS = oa.schema("RemoveBgErrors", oa.obj(["errors"], errors={
+    "type": "array", "minItems": 1,
+    "items": oa.obj(["title", "code"], title=oa.STRING, code=oa.STRING, detail=oa.STRING)}))
+_FLAG = {"type": "boolean"}
+_PARAMETERS = {
+    "image_file_b64": oa.BASE64,
+    "image_url": oa.URL,
+    "size": {"type": "string", "default": "preview",
+             "enum": [s.upper() if s == "50mp" else s for s in SIZES]},
+    "type": {"type": "string", "default": "auto", "enum": list(TYPES),
+             "description": "Accepted; Cutout does no foreground-type detection."},
+    "type_level": {"type": "string", "default": "1", "enum": list(TYPE_LEVELS)},
+    "format": {"type": "string", "default": "auto", "enum": list(FORMATS)},
+    "roi": {"type": "string", "example": "0% 0% 100% 100%",
+            "description": "Region of interest `x1 y1 x2 y2`, px or %."},
+    "crop": _FLAG,
+    "crop_margin": {"type": "string", "example": "10%",
+                    "description": "1, 2 or 4 values, px (up to 500) or % (up to 50)."},
+    "scale": {"type": "string", "example": "original", "description": "`10%`-`100%` or `original`."},
+    "position": {"type": "string", "example": "center",
+                 "description": "`original`, `center`, or 1-2 percentages."},
+    "channels": {"type": "string", "default": "rgba", "enum": list(CHANNELS)},
+    "add_shadow": _FLAG,
+    "semitransparency": _FLAG,
+    "bg_color": {"type": "string", "example": "81d4fa",
+                 "description": "Hex (`81d4fa`, `fff`, `81d4fa77`) or a colour name."},
+    "bg_image_url": oa.URL,
+    "shadow_type": {"type": "string", "default": "none",
+                    "enum": ["none", "drop", "auto", "3D", "car"]},
+    "shadow_opacity": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50},
+}
+_ONE_SOURCE = {"oneOf": [{"required": ["image_file"]}, {"required": ["image_file_b64"]},
+                         {"required": ["image_url"]}]}
+_ONE_TEXT_SOURCE = {"oneOf": [{"required": ["image_file_b64"]}, {"required": ["image_url"]}]}
+RESULT = oa.schema("RemoveBgResult", oa.obj(["data"], data=oa.obj(
+    ["result_b64"], result_b64=oa.BASE64, foreground_top=oa.INTEGER, foreground_left=oa.INTEGER,
+    foreground_width=oa.INTEGER, foreground_height=oa.INTEGER)))
+_RESULT_HEADERS = {
+    "X-Width": oa.header("Width of the result, px.", required=True),
+    "X-Height": oa.header("Height of the result, px.", required=True),
+    **{f"X-Foreground-{side}": oa.header(f"The subject's bounding box: {side.lower()}, px.")
+       for side in ("Top", "Left", "Width", "Height")},
+    **oa.METERED_SUCCESS,
+}
+_FORBIDDEN = {403: "No API key, or an unknown or revoked one (remove.bg answers both with 403)."}
+_REMOVEBG_OPERATION = oa.operation(
+    "Remove the background (remove.bg v1.0)",
+    security=oa.KEYED,
+    body=oa.body(
+        multipart={**oa.obj(image_file=oa.BINARY, bg_image_file=oa.BINARY, **_PARAMETERS),
+                   **_ONE_SOURCE},
+        urlencoded={**oa.obj(**_PARAMETERS), **_ONE_TEXT_SOURCE},
+        json={**oa.obj(**_PARAMETERS), **_ONE_TEXT_SOURCE},
+        examples={"json": {"image_url": "https://example.com/photo.jpg", "size": "auto",
+                           "format": "png"}},
+    ),
+    responses={
+        200: oa.image(
+            [images.CONTENT_TYPES[f] for f in images.OUTPUT_FORMATS],
+            "The result image (PNG, JPEG, WebP, or a zip of `color.jpg` and `alpha.png`); with "
+            "`Accept: application/json`, JSON carrying it in base64.",
+            headers=_RESULT_HEADERS,
+            also={"application/json": {"schema": RESULT}}),
+        400: oa.json(ERRORS, "The request or its image cannot be used (codes in the README).",
+                     headers=oa.RATE_LIMIT, example={"errors": [{
+                         "title": TITLES["missing_source"], "code": "missing_source",
+                         "detail": "No image given: send one of image_file, image_file_b64 or "
+                                   "image_url."}]}),
+        **oa.refusals(ERRORS, 402, 403, 429, 503, descriptions=_FORBIDDEN),
+    },
+)
+ACCOUNT = oa.schema("RemoveBgAccount", oa.obj(["data"], data=oa.obj(["attributes"], attributes=oa.obj(
+    ["credits", "api"],
+    credits=oa.obj(["total", "subscription", "payg", "enterprise"],
+                   total={"type": ["number", "null"]}, subscription={"type": ["number", "null"]},
+                   payg={"type": "number"}, enterprise={"type": "number"}),
+    api=oa.obj(["free_calls", "sizes"], free_calls=oa.INTEGER, sizes=oa.STRING),
+    cutout=REPORT,
+))))
+_ACCOUNT_OPERATION = oa.operation(
+    "The caller's credits (remove.bg v1.0)",
+    security=oa.KEYED,
+    responses={200: oa.json(ACCOUNT, "Credits left this month.", headers=oa.RATE_LIMIT),
+               **oa.refusals(ERRORS, 403, 503, descriptions=_FORBIDDEN)},
+)
+
+
+@router.post("/removebg", **_REMOVEBG_OPERATION)
 async def removebg(request: Request) -> Response:
     """Remove the background; parameters and answers as remove.bg's API documents them."""
     engine: Engine = request.app.state.engine
     sized = _Sized()
     try:
         caller = await authenticate(request)  # 403 before any work, as remove.bg does
-        try:
-            found = await read_input(request)
-        except HTTPException as exc:  # a malformed multipart body
-            raise RemoveBgError("bad_request", f"Malformed request body: {exc.detail}") from exc
+        found = await read_input(request)  # a malformed body: BadRequest, 400 bad_request
         sources = [name for name in SOURCES if _given(found, name)]
         if not sources:
             raise RemoveBgError("missing_source", "No image given: send one of image_file, "
@@ -293,7 +382,7 @@ async def removebg(request: Request) -> Response:
     return _success(result, as_json)
 
 
-@router.get("/account")
+@router.get("/account", **_ACCOUNT_OPERATION)
 async def account(request: Request) -> Response:
     """The caller's credits in remove.bg's shape (plus Cutout's own report under `cutout`).
 

@@ -1,0 +1,277 @@
+"""The IMG Processing dialect: stored images under /v1/images (creation and access here,
+operations by id in imgproc_ops.py).
+
+Code written against IMG Processing's API (or its Node SDK) works with only
+the base URL changed: the same paths, field names, defaults, image object and
+error shape (imgproc_params.py). These modules only translate: pixels are
+changed by engine/imageops and pipeline, images kept by imagelib, and every 201 goes
+through the metering door (`Engine.run`), counting 1 operation (remove-background
+2) as credits against the caller's megapixel window and monthly quota.
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Request, Security
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
+
+from ... import imagelib
+from ...engine import images
+from ...errors import CutoutError, FetchError, ImageTooLarge
+from ...imagelib import ImageLibrary
+from ...stores import ImageRecord
+from .. import fetch, large_results
+from ..auth import Caller, authenticate
+from ..processing import Engine
+from . import imgproc_params as p
+
+PREFIX = "/v1/images"
+USAGE_HEADER = "X-Image-Processing-Usage"
+# Declared for the OpenAPI page; authenticate() reads the header itself, so the
+# refusal comes in this dialect's shape.
+api_key = APIKeyHeader(name="x-api-key", scheme_name="x-api-key", auto_error=False,
+                       description="Your key (`cutout keys create`, live_... or test_...).")
+router = APIRouter(prefix=PREFIX, tags=["IMG Processing"], dependencies=[Security(api_key)])
+public_router = APIRouter(prefix="/v1/public/images", tags=["IMG Processing"])
+
+
+def library(request: Request) -> ImageLibrary:
+    found: ImageLibrary = request.app.state.image_library
+    return found
+
+
+def limits(engine: Engine) -> images.Limits:
+    """Decoding limits of this dialect: the engine's megapixels, IMG Processing's 20 MB."""
+    return images.Limits(engine.settings.max_megapixels, p.MAX_UPLOAD_BYTES)
+
+
+def image_object(request: Request, record: ImageRecord) -> dict[str, Any]:
+    url = str(request.url_for("public_image", token=record.token)) if record.token else None
+    return {"id": record.id, "name": record.name, "url": url, "width": record.width,
+            "height": record.height, "format": record.format, "size": record.size,
+            "created_at": record.created_at}
+
+
+def created(request: Request, record: ImageRecord, operations: int) -> JSONResponse:
+    return JSONResponse(image_object(request, record), status_code=201,
+                        headers={USAGE_HEADER: str(operations)})
+
+
+# --- creation --------------------------------------------------------------------------------
+
+
+async def _store_new(request: Request, caller: Caller, name: str, data: bytes) -> JSONResponse:
+    """Check, charge 1 operation, store: JPEG, PNG and WebP as sent, other formats as PNG."""
+    engine: Engine = request.app.state.engine
+    lim = limits(engine)
+    header = images.read_header(data, lim)
+    fmt = imagelib.STORED_FORMATS.get(header.format)
+
+    def work() -> ImageRecord:
+        body, kind = data, fmt
+        if kind is None:  # BMP, TIFF, GIF...: kept as PNG
+            body, kind = imagelib.encode(imagelib.decode(data, lim, header), "png"), "png"
+        return library(request).save(caller.account.id, name, body, kind, header.width,
+                                     header.height)
+
+    record = await engine.run(header, work, caller=caller, credits=1)
+    return created(request, record, 1)
+
+
+@router.post("/upload", status_code=201, responses=p.image_responses(), openapi_extra={
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["name", "image"],
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 30},
+                       "image": {"type": "string", "format": "binary",
+                                 "description": "JPEG, PNG or WebP (others stored as PNG), "
+                                                "at most 20 MB."}}}}}}})
+async def upload(request: Request) -> Response:
+    """Upload an image (multipart `name` + `image`); 201 with the new image object."""
+    try:
+        caller = await authenticate(request)
+        ctype = request.headers.get("content-type", "").lower()
+        if not ctype.startswith("multipart/form-data"):
+            raise p.Invalid(["body: send multipart/form-data with the fields name and image"])
+        try:
+            form = await request.form(max_files=1, max_fields=8,
+                                      max_part_size=p.MAX_UPLOAD_BYTES + 1024)
+        except Exception as exc:  # Starlette's MultiPartException and friends: a bad body
+            raise p.Invalid([f"body: {exc}"]) from None
+        try:
+            image = form.get("image")
+            name = form.get("name")
+            if image is None or isinstance(image, str):
+                raise p.Invalid(["image: a file is required"])
+            data = await image.read(p.MAX_UPLOAD_BYTES + 1)
+        finally:
+            await form.close()
+        name = p.check_name(name if isinstance(name, str) else None)
+        if len(data) > p.MAX_UPLOAD_BYTES:
+            raise ImageTooLarge(f"The image is larger than {p.MAX_UPLOAD_BYTES} bytes (20 MB).")
+        return await _store_new(request, caller, name, data)
+    except CutoutError as exc:
+        return p.error_response(exc)
+
+
+def allowed_source(url: str, hosts: tuple[str, ...]) -> None:
+    """CUTOUT_IMAGE_SOURCE_HOSTS: host patterns such as `*.s3.amazonaws.com` (empty: any)."""
+    if not hosts:
+        return
+    host = (urlsplit(url).hostname or "").lower()
+    if not any(fnmatch.fnmatchcase(host, pattern) for pattern in hosts):
+        raise FetchError(f"Images may only be created from these hosts: {', '.join(hosts)}.",
+                         code="source_not_allowed")
+
+
+@router.post("", status_code=201, responses=p.image_responses(),
+             openapi_extra=p.json_body(p.CreateFromUrl, {
+                 "name": "product", "url": "https://example-bucket.s3.amazonaws.com/product.jpg"}))
+async def create_from_url(request: Request) -> Response:
+    """Create an image from a URL (SSRF-guarded download; CUTOUT_IMAGE_SOURCE_HOSTS may restrict it)."""
+    engine: Engine = request.app.state.engine
+    try:
+        caller = await authenticate(request)
+        body = p.parse(p.CreateFromUrl, await request.body())
+        cfg = engine.settings
+        allowed_source(body.url, cfg.image_source_hosts)
+        fetched = await run_in_threadpool(
+            fetch.fetch, body.url, max_bytes=p.MAX_UPLOAD_BYTES, timeout=cfg.fetch_timeout,
+            max_redirects=cfg.fetch_max_redirects, allow_hosts=cfg.fetch_allow_hosts)
+        return await _store_new(request, caller, body.name.strip(), fetched.data)
+    except CutoutError as exc:
+        return p.error_response(exc)
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+@router.get("", responses={200: {"description": "A page of image objects, newest first.",
+                                 "content": {"application/json": {"example": {
+                                     "data": [p.IMAGE_EXAMPLE], "links": {
+                                         "previous": None,
+                                         "next": "https://api.example.com/v1/images?take=1&from="
+                                                 "image_01jd5x2k0000000000000000"}}}}},
+                           **p.ERRORS})
+async def list_images(request: Request) -> Response:
+    """Images newest first: `take` 1-100 (default 10), `from` an image id (the cursor)."""
+    try:
+        caller = await authenticate(request)
+        # The Node SDK's ky may send an unset parameter as the text "undefined".
+        query = {k: v for k, v in request.query_params.items() if v not in ("", "undefined")}
+        raw_take = query.get("take", "10")
+        start = query.get("from")
+        if not raw_take.isdigit() or not 1 <= int(raw_take) <= 100:
+            raise p.Invalid(["take: must be an integer from 1 to 100"])
+        if start is not None and not start.startswith(imagelib.ID_PREFIX):
+            raise p.Invalid(["from: must be an image id (image_...)"])
+        take = int(raw_take)
+        page = await run_in_threadpool(library(request).page, caller.account.id, take, start)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    base = str(request.url_for("list_images"))
+
+    def link(cursor: str | None) -> str | None:
+        return f"{base}?{urlencode({'take': take, 'from': cursor})}" if cursor else None
+
+    return JSONResponse({"data": [image_object(request, r) for r in page.records],
+                         "links": {"previous": link(page.previous), "next": link(page.next)}})
+
+
+async def _record(request: Request, image_id: str) -> tuple[Caller, ImageRecord]:
+    caller = await authenticate(request)
+    record = await run_in_threadpool(library(request).get, caller.account.id, image_id)
+    return caller, record
+
+
+@router.get("/{image_id}", responses=p.image_responses(200))
+async def get_image(request: Request, image_id: str) -> Response:
+    """The image object."""
+    try:
+        _, record = await _record(request, image_id)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return JSONResponse(image_object(request, record))
+
+
+def file_response(request: Request, record: ImageRecord, expires_in: int,
+                  headers: dict[str, str] | None = None) -> Response:
+    """The stored file; when it would not fit a synchronous response (Lambda's 6 MB once
+    base64-encoded, `max_response_bytes`), a 307 to a URL of the blob store that expires
+    after `expires_in` seconds (presigned S3, or the app's own signed /v1/blobs URL)."""
+    lib = library(request)
+    if not large_results.fits_inline(record.size, request.app.state.engine.settings.max_response_bytes):
+        url = lib.blobs.url(imagelib.blob_key(record.id), expires_in, str(request.base_url))
+        return RedirectResponse(url, status_code=307, headers=headers)
+    return Response(lib.read(record), media_type=imagelib.CONTENT_TYPES[record.format],
+                    headers=headers)
+
+
+@router.get("/{image_id}/download", responses={
+    200: {"description": "The image file.",
+          "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                      for t in imagelib.CONTENT_TYPES.values()}},
+    307: {"description": "Too large for one synchronous response: fetch it from this "
+                         "expiring Location (no key needed)."}, **p.ERRORS})
+async def download(request: Request, image_id: str) -> Response:
+    """The image's bytes with its content type (needs the key; publish to share)."""
+    try:
+        _, record = await _record(request, image_id)
+        ttl = request.app.state.engine.settings.result_url_ttl
+        return await run_in_threadpool(file_response, request, record, ttl)
+    except CutoutError as exc:
+        return p.error_response(exc)
+
+
+@router.delete("/{image_id}", status_code=204, responses={204: {"description": "Deleted."},
+                                                          **p.ERRORS})
+async def delete_image(request: Request, image_id: str) -> Response:
+    """Delete the image's bytes and record (its public URL stops working)."""
+    try:
+        caller = await authenticate(request)
+        await run_in_threadpool(library(request).delete, caller.account.id, image_id)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return Response(status_code=204)
+
+
+@router.post("/{image_id}/publish", responses=p.image_responses(200))
+async def publish(request: Request, image_id: str) -> Response:
+    """Give the image a public URL that works without a key (served by this API)."""
+    try:
+        caller = await authenticate(request)
+        record = await run_in_threadpool(library(request).publish, caller.account.id, image_id)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return JSONResponse(image_object(request, record))
+
+
+@router.post("/{image_id}/unpublish", responses=p.image_responses(200))
+async def unpublish(request: Request, image_id: str) -> Response:
+    """Make `url` null again; the old public URL answers 404 from now on."""
+    try:
+        caller = await authenticate(request)
+        record = await run_in_threadpool(library(request).unpublish, caller.account.id, image_id)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return JSONResponse(image_object(request, record))
+
+
+PUBLIC_REDIRECT_SECONDS = 60  # a large published image's expiring URL outlives an unpublish by this
+
+
+@public_router.get("/{token}", name="public_image", responses={
+    200: {"description": "The published image."},
+    307: {"description": "Too large for one synchronous response: an expiring Location."},
+    404: p.ERRORS[404]})
+async def public_image(request: Request, token: str) -> Response:
+    """A published image, without a key; 404 once unpublished or deleted."""
+    try:
+        record = await run_in_threadpool(library(request).published, token)
+        return await run_in_threadpool(file_response, request, record, PUBLIC_REDIRECT_SECONDS,
+                                       {"Cache-Control": "public, max-age=60"})
+    except CutoutError as exc:
+        return p.error_response(exc)

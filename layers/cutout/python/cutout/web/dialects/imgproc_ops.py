@@ -1,0 +1,245 @@
+"""The IMG Processing dialect's operations: POST /v1/images/{image_id}/<operation>.
+
+Each one parses its body (imgproc_params), finds the image (404 before any
+charge), plans the work (400 before any charge), then charges through the
+metering door (`Engine.run`: 1 operation, remove-background 2) and decodes the
+stored file once, applies engine/imageops (or the cut-out pipeline), encodes and
+stores the new image. IMG Processing's AI endpoints answer 422.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from fastapi import APIRouter, Request, Security
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ... import imagelib
+from ...engine import imageops, pipeline
+from ...errors import CutoutError
+from ...stores import ImageRecord
+from ..auth import authenticate
+from ..processing import Engine
+from . import imgproc_params as p
+from .imgproc import PREFIX, api_key, created, library, limits
+
+UNSUPPORTED = ("imagine", "classify", "visualize", "extract-text", "extract-formatted-text")
+MAX_OUTPUT_PIXELS = 25_000_000  # what a resize may make: the engine's default input limit
+OPERATIONS = ("remove-background", "convert", "resize", "crop", "rotate", "mirror", "blur",
+              "modulate", "watermark")
+# Included after imgproc.router: its catch-all for unknown operations comes last.
+router = APIRouter(prefix=PREFIX, tags=["IMG Processing"], dependencies=[Security(api_key)])
+
+
+@router.post("/imagine", include_in_schema=False)
+async def imagine(request: Request) -> Response:
+    return await unsupported(request, "", "imagine")
+
+
+# --- operations ------------------------------------------------------------------------------
+
+Pixels = np.ndarray
+Step = Callable[[Pixels], Pixels]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an operation will do to the pixels, decided (and checked) before anything is charged."""
+
+    step: Step
+    format: str  # jpeg | png | webp of the new image
+    quality: int = 90
+
+
+Planner = Callable[[Any, ImageRecord], Edit]
+
+
+async def operate(request: Request, image_id: str, model: type[p.Named], plan: Planner
+                  ) -> Response:
+    """Parse, find the image (404 before any charge), plan (400 before any charge), then
+    charge 1 operation and decode -> step -> encode -> store in a worker thread."""
+    engine: Engine = request.app.state.engine
+    try:
+        caller = await authenticate(request)
+        body = p.parse(model, await request.body())
+        record = await run_in_threadpool(library(request).get, caller.account.id, image_id)
+        chosen = plan(body, record)
+        data = await run_in_threadpool(library(request).read, record)
+        lim = limits(engine)
+
+        def work() -> ImageRecord:
+            pixels = chosen.step(imagelib.decode(data, lim, imagelib.header_of(record)))
+            if caller.account.sandbox:
+                pixels = imageops.sandbox_mark(pixels)
+            out = imagelib.encode(pixels, chosen.format, chosen.quality,
+                                  engine.settings.png_compress_level)
+            height, width = pixels.shape[:2]
+            return library(request).save(caller.account.id, body.name or record.name, out,
+                                         chosen.format, width, height)
+
+        new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=1)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return created(request, new, 1)
+
+
+def _op(name: str, model: type[p.Named], example: dict[str, Any], summary: str
+        ) -> Callable[[Planner], Planner]:
+    """Register POST /v1/images/{image_id}/<name>: `model` body, `plan` decides the Edit."""
+    def register(plan: Planner) -> Planner:
+        async def route(request: Request, image_id: str) -> Response:
+            return await operate(request, image_id, model, plan)
+
+        route.__name__ = name.replace("-", "_")
+        route.__doc__ = summary
+        router.post(f"/{{image_id}}/{name}", status_code=201, responses=p.image_responses(),
+                    openapi_extra=p.json_body(model, example), summary=summary)(route)
+        return plan
+
+    return register
+
+
+@_op("convert", p.Convert, {"format": "webp", "quality": 80},
+     "Convert to jpeg, png or webp (quality 1-100, default 100)")
+def _convert(body: p.Convert, record: ImageRecord) -> Edit:
+    fmt = "jpeg" if body.format == "jpg" else body.format
+    return Edit(lambda px: px, fmt, body.quality)
+
+
+@_op("resize", p.Resize, {"width": 800, "height": 600, "fit": "contain", "position": "center",
+                          "letterbox_color": "white"},
+     "Resize: fit fill (default), contain (letterboxed) or cover (cropped) at a position")
+def _resize(body: p.Resize, record: ImageRecord) -> Edit:
+    if body.width is None and body.height is None:
+        raise p.Invalid(["width, height: give at least one"])
+    colour = p.colour(body.letterbox_color, "letterbox_color")
+    if body.width is None:
+        height = body.height or 1
+        width = max(1, round(record.width * height / record.height))
+    else:
+        width = body.width
+        height = body.height or max(1, round(record.height * width / record.width))
+    if width > imageops.MAX_SIDE or height > imageops.MAX_SIDE or width * height > MAX_OUTPUT_PIXELS:
+        raise p.Invalid([f"width, height: {width}x{height} is larger than this server makes "
+                         f"(at most {MAX_OUTPUT_PIXELS // 1_000_000} megapixels, "
+                         f"{imageops.MAX_SIDE} px a side)"])
+    return Edit(lambda px: imageops.resize(px, width, height, body.fit, body.position, colour),
+                record.format)
+
+
+@_op("crop", p.Crop, {"x1": 10, "y1": 10, "x2": 410, "y2": 310}, "Crop to the box (x1, y1)-(x2, y2)")
+def _crop(body: p.Crop, record: ImageRecord) -> Edit:
+    if not (body.x1 < body.x2 <= record.width and body.y1 < body.y2 <= record.height):
+        raise p.Invalid([f"x1, y1, x2, y2: the box must lie inside the {record.width}x"
+                         f"{record.height} image with x1 < x2 and y1 < y2"])
+    return Edit(lambda px: imageops.crop(px, body.x1, body.y1, body.x2, body.y2), record.format)
+
+
+@_op("rotate", p.Rotate, {"angle": 90, "unit": "degrees", "background_color": "#000000"},
+     "Rotate clockwise by angle (degrees or radians), corners filled with background_color")
+def _rotate(body: p.Rotate, record: ImageRecord) -> Edit:
+    degrees = math.degrees(body.angle) if body.unit == "radians" else body.angle
+    colour = p.colour(body.background_color, "background_color")
+    return Edit(lambda px: imageops.rotate(px, degrees, colour), record.format)
+
+
+@_op("mirror", p.Mirror, {"mode": "horizontal"},
+     "Mirror: horizontal (left-right), vertical (top-bottom) or both")
+def _mirror(body: p.Mirror, record: ImageRecord) -> Edit:
+    return Edit(lambda px: imageops.mirror(px, body.mode), record.format)
+
+
+@_op("blur", p.Blur, {"sigma": 5}, "Gaussian blur with standard deviation sigma (0.3-1000 px)")
+def _blur(body: p.Blur, record: ImageRecord) -> Edit:
+    return Edit(lambda px: imageops.blur(px, body.sigma), record.format)
+
+
+@_op("modulate", p.Modulate, {"brightness": 1.2, "saturation": 0.8, "hue": 90, "lightness": 10},
+     "Modulate brightness, saturation (multipliers), hue (degrees) and lightness (added)")
+def _modulate(body: p.Modulate, record: ImageRecord) -> Edit:
+    return Edit(lambda px: imageops.modulate(
+        px, 1.0 if body.brightness is None else body.brightness,
+        1.0 if body.saturation is None else body.saturation, body.hue or 0.0,
+        body.lightness or 0.0), record.format)
+
+
+@router.post("/{image_id}/remove-background", status_code=201, responses=p.image_responses(),
+             openapi_extra=p.json_body(p.Named, {"name": "product-cutout"}))
+async def remove_background(request: Request, image_id: str) -> Response:
+    """Remove the background: a new PNG with transparency; counts as 2 operations."""
+    engine: Engine = request.app.state.engine
+    try:
+        caller = await authenticate(request)
+        body = p.parse(p.Named, await request.body())
+        record = await run_in_threadpool(library(request).get, caller.account.id, image_id)
+        data = await run_in_threadpool(library(request).read, record)
+        lim = limits(engine)
+        options = pipeline.Options(mode="fg-image", format="png",
+                                   png_level=engine.settings.png_compress_level)
+
+        def work() -> ImageRecord:
+            result = pipeline.cut(data, options, segmenter=engine.segmenter, limits=lim,
+                                  header=imagelib.header_of(record))
+            out = result.data
+            if caller.account.sandbox:  # the one extra decode, for sandbox keys only
+                marked = imageops.sandbox_mark(imagelib.decode(out, lim))
+                out = imagelib.encode(marked, "png", png_level=engine.settings.png_compress_level)
+            return library(request).save(caller.account.id, body.name or record.name, out, "png",
+                                         result.width, result.height)
+
+        new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=2)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return created(request, new, 2)
+
+
+@router.post("/{image_id}/watermark", status_code=201, responses=p.image_responses(),
+             openapi_extra=p.json_body(p.Watermarks, {"watermarks": [
+                 {"id": "image_01jd5x2m3k8qz4w7t9v6r5p3n3", "left": 20, "top": 20}]}))
+async def watermark(request: Request, image_id: str) -> Response:
+    """Lay up to 5 of your other images over this one at (left, top) px."""
+    engine: Engine = request.app.state.engine
+    try:
+        caller = await authenticate(request)
+        body = p.parse(p.Watermarks, await request.body())
+        lib = library(request)
+        record = await run_in_threadpool(lib.get, caller.account.id, image_id)
+        marks = [await run_in_threadpool(lib.get, caller.account.id, m.id) for m in body.watermarks]
+        blobs = [await run_in_threadpool(lib.read, r) for r in [record, *marks]]
+        lim = limits(engine)
+
+        def work() -> ImageRecord:
+            base = imagelib.decode(blobs[0], lim, imagelib.header_of(record))
+            layers = [(imagelib.decode(d, lim, imagelib.header_of(r)), m.left, m.top)
+                      for r, d, m in zip(marks, blobs[1:], body.watermarks)]
+            pixels = imageops.watermark(base, layers)
+            if caller.account.sandbox:
+                pixels = imageops.sandbox_mark(pixels)
+            out = imagelib.encode(pixels, record.format, png_level=engine.settings.png_compress_level)
+            return lib.save(caller.account.id, body.name or record.name, out, record.format,
+                            record.width, record.height)
+
+        new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=1)
+    except CutoutError as exc:
+        return p.error_response(exc)
+    return created(request, new, 1)
+
+
+@router.post("/{image_id}/{operation}", include_in_schema=False)
+async def unsupported(request: Request, image_id: str, operation: str) -> Response:
+    """AI endpoints of IMG Processing that Cutout does not offer: 422, never a bare 404."""
+    try:
+        await authenticate(request)
+        if operation in UNSUPPORTED:
+            raise p.Unsupported(
+                f"The {operation} endpoint is not available on this server: Cutout implements "
+                f"IMG Processing's storage and image operations ({', '.join(OPERATIONS)}), not "
+                "text-to-image or image analysis.")
+        raise imagelib.ImageNotFound(
+            f"Unknown operation {operation!r}; available: {', '.join(OPERATIONS)}, publish, "
+            "unpublish.")
+    except CutoutError as exc:
+        return p.error_response(exc)

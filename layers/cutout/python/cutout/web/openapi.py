@@ -1,0 +1,318 @@
+"""The OpenAPI description of every route, and `/docs` served without a CDN.
+
+A marketplace listing and every generated client are built from `/openapi.json`,
+so it must say what the routes really accept and answer. FastAPI infers little
+for these routes (they read their bodies themselves, in four encodings), so each
+route states its operation with the helpers here; `install()` adds what applies
+to every route (security schemes, shared schemas, `X-Request-Id`, the 413 of
+the body cap) and serves Swagger UI from the package (`static/swagger-ui/`,
+vendored from the npm package `swagger-ui-dist` by `make swagger-ui`).
+
+How to describe a route (a new dialect does the same):
+
+    from . import openapi as oa
+
+    MY_ERROR = oa.schema("MyDialectError", {...JSON schema of the error body...})
+
+    @router.post("/v2/thing", **oa.operation(
+        "Do the thing",                     # summary; the route's docstring is the description
+        security=oa.KEYED,                  # oa.AZURE_KEYED puts Ocp-Apim-Subscription-Key first;
+                                            # leave it out for an open route
+        parameters=[oa.query("mode", {"type": "string", "enum": [...]}, required=True)],
+        body=oa.body(multipart=..., urlencoded=..., json=..., raw=oa.RAW_IMAGE_TYPES),
+        responses={
+            200: oa.image(["image/png"], headers=oa.METERED_SUCCESS),
+            400: oa.json(MY_ERROR, "Bad input", example={...}),
+            **oa.refusals(MY_ERROR, 401, 402, 403, 429, 503),
+        },
+    ))
+    async def thing(request: Request) -> Response: ...
+
+- Declare every status the route can answer, each with its body shape and the
+  headers it always (`required`) or sometimes carries; undeclared statuses fail
+  tests/web/test_openapi.py (schemathesis against the live app).
+- Read query parameters from `request.query_params` when declaring them here:
+  a FastAPI `Query(...)` parameter makes FastAPI add a 422 `HTTPValidationError`
+  that no dialect answers. (Reading them as `Query` and declaring a 422 is fine
+  when the route really answers 422, as /v1/results does.)
+- Every schema body you write is OpenAPI 3.1 JSON Schema; reuse a shape across
+  routes with `schema(name, ...)`, which returns its `$ref`.
+- After changing a description, run `make openapi` and commit docs/openapi.json.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+Schema = dict[str, Any]
+
+# --- security schemes ------------------------------------------------------------------------
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "ApiKey": {
+        "type": "apiKey", "in": "header", "name": "X-Api-Key",
+        "description": "A Cutout API key (`cutout keys create`). Every metered route accepts it.",
+    },
+    "SubscriptionKey": {
+        "type": "apiKey", "in": "header", "name": "Ocp-Apim-Subscription-Key",
+        "description": "The same Cutout API key in Azure's header; every metered route accepts it.",
+    },
+    "RapidAPIProxySecret": {
+        "type": "apiKey", "in": "header", "name": "X-RapidAPI-Proxy-Secret",
+        "description": "Sent by the RapidAPI proxy (with `X-RapidAPI-User` and "
+                       "`X-RapidAPI-Subscription`) when `CUTOUT_RAPIDAPI_PROXY_SECRET` is set; "
+                       "the account is `rapidapi:<user>`, the plan follows the subscription.",
+    },
+}
+# Alternatives: any one of them authenticates (a list of requirement objects is an OR).
+KEYED = ({"ApiKey": []}, {"SubscriptionKey": []}, {"RapidAPIProxySecret": []})
+AZURE_KEYED = ({"SubscriptionKey": []}, {"ApiKey": []}, {"RapidAPIProxySecret": []})
+
+# --- shared schemas ------------------------------------------------------------------------
+
+_SCHEMAS: dict[str, Schema] = {}
+
+
+def schema(name: str, body: Schema) -> Schema:
+    """Register `body` under components/schemas/`name`; returns the `$ref` to use in its place."""
+    if name in _SCHEMAS and _SCHEMAS[name] != body:
+        raise ValueError(f"schema {name!r} is declared twice with different bodies")
+    _SCHEMAS[name] = body
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: Iterable[str] = (), **properties: Schema) -> Schema:
+    """A JSON object schema with these properties (others allowed, as the routes ignore them)."""
+    out: Schema = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+BINARY: Schema = {"type": "string", "format": "binary"}
+URL: Schema = {"type": "string", "format": "uri", "example": "https://example.com/photo.jpg"}
+BASE64: Schema = {"type": "string", "contentEncoding": "base64",
+                  "description": "Base64 (standard or URL-safe; a `data:` URI prefix is allowed)."}
+DETAIL = schema("Detail", {
+    **obj(["detail"], detail=STRING),
+    "description": "API4AI's and FastAPI's error shape: `detail` is one human-readable string.",
+})
+
+# --- headers --------------------------------------------------------------------------------
+
+
+def header(description: str, kind: Schema = INTEGER, required: bool = False) -> Schema:
+    """A response header; `required` only when every response of that status carries it."""
+    return {"description": description, "required": required, "schema": kind}
+
+
+RATE_LIMIT = {
+    "X-RateLimit-Limit": header("Megapixels the account may process per minute."),
+    "X-RateLimit-Remaining": header("Megapixels left in the current one-minute window."),
+    "X-RateLimit-Reset": header("Unix time (seconds) at which the current window ends."),
+}
+CREDITS_CHARGED = header("Credits this request used (e.g. `1` or `0.25`).",
+                         {"type": "string", "pattern": r"^\d+(\.\d+)?$"}, required=True)
+METERED_SUCCESS = {**RATE_LIMIT, "X-Credits-Charged": CREDITS_CHARGED}
+RETRY_AFTER = header("Seconds to wait before trying again.", required=True)
+REQUEST_ID = header("The request's id: yours if you sent a safe `X-Request-Id`, else a new one.",
+                    STRING, required=True)
+
+# --- request bodies -------------------------------------------------------------------------
+
+RAW_IMAGE_TYPES = ("image/*", "application/octet-stream")
+
+
+def body(*, multipart: Schema | None = None, urlencoded: Schema | None = None,
+         json: Schema | None = None, raw: Iterable[str] = (), required: bool = True,
+         examples: Mapping[str, Any] | None = None) -> Schema:
+    """A requestBody with one entry per accepted encoding; `raw` lists media types of raw bytes.
+
+    `examples` maps an encoding ("json", "urlencoded", "multipart") to one example value.
+    """
+    content: dict[str, Schema] = {}
+    for media_type, shape, key in ((
+            "multipart/form-data", multipart, "multipart"),
+            ("application/x-www-form-urlencoded", urlencoded, "urlencoded"),
+            ("application/json", json, "json")):
+        if shape is not None:
+            content[media_type] = {"schema": shape}
+            if examples and key in examples:
+                content[media_type]["example"] = examples[key]
+    for media_type in raw:
+        content[media_type] = {"schema": BINARY}
+    return {"required": required, "content": content}
+
+
+def query(name: str, kind: Schema, *, required: bool = False, description: str = "") -> Schema:
+    """A query parameter."""
+    out: Schema = {"name": name, "in": "query", "required": required, "schema": kind}
+    if description:
+        out["description"] = description
+    return out
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def json(shape: Schema, description: str, *, headers: Mapping[str, Schema] | None = None,
+         example: Any = None) -> Schema:
+    """A JSON response of `shape`."""
+    media: Schema = {"schema": shape}
+    if example is not None:
+        media["example"] = example
+    out: Schema = {"description": description, "content": {"application/json": media}}
+    if headers:
+        out["headers"] = dict(headers)
+    return out
+
+
+def image(media_types: Iterable[str], description: str = "The image.", *,
+          headers: Mapping[str, Schema] | None = None, also: Mapping[str, Schema] | None = None,
+          ) -> Schema:
+    """A binary response in any of `media_types`; `also` adds other media types (e.g. JSON)."""
+    out: Schema = {"description": description,
+                   "content": {t: {"schema": BINARY} for t in media_types}}
+    out["content"].update(also or {})
+    if headers:
+        out["headers"] = dict(headers)
+    return out
+
+
+REFUSALS = {
+    401: ("No API key was sent.", {}),
+    402: ("The account's monthly credits are used up.", RATE_LIMIT),
+    403: ("The API key is unknown or revoked (or the RapidAPI proxy secret is wrong).", {}),
+    429: ("Over the account's megapixels per minute.", {**RATE_LIMIT, "Retry-After": RETRY_AFTER}),
+    503: ("The account store (or the result store) is unreachable; nothing was charged.",
+          {"Retry-After": header("Seconds to wait before trying again.")}),
+}
+
+
+def refusals(shape: Schema, *statuses: int, extra_headers: Mapping[str, Schema] | None = None,
+             descriptions: Mapping[int, str] | None = None) -> dict[int, Schema]:
+    """The account refusals (401 402 403 429 503) in a dialect's error `shape`, with their headers."""
+    out = {}
+    for status in statuses:
+        text, headers = REFUSALS[status]
+        out[status] = json(shape, (descriptions or {}).get(status, text),
+                           headers={**headers, **(extra_headers or {})})
+    return out
+
+
+def operation(summary: str, *, responses: Mapping[int, Schema], body: Schema | None = None,
+              parameters: Iterable[Schema] = (), security: Iterable[Mapping] = (),
+              description: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for a route decorator (`@router.post(path, **operation(...))`)."""
+    extra: Schema = {}
+    if body is not None:
+        extra["requestBody"] = body
+    if parameters:
+        extra["parameters"] = list(parameters)
+    if security:
+        extra["security"] = [dict(s) for s in security]
+    kwargs: dict[str, Any] = {"summary": summary, "responses": dict(responses)}
+    success = responses.get(200, {}).get("content", {})
+    if success and "application/json" not in success:
+        kwargs["response_class"] = Response  # else FastAPI declares a JSON 200 it never sends
+    if extra:
+        kwargs["openapi_extra"] = extra
+    if description is not None:
+        kwargs["description"] = description
+    return kwargs
+
+# --- the whole spec -------------------------------------------------------------------------
+
+TOO_LARGE = "The request body is over `CUTOUT_MAX_REQUEST_BYTES` (answered before it is read)."
+
+
+def complete(spec: Schema) -> Schema:
+    """Add what holds for every route: schemes, shared schemas, X-Request-Id, the body cap's 413."""
+    components = spec.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    components.setdefault("schemas", {}).update(_SCHEMAS)
+    for item in spec.get("paths", {}).values():
+        for op in item.values():
+            responses = op.setdefault("responses", {})
+            if "requestBody" in op and "413" not in responses:
+                responses["413"] = json(DETAIL, TOO_LARGE)
+            for response in responses.values():
+                response.setdefault("headers", {})["X-Request-Id"] = REQUEST_ID
+    return spec
+
+
+def build(app: FastAPI) -> Schema:
+    """The app's OpenAPI document (cached on the app, as FastAPI's own `app.openapi` does)."""
+    if app.openapi_schema is None:
+        app.openapi_schema = complete(get_openapi(
+            title=app.title, version=app.version, description=app.description,
+            routes=app.routes, tags=app.openapi_tags, servers=app.servers))
+    return app.openapi_schema
+
+
+# --- /docs ---------------------------------------------------------------------------------
+
+STATIC = Path(__file__).resolve().parent / "static" / "swagger-ui"
+ASSETS = "/docs/assets"
+
+
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI for /openapi.json, with URLs relative to the page.
+
+    Relative URLs keep whatever prefix the browser sees in front of `/docs`: a
+    root path (`uvicorn --root-path`), or an API Gateway stage or base path that
+    Mangum strips before the app sees the request (it sets no root path).
+    """
+    assets = ASSETS.lstrip("/")
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url.lstrip("/"),
+        title=f"{request.app.title} API",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        # No validator badge: it would load an image from the public validator's host.
+        swagger_ui_parameters={"validatorUrl": None, "deepLinking": True},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Serve the completed spec at app.openapi_url and Swagger UI at /docs from the package.
+
+    Create the app with `docs_url=None, redoc_url=None` (FastAPI's pages load a CDN).
+    """
+    app.openapi = lambda: build(app)  # type: ignore[method-assign]
+    app.mount(ASSETS, StaticFiles(directory=STATIC), name="swagger-ui")
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
+
+
+def export(path: str) -> None:
+    """Write the spec of an app built from the environment's settings to `path` (`make openapi`).
+
+    The spec does not depend on settings; a throw-away data folder keeps the
+    export from touching the developer's store.
+    """
+    import tempfile
+    from dataclasses import replace
+
+    from ..config import settings
+    from .app import create_app
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(replace(settings(), table="", data_dir=data_dir, bucket=""))
+        text = dumps(app.openapi())
+    Path(path).write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+
+
+def dumps(spec: Schema) -> str:
+    """The committed file's formatting: 2-space indent, keys in FastAPI's order, a final newline."""
+    import json as _json
+
+    return _json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
