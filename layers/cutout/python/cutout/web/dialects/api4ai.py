@@ -34,6 +34,7 @@ _ENTITY = oa.obj(
     url={"type": "string", "description": "A signed download URL (results too large to inline)."},
     expires_at={"type": "string", "format": "date-time", "description": "When `url` expires."},
     format={"type": "string", "enum": ["PNG"]},
+    uncertainty_score=oa.UNCERTAINTY_SCORE,
 )
 RESULTS = oa.schema("Api4aiResults", oa.obj(["results"], results={
     "type": "array", "minItems": 1, "maxItems": 1, "items": oa.obj(
@@ -57,7 +58,8 @@ _RESULTS_OPERATION = oa.operation(
     responses={
         200: oa.json(RESULTS, "The result. An image that cannot be used (not decodable, over the "
                      "size limits, a refused or failed download) is a `failure` result, not an "
-                     "HTTP error.", headers={**oa.RATE_LIMIT, "X-Credits-Charged": {
+                     "HTTP error.", headers={**oa.RATE_LIMIT, **oa.uncertainty(required=False),
+                                             "X-Credits-Charged": {
                          **oa.CREDITS_CHARGED, "required": False}},
                      example={"results": [{
                          "status": {"code": "ok", "message": "Success"}, "name": "photo.jpg",

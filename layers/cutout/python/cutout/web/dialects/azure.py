@@ -145,7 +145,7 @@ _SEGMENT_OPERATION = oa.operation(
     ),
     responses={
         200: oa.image(["image/png"], "The cut-out (RGBA) or the matte (greyscale) as PNG.",
-                      headers={**oa.METERED_SUCCESS}),
+                      headers={**oa.uncertainty(), **oa.METERED_SUCCESS}),
         400: oa.json(ERROR, "`InvalidRequest`; `innererror.code` says why: InvalidImageFormat, "
                      "InvalidImageSize, InvalidImageDimension, InvalidImageUrl, InvalidArgument or "
                      "InvalidApiVersion.", headers={**_ERROR_CODE, **oa.RATE_LIMIT}, example={

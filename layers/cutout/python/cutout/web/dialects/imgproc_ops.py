@@ -22,7 +22,8 @@ from ...engine import imageops, pipeline
 from ...errors import CutoutError
 from ...stores import ImageRecord
 from ..auth import authenticate
-from ..processing import Engine
+from .. import openapi as oa
+from ..processing import Engine, uncertainty_header
 from . import imgproc_params as p
 from .imgproc import PREFIX, api_key, created, library, limits
 
@@ -166,10 +167,14 @@ def _modulate(body: p.Modulate, record: ImageRecord) -> Edit:
         body.lightness or 0.0), record.format)
 
 
-@router.post("/{image_id}/remove-background", status_code=201, responses=p.image_responses(),
+@router.post("/{image_id}/remove-background", status_code=201,
+             responses=p.image_responses(headers=oa.uncertainty()),
              openapi_extra=p.json_body(p.Named, {"name": "product-cutout"}))
 async def remove_background(request: Request, image_id: str) -> Response:
-    """Remove the background: a new PNG with transparency; counts as 2 operations."""
+    """Remove the background: a new PNG with transparency; counts as 2 operations.
+
+    X-Uncertainty-Score says how doubtful the cut-out is (0 sure .. 1 doubtful).
+    """
     engine: Engine = request.app.state.engine
     try:
         caller = await authenticate(request)
@@ -180,9 +185,12 @@ async def remove_background(request: Request, image_id: str) -> Response:
         options = pipeline.Options(mode="fg-image", format="png",
                                    png_level=engine.settings.png_compress_level)
 
+        scores: list[pipeline.Result] = []
+
         def work() -> ImageRecord:
             result = pipeline.cut(data, options, segmenter=engine.segmenter, limits=lim,
                                   header=imagelib.header_of(record))
+            scores.append(result)
             out = result.data
             if caller.account.sandbox:  # the one extra decode, for sandbox keys only
                 marked = imageops.sandbox_mark(imagelib.decode(out, lim))
@@ -193,7 +201,9 @@ async def remove_background(request: Request, image_id: str) -> Response:
         new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=2)
     except CutoutError as exc:
         return p.error_response(exc)
-    return created(request, new, 2)
+    response = created(request, new, 2)
+    response.headers.update(uncertainty_header(scores[0]))
+    return response
 
 
 @router.post("/{image_id}/watermark", status_code=201, responses=p.image_responses(),

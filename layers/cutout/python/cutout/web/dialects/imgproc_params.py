@@ -218,10 +218,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def image_responses(status: int = 201) -> dict[int | str, dict[str, Any]]:
+def image_responses(status: int = 201, headers: dict[str, Any] | None = None
+                    ) -> dict[int | str, dict[str, Any]]:
     usage = {"X-Image-Processing-Usage": {"description": "Operations this request counted.",
                                           "schema": {"type": "integer"}}} if status == 201 else {}
-    return {status: {"description": "The image object.", "headers": usage,
+    return {status: {"description": "The image object.", "headers": {**usage, **(headers or {})},
                      "content": {"application/json": {"schema": IMAGE_SCHEMA,
                                                        "example": IMAGE_EXAMPLE}}},
             **ERRORS}

@@ -296,12 +296,13 @@ _ONE_SOURCE = {"oneOf": [{"required": ["image_file"]}, {"required": ["image_file
 _ONE_TEXT_SOURCE = {"oneOf": [{"required": ["image_file_b64"]}, {"required": ["image_url"]}]}
 RESULT = oa.schema("RemoveBgResult", oa.obj(["data"], data=oa.obj(
     ["result_b64"], result_b64=oa.BASE64, foreground_top=oa.INTEGER, foreground_left=oa.INTEGER,
-    foreground_width=oa.INTEGER, foreground_height=oa.INTEGER)))
+    foreground_width=oa.INTEGER, foreground_height=oa.INTEGER, uncertainty_score=oa.UNCERTAINTY_SCORE)))
 _RESULT_HEADERS = {
     "X-Width": oa.header("Width of the result, px.", required=True),
     "X-Height": oa.header("Height of the result, px.", required=True),
     **{f"X-Foreground-{side}": oa.header(f"The subject's bounding box: {side.lower()}, px.")
        for side in ("Top", "Left", "Width", "Height")},
+    **oa.uncertainty(),
     **oa.METERED_SUCCESS,
 }
 _FORBIDDEN = {403: "No API key, or an unknown or revoked one (remove.bg answers both with 403)."}
