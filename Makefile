@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test check eval bench clean layers sam-cli openapi swagger-ui
+.PHONY: install model run test fuzz check eval bench bench-jobs clean layers sam-cli openapi swagger-ui
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -38,10 +38,16 @@ $(INT8_FILE): layers/model/build/models/%-int8.onnx: layers/model/build/models/%
 	$(MAKE) -C layers/model MODEL=$*-int8 PYTHON=$(PYTHON) QUANT_PYTHON=$(abspath $(BIN)/python)
 
 run: install
-	CUTOUT_ALLOW_ANONYMOUS=$${CUTOUT_ALLOW_ANONYMOUS:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/cutout serve
+	CUTOUT_ALLOW_ANONYMOUS=$${CUTOUT_ALLOW_ANONYMOUS:-1} CUTOUT_ANONYMOUS_PLAN=$${CUTOUT_ANONYMOUS_PLAN:-unlimited} HOST=$(HOST) PORT=$(PORT) $(BIN)/cutout serve
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The no-5xx property suite (tests/test_fuzz_no_5xx.py) with many random requests per
+# route; `make test` runs the same tests with a few dozen each.
+FUZZ_EXAMPLES ?= 2000
+fuzz: install
+	CUTOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:logging $(PYTEST_ARGS)
 
 # Static checks: mypy --strict on the engine and the ports (pyproject.toml [tool.mypy]).
 CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores \
@@ -85,6 +91,10 @@ $(BENCH_VENV)/.installed: bench/requirements.txt layers/deps/requirements.txt py
 
 bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
 	$(BENCH_VENV)/bin/python -m bench.run --photos $(dir $(DATASET)) $(BENCH_ARGS)
+
+# Asynchronous jobs against synchronous requests, and jobs/s with the local pool (bench/jobs.py).
+bench-jobs: install
+	$(BIN)/python -m bench.jobs --photos $(dir $(DATASET))
 
 # The three Lambda layers, built by the same Makefile targets `sam build` runs, but for
 # this machine's Python version and CPU, into $(LAYERS_DIR)/{cutout,deps,model}; the

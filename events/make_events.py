@@ -135,6 +135,27 @@ def s3_record(key: str, data: bytes, *, bucket: str = BUCKET, sequencer: int = 1
     }
 
 
+def sqs_job_event(job_id: str, message_id: str, *, receive_count: int = 1) -> dict:
+    """An SQS event of one job message, as Lambda's SQS event source delivers it."""
+    body = json.dumps({"jobId": job_id})
+    return {"Records": [{
+        "messageId": message_id,
+        "receiptHandle": f"AQEB{hashlib.sha256(message_id.encode()).hexdigest()}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": str(TIME_EPOCH),
+            "SenderId": "AROAEXAMPLE:cutout-api",
+            "ApproximateFirstReceiveTimestamp": str(TIME_EPOCH + 20),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:cutout-JobQueue",
+        "awsRegion": REGION,
+    }]}
+
+
 # The stored-images (IMG Processing) events name a key and an image that must exist where they
 # are replayed: replace these two placeholders (tests/test_imgproc_lambda.py does).
 API_KEY_PLACEHOLDER = "live_REPLACE_WITH_YOUR_KEY"
@@ -200,6 +221,9 @@ def events() -> tuple[dict[str, dict], dict[str, bytes]]:
             body=json.dumps({"url": "https://images.example.com/photos/coffee.jpg"}).encode(),
             content_type="application/json", request_id="Bq1Zjg7qIAMEVX3="),
         "api-get-modes.json": http_event("GET", "/v1/modes", request_id="Bq1Zjg7qIAMEVX4="),
+        # The page for people, and the readiness probe a load balancer calls.
+        "api-get-page.json": http_event("GET", "/", request_id="Bq1Zjg7qIAMEVX8="),
+        "api-get-ready.json": http_event("GET", "/ready", request_id="Bq1Zjg7qIAMEVX9="),
         # remove.bg dialect: the answer is the image itself, so binary (isBase64Encoded).
         "api-removebg-alpha.json": http_event(
             "POST", "/v1.0/removebg",
@@ -226,7 +250,19 @@ def events() -> tuple[dict[str, dict], dict[str, bytes]]:
             s3_record("uploads/batch/coffee.jpg", coffee, sequencer=5),
         ]},
     }
-    return {**api, **s3, **imgproc_events(astronaut)}, files
+    jobs = {
+        # The jobs function's input: replace jobId with one that POST /v2/remove-background gave.
+        "sqs-job.json": sqs_job_event("6f1d0c9e-8a53-4b7e-9a51-3f0e2d7c4b10",
+                                      "059f36b4-87a3-44ab-83d2-661975830a7d"),
+        "api-adobe-remove-background.json": http_event(
+            "POST", "/v2/remove-background",
+            body=multipart("image", "coffee.jpg", coffee, "image/jpeg",
+                           options=json.dumps({"mode": "cutout",
+                                               "output": {"mediaType": "image/png"}})),
+            content_type=f"multipart/form-data; boundary={BOUNDARY}", base64_body=True,
+            request_id="Bq1Zjg7qIAMEVX8="),
+    }
+    return {**api, **s3, **jobs, **imgproc_events(astronaut)}, files
 
 
 def sized_events(sizes: list[float], out: Path) -> None:

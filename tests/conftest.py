@@ -113,3 +113,16 @@ def new_key(app, owner: str = "tests", **limits) -> str:
     """A fresh key on the top plan with limits no test reaches unless it asks to."""
     limits = {"mp_per_minute": 100_000, "monthly_credits": 100_000, **limits}
     return app.state.engine.access.accounts.create_key("mega", owner=owner, **limits)[0]
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    """`cutout ARGV...` in this process, settings read afresh: (exit code, stdout, stderr)."""
+    from cutout.cli import main as cli
+
+    settings.cache_clear()
+    try:
+        code = cli.main(list(argv))
+    finally:
+        settings.cache_clear()
+    out, err = capsys.readouterr()
+    return code, out, err

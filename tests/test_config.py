@@ -21,6 +21,10 @@ SAMPLES = {
     "CUTOUT_FETCH_MAX_REDIRECTS": ("fetch_max_redirects", 0),
     "CUTOUT_FETCH_ALLOW_HOSTS": ("fetch_allow_hosts", ("example.com", "127.0.0.1")),
     "CUTOUT_LOG_LEVEL": ("log_level", "DEBUG"),
+    "CUTOUT_HEADERS_TIMEOUT_SECONDS": ("headers_timeout_seconds", 3.5),
+    "CUTOUT_REQUEST_TIMEOUT_SECONDS": ("request_timeout_seconds", 20.0),
+    "CUTOUT_MAX_CONCURRENT_CUTS": ("max_concurrent_cuts", 4),
+    "CUTOUT_TRIM_IDLE_SECONDS": ("trim_idle_seconds", -1.0),
     "CUTOUT_TABLE": ("table", "cutout-prod"),
     "CUTOUT_DATA_DIR": ("data_dir", "/tmp/cutout"),
     "CUTOUT_ALLOW_ANONYMOUS": ("allow_anonymous", True),
@@ -40,10 +44,21 @@ SAMPLES = {
     "CUTOUT_IMAGE_TTL_DAYS": ("image_ttl_days", 30),
     "CUTOUT_IMAGE_SOURCE_HOSTS": ("image_source_hosts", ("*.s3.amazonaws.com", "example.com")),
     "CUTOUT_SANDBOX_MP_PER_MINUTE": ("sandbox_mp_per_minute", 5),
+    "CUTOUT_JOB_QUEUE_URL": ("job_queue_url", "https://sqs.us-east-1.amazonaws.com/1/jobs"),
+    "CUTOUT_JOB_WORKERS": ("job_workers", 2),
+    "CUTOUT_JOB_QUEUE_CAPACITY": ("job_queue_capacity", 16),
+    "CUTOUT_JOB_TTL_SECONDS": ("job_ttl_seconds", 3600),
+    "CUTOUT_JOB_LEASE_SECONDS": ("job_lease_seconds", 360),
+    "CUTOUT_JOB_MAX_ATTEMPTS": ("job_max_attempts", 5),
+    "CUTOUT_WEBHOOK_SECRET": ("webhook_secret", "whsec"),
+    "CUTOUT_WEBHOOK_ATTEMPTS": ("webhook_attempts", 2),
+    "CUTOUT_WEBHOOK_BACKOFF": ("webhook_backoff", 0.5),
+    "CUTOUT_CORS_ORIGINS": ("cors_origins", ("https://shop.example", "https://admin.example")),
 }
 RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,",
        "CUTOUT_IMAGE_SOURCE_HOSTS": "*.s3.amazonaws.com,Example.com", "CUTOUT_LOG_LEVEL": "debug",
-       "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1"}
+       "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1",
+       "CUTOUT_CORS_ORIGINS": "https://shop.example,https://admin.example"}
 
 
 def test_each_setting_is_declared_once_with_its_variable_and_group() -> None:

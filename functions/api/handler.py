@@ -42,6 +42,10 @@ def lambda_settings() -> Settings:
     limit = cfg.max_response_bytes
     if limit <= 0 or limit > LAMBDA_RESPONSE_LIMIT:
         cfg = replace(cfg, max_response_bytes=LAMBDA_RESPONSE_LIMIT)
+    if "CUTOUT_TRIM_IDLE_SECONDS" not in os.environ:
+        # One request at a time in memory Lambda reserves anyway: handing it back while
+        # frozen between invocations would only make the next request page-fault again.
+        cfg = replace(cfg, trim_idle_seconds=-1.0)
     return cfg
 
 

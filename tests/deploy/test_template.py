@@ -198,6 +198,34 @@ def test_s3_trigger_reads_uploads_and_writes_results_only(transformed):
     assert "s3:DeleteObject" not in actions
 
 
+def test_api_gateway_cors_agrees_with_the_app(template, transformed):
+    """API Gateway answers preflights itself: its lists must be the app's (web/cors.py)."""
+    from cutout.web.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS, MAX_AGE_SECONDS
+
+    condition, any_origin, listed = template["Resources"]["HttpApi"]["Properties"][
+        "CorsConfiguration"]["Fn::If"]
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "CorsOrigins"}, "*"]}
+    assert any_origin["AllowOrigins"] == ["*"]
+    assert listed["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsOrigins"}]}
+    for cors in (any_origin, listed):
+        assert [h.lower() for h in cors["AllowHeaders"]] == list(ALLOW_HEADERS)
+        assert cors["ExposeHeaders"] == list(EXPOSE_HEADERS)
+        assert cors["AllowMethods"] == list(ALLOW_METHODS)
+        assert cors["MaxAge"] == MAX_AGE_SECONDS and cors["AllowCredentials"] is False
+    assert template["Parameters"]["CorsOrigins"]["Default"] == "*"
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CUTOUT_CORS_ORIGINS"] == {"Ref": "CorsOrigins"}  # the same comma list
+    # What CloudFormation gets after SAM's transform: the same configuration on the API.
+    body = transformed["Resources"]["HttpApi"]["Properties"]["Body"]
+    _, deployed_any, deployed_listed = body["x-amazon-apigateway-cors"]["Fn::If"]
+    assert deployed_any["allowOrigins"] == ["*"]
+    for deployed in (deployed_any, deployed_listed):
+        assert [h.lower() for h in deployed["allowHeaders"]] == list(ALLOW_HEADERS)
+        assert deployed["exposeHeaders"] == list(EXPOSE_HEADERS)
+        assert deployed["allowMethods"] == list(ALLOW_METHODS)
+        assert deployed["maxAge"] == MAX_AGE_SECONDS
+
+
 def test_stored_images_routes_permissions_and_retention(template, transformed):
     """/v1/images: named routes, least-privilege access to images/ and image records,
     CUTOUT_IMAGE_TTL_DAYS from the parameter, and the bucket's images/ lifecycle rule."""

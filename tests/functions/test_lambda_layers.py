@@ -48,6 +48,8 @@ TEST_LIMIT = 150_000  # response bytes: small enough that the larger samples go 
 API_EVENTS = {
     "api-bad-request.json", "api-get-modes.json", "api-json-base64.json", "api-json-url.json",
     "api-multipart-upload.json", "api-removebg-alpha.json", "api-removebg-rgba.json",
+    "api-adobe-remove-background.json",
+    "api-get-page.json", "api-get-ready.json",
 }
 
 
@@ -266,6 +268,23 @@ def test_get_modes(run):
     assert response["statusCode"] == 200
     assert json_body(response) == ["fg-image", "fg-image-shadow", "fg-mask"]
     assert response["headers"]["x-request-id"]
+
+
+def test_adobe_job_is_accepted_from_the_layers(run):
+    response = run["responses"]["api-adobe-remove-background.json"]
+    assert response["statusCode"] == 202
+    body = json_body(response)
+    assert set(body) == {"jobId", "statusUrl"}
+    assert body["statusUrl"].endswith(f"/v2/status/{body['jobId']}")
+def test_the_page_and_readiness_are_served_from_the_layers(run):
+    page = run["responses"]["api-get-page.json"]
+    assert page["statusCode"] == 200
+    assert page["headers"]["content-type"].startswith("text/html")
+    html = base64.b64decode(page["body"]).decode() if page.get("isBase64Encoded") else page["body"]
+    assert '<script src="static/page.js" defer></script>' in html  # relative: the stage path stays
+    ready = run["responses"]["api-get-ready.json"]
+    assert ready["statusCode"] == 200
+    assert json_body(ready)["checks"] == {"model": "ok", "store": "ok"}
 
 
 def test_bad_request_is_a_clear_422(run):

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cutout.cli import main as cli
+from conftest import run_cli
 from cutout.config import Settings, settings
 from cutout.web import create_app
 
@@ -214,16 +214,6 @@ def test_plans_file_overrides_the_defaults(make_client, tmp_path: Path) -> None:
 
 
 # --- the CLI ------------------------------------------------------------------------------------
-
-
-def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    settings.cache_clear()
-    try:
-        code = cli.main(list(argv))
-    finally:
-        settings.cache_clear()
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_manages_keys_in_dynamodb(

@@ -220,7 +220,7 @@ def test_remove_bg_curl_error_is_remove_bg_shaped(server, workdir):
     sample = REMOVEBG_CURL_FILE.replace("INSERT_YOUR_API_KEY_HERE", "a-wrong-key").replace(" -f ", " ")
     run(["bash", "-c", fill(sample, server, workdir)], workdir)
     body = (workdir.path / "no-bg.png").read_text()
-    assert '"errors"' in body and '"invalid_api_key"' in body
+    assert '"errors"' in body and '"auth_failed"' in body and '"API Key invalid"' in body
 
 
 # --- Azure Image Analysis 4.0 -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ group)`: its default, its `CUTOUT_*` variable and its group sit together, and
 `settings()` reads them all in one loop. A value that does not parse fails at
 start with a message naming the variable (`SettingError`). Defaults suit
 `make run`; the SAM template sets the deployed values. Groups (limits, model,
-fetch, accounts, results, s3, images) order the declaration and the README's table;
+fetch, accounts, results, s3, images, jobs) order the declaration and the README's table;
 new settings carry their unit in their name (`..._seconds`, `..._bytes`).
 
 Only entry points call `settings()` (the app factory, the Lambda handlers, the
@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 MIB = 1024 * 1024
-GROUPS = ("model", "limits", "fetch", "logs", "accounts", "results", "s3", "images")
+GROUPS = ("model", "limits", "fetch", "logs", "serving", "accounts", "results", "s3", "images", "jobs", "web")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -98,6 +98,11 @@ class Settings:
     fetch_allow_hosts: tuple[str, ...] = setting((), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch")
     # --- logs -------------------------------------------------------------------------
     log_level: str = setting("INFO", "CUTOUT_LOG_LEVEL", "logs")
+    # --- serving: `cutout serve` receive deadlines (web/serve.py), memory (engine/workload.py) --
+    headers_timeout_seconds: float = setting(10.0, "CUTOUT_HEADERS_TIMEOUT_SECONDS", "serving")  # first byte -> headers
+    request_timeout_seconds: float = setting(60.0, "CUTOUT_REQUEST_TIMEOUT_SECONDS", "serving")  # first byte -> body
+    max_concurrent_cuts: int = setting(2, "CUTOUT_MAX_CONCURRENT_CUTS", "serving")  # cut-outs at once per process
+    trim_idle_seconds: float = setting(2.0, "CUTOUT_TRIM_IDLE_SECONDS", "serving")  # idle -> memory back; -1: never
     # --- accounts, rate limits and metering (accounts/, stores/) ----------------------------
     table: str = setting("", "CUTOUT_TABLE", "accounts")  # DynamoDB table; empty: SQLite under data_dir
     data_dir: str = setting(".cutout", "CUTOUT_DATA_DIR", "accounts")  # also holds local results
@@ -121,6 +126,18 @@ class Settings:
     image_ttl_days: int = setting(0, "CUTOUT_IMAGE_TTL_DAYS", "images")  # 0: kept until deleted
     image_source_hosts: tuple[str, ...] = setting((), "CUTOUT_IMAGE_SOURCE_HOSTS", "images")  # POST /v1/images url hosts
     sandbox_mp_per_minute: int = setting(10, "CUTOUT_SANDBOX_MP_PER_MINUTE", "images")  # test_ keys
+    # --- asynchronous jobs (jobs/, queues/, web/dialects/adobe.py) -------------------------
+    job_queue_url: str = setting("", "CUTOUT_JOB_QUEUE_URL", "jobs")  # SQS; empty: an in-process pool
+    job_workers: int = setting(1, "CUTOUT_JOB_WORKERS", "jobs")  # threads of the in-process pool
+    job_queue_capacity: int = setting(256, "CUTOUT_JOB_QUEUE_CAPACITY", "jobs")  # waiting jobs before 503
+    job_ttl_seconds: int = setting(7 * 24 * 3600, "CUTOUT_JOB_TTL_SECONDS", "jobs")  # record kept
+    job_lease_seconds: int = setting(900, "CUTOUT_JOB_LEASE_SECONDS", "jobs")  # a running job's claim
+    job_max_attempts: int = setting(3, "CUTOUT_JOB_MAX_ATTEMPTS", "jobs")  # server failures before failed
+    webhook_secret: str = setting("", "CUTOUT_WEBHOOK_SECRET", "jobs")  # signs webhooks; needed for callbacks
+    webhook_attempts: int = setting(4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs")
+    webhook_backoff: float = setting(1.0, "CUTOUT_WEBHOOK_BACKOFF", "jobs")  # seconds, doubled each retry
+    # --- browsers (web/cors.py) ---------------------------------------------------------
+    cors_origins: tuple[str, ...] = setting(("*",), "CUTOUT_CORS_ORIGINS", "web")  # "*": any origin
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

@@ -92,6 +92,10 @@ class BlobStore(Protocol):
         """A URL that GETs the object without credentials until `expires_in` seconds pass."""
         ...
 
+    def upload_url(self, key: str, expires_in: int, base_url: str = "") -> str:
+        """A URL that PUTs the object (the request body) without credentials until it expires."""
+        ...
+
 
 def check_key(key: str) -> str:
     """`key`, or InvalidObjectKey if it could escape a folder or S3 would reject it."""

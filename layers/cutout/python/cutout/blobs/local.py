@@ -117,3 +117,20 @@ class LocalBlobStore:
         return expires >= time.time() and hmac.compare_digest(
             self.signature(key, expires), signature
         )
+
+    def upload_signature(self, key: str, expires: int) -> str:
+        """Signs a PUT: a GET URL's signature never authorises an upload."""
+        return hmac.new(self.secret, f"PUT\n{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def upload_url(self, key: str, expires_in: int, base_url: str = "") -> str:
+        """A `PUT /v1/blobs/<key>` URL valid for `expires_in` seconds. Raises InvalidObjectKey."""
+        expires = int(time.time()) + int(expires_in)
+        query = urlencode({"expires": expires,
+                           "signature": self.upload_signature(check_key(key), expires)})
+        return f"{base_url.rstrip('/')}/v1/blobs/{quote(key)}?{query}"
+
+    def verify_upload(self, key: str, expires: int, signature: str) -> bool:
+        """True when the PUT URL was signed here and has not expired."""
+        return expires >= time.time() and hmac.compare_digest(
+            self.upload_signature(key, expires), signature
+        )

@@ -100,6 +100,13 @@ class S3BlobStore:
             ExpiresIn=int(expires_in),
         ))
 
+    def upload_url(self, key: str, expires_in: int, base_url: str = "") -> str:
+        """A presigned PUT URL (signed locally). Raises InvalidObjectKey."""
+        return str(self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": check_key(key)},
+            ExpiresIn=int(expires_in),
+        ))
+
     def _call(self, operation: str, key: str, if_match: str | None) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..accounts.keys import ANONYMOUS_ID, RAPIDAPI_PREFIX, Accounts, minute_of, month_of
-from ..accounts.plans import load_plans
+from ..accounts.plans import Plan, load_plans
 from ..config import Settings, settings
 from ..stores import KeyRecord, StoreUnavailable, open_store
 
@@ -103,34 +103,49 @@ def keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limits_of(accounts: Accounts, cfg: Settings, account_id: str) -> tuple[Plan | None, str]:
+    """(the limits that apply, or None; a note) for any account the service meters.
+
+    A key id names its key's limits; `anonymous` and the S3 trigger's account
+    (CUTOUT_S3_ACCOUNT) have their configured plans; `rapidapi:<user>` accounts
+    take their plan from each request's subscription header, and other ids (the
+    accounts of other entry points) have usage but no stored plan.
+    """
+    if account_id == ANONYMOUS_ID:
+        return accounts.plans.get(cfg.anonymous_plan), "the key-less account (CUTOUT_ANONYMOUS_PLAN)"
+    if account_id == cfg.s3_account:
+        return accounts.plans.get(cfg.s3_plan), "the S3 upload trigger's account (CUTOUT_S3_ACCOUNT, CUTOUT_S3_PLAN)"
+    if account_id.startswith(RAPIDAPI_PREFIX):
+        return None, "a RapidAPI consumer (plan from X-RapidAPI-Subscription)"
+    try:
+        found = accounts.account_for(accounts.find_key(account_id))
+        return Plan(found.plan, found.mp_per_minute, found.monthly_credits), ""
+    except KeyError:
+        return None, "no key has this id; the account's metered usage"
+
+
 def keys_usage(args: argparse.Namespace) -> int:
-    accounts = _accounts(settings())
+    cfg = settings()
+    accounts = _accounts(cfg)
     now = time.time()
     month = args.month or month_of(now)
+    account_id = args.key_id
     try:
-        limits: dict[str, Any] = {}
-        account_id = args.key_id
-        if account_id != ANONYMOUS_ID and not account_id.startswith(RAPIDAPI_PREFIX):
-            record = accounts.find_key(account_id)
-            account = accounts.account_for(record)
-            limits = {"plan": account.plan, "mp": account.mp_per_minute,
-                      "quota": account.monthly_credits}
+        limits, note = _limits_of(accounts, cfg, account_id)
         usage = accounts.store.usage(account_id, month)
         window = accounts.store.window(account_id, minute_of(now)).used
-    except KeyError as exc:
-        return _fail(str(exc.args[0]))
     except (StoreUnavailable, ValueError) as exc:
         return _fail(str(exc))
-    print(f"account     {account_id}")
-    if limits:
-        print(f"plan        {limits['plan']}")
+    print(f"account     {account_id}" + (f"  ({note})" if note else ""))
+    if limits is not None:
+        print(f"plan        {limits.name}")
     print(f"month       {month}")
     print(f"calls       {usage.calls}")
     print(f"megapixels  {usage.megapixels:g}")
-    quota = f" of {_quota(limits['quota'])}" if limits else ""
+    quota = f" of {_quota(limits.monthly_credits)}" if limits is not None else ""
     print(f"credits     {usage.credits:g}{quota}")
-    if limits:
-        print(f"this minute {window} of {limits['mp']} megapixels")
+    if limits is not None:
+        print(f"this minute {window} of {limits.mp_per_minute} megapixels")
     return 0
 
 
@@ -156,7 +171,8 @@ def add_commands(commands: Any) -> None:
     p = sub.add_parser("revoke", help="revoke a key by its id")
     p.add_argument("key_id")
     p.set_defaults(run=keys_revoke)
-    p = sub.add_parser("usage", help="a key's usage this month (or 'anonymous', 'rapidapi:USER')")
-    p.add_argument("key_id")
+    p = sub.add_parser("usage", help="an account's usage this month: a key id, 'anonymous', "
+                       "'rapidapi:USER', the S3 account ('s3') or any metered account id")
+    p.add_argument("key_id", metavar="account")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
     p.set_defaults(run=keys_usage)

@@ -64,10 +64,10 @@ def remove(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..web import create_app
+    from ..config import settings
+    from ..web import create_app, serve as web_serve
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None,
-                access_log=False)
+    uvicorn.Server(web_serve.config(create_app(), settings(), args.host, args.port)).run()
     return 0
 
 

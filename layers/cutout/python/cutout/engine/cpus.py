@@ -17,7 +17,11 @@ MIB = 1024 * 1024
 # largest buffer a 25-megapixel request makes (RGBA, 100 MB).
 MMAP_THRESHOLD = 256 * MIB
 TRIM_THRESHOLD = 512 * MIB  # free heap kept before memory is handed back to the OS
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt() parameters, malloc.h
+# malloc arenas (glibc's default: 8 per core). Each thread that frees a buffer keeps it
+# in its own arena, and malloc_trim cannot return the top of a thread arena's heap, so
+# a burst on many threads left GBs behind (bench/concurrency.py); two bound that.
+ARENA_MAX = 2
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # mallopt() parameters, malloc.h
 
 
 def _cgroup_quota() -> float | None:
@@ -62,6 +66,9 @@ def tune_allocator() -> bool:
     request ~40 MB higher, and freed memory kept by the process instead of
     returned to the OS (on Lambda it is reserved anyway). A no-op without
     glibc, and when MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES already say otherwise.
+    Arenas are limited to ARENA_MAX (unless MALLOC_ARENA_MAX or an arena_max
+    tunable is set) so that what the process keeps does not multiply with the
+    threads that served a burst; workload.Workload hands it back when idle.
     """
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
@@ -69,7 +76,26 @@ def tune_allocator() -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (macOS, musl)
         return False
+    if "MALLOC_ARENA_MAX" not in os.environ and "arena_max" not in os.environ.get("GLIBC_TUNABLES", ""):
+        mallopt(_M_ARENA_MAX, ARENA_MAX)
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def release_memory() -> bool:
+    """Hand the allocator's free memory back to the OS now (glibc `malloc_trim(0)`).
+
+    The raised trim threshold (`tune_allocator`) keeps up to 512 MB free in each
+    malloc arena for the next request, and every thread that ran the pipeline may
+    have its own arena, so after a burst of concurrent requests an idle process kept
+    GBs. malloc_trim(0) returns the free pages of every arena (the top of the heap
+    and, with madvise, free pages inside it). Returns False without glibc.
+    """
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    return bool(trim(0))
 
 
 # Instructions that multiply uint8 by int8 and add into int32 without saturating.

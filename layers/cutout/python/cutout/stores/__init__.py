@@ -18,7 +18,7 @@ month pass its quota, however many callers race.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..config import Settings
 
@@ -205,3 +205,55 @@ def open_store(cfg: Settings) -> Store:
     from .sqlite import SqliteStore
 
     return SqliteStore(Path(cfg.data_dir) / "cutout.sqlite3")
+
+
+# --- job records (asynchronous jobs: cutout/jobs) ------------------------------------
+#
+#     JOB#<job id>              META                status, version, lease_until, doc (JSON), ttl
+#     JOBKEY#<account>#<digest> META                job_id, ttl  (an Idempotency-Key's first job)
+#
+# The store knows only the fields it must compare: every change is a compare-and-swap
+# on `version`, so two workers can never both move a job out of the same state.
+
+
+def job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def job_key_pk(scope: str) -> str:
+    return f"JOBKEY#{scope}"
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One job as stored: the compared fields, and the rest as a JSON-ready dict (`doc`)."""
+
+    job_id: str
+    status: str  # pending | running | succeeded | failed
+    version: int  # incremented by every write; the compare-and-swap token
+    lease_until: int  # epoch seconds a running job belongs to its worker; 0 otherwise
+    expires: int  # epoch seconds after which the item may be deleted (the table's TTL)
+    doc: dict[str, Any]
+
+
+class JobExists(Exception):
+    """A job with that id is already stored; nothing was written."""
+
+
+class JobStore(Protocol):
+    """The job record family: both adapters implement it beside `Store`."""
+
+    def create_job(self, item: JobItem) -> None:
+        """Write a new job; raises JobExists if the id is taken, StoreUnavailable."""
+
+    def get_job(self, job_id: str) -> JobItem | None:
+        """The job (strongly consistent read), or None."""
+
+    def swap_job(self, item: JobItem, expected_version: int) -> bool:
+        """Replace the job only if its stored version is `expected_version`; False otherwise."""
+
+    def unfinished_jobs(self, limit: int = 1000) -> list[JobItem]:
+        """Pending and running jobs (for a local worker pool that restarts)."""
+
+    def claim_idempotency(self, scope: str, job_id: str, expires: int) -> str:
+        """Bind `scope` (account + key digest) to `job_id` unless bound; returns the bound job id."""

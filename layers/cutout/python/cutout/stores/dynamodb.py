@@ -17,6 +17,7 @@ is charged once without being served, never twice.
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -30,6 +31,8 @@ from . import (
     TTL_ATTRIBUTE,
     Charge,
     ImageRecord,
+    JobExists,
+    JobItem,
     KeyRecord,
     QuotaFull,
     StoreUnavailable,
@@ -39,6 +42,8 @@ from . import (
     account_pk,
     image_sk,
     images_pk,
+    job_key_pk,
+    job_pk,
     key_pk,
     public_pk,
     rate_sk,
@@ -439,3 +444,71 @@ class DynamoStore:
             return None
         record = self.get_image(pointer["account"]["S"], pointer["image_id"]["S"])
         return record if record is not None and record.token == token else None
+    # --- job records (JobStore; see stores/__init__.py) ----------------------------
+
+    @staticmethod
+    def _job_item(item: dict[str, Any]) -> JobItem:
+        return JobItem(
+            job_id=item["pk"]["S"].removeprefix("JOB#"), status=item["status"]["S"],
+            version=int(_read_num(item, "version")), lease_until=int(_read_num(item, "lease_until")),
+            expires=int(_read_num(item, TTL_ATTRIBUTE)), doc=json.loads(item["doc"]["S"]),
+        )
+
+    @staticmethod
+    def _job_put(item: JobItem) -> dict[str, Any]:
+        return {
+            "pk": _s(job_pk(item.job_id)), "sk": _s(META), "status": _s(item.status),
+            "version": _num(item.version), "lease_until": _num(item.lease_until),
+            TTL_ATTRIBUTE: _num(item.expires), "doc": _s(json.dumps(item.doc, sort_keys=True)),
+        }
+
+    def create_job(self, item: JobItem) -> None:
+        try:
+            self._call("put_item", Item=self._job_put(item),
+                       ConditionExpression="attribute_not_exists(pk)")
+        except ConditionFailed:
+            raise JobExists(item.job_id) from None
+
+    def get_job(self, job_id: str) -> JobItem | None:
+        item = self._get(job_pk(job_id), META)
+        return self._job_item(item) if item else None
+
+    def swap_job(self, item: JobItem, expected_version: int) -> bool:
+        try:
+            self._call("put_item", Item=self._job_put(item),
+                       ConditionExpression="version = :expected",
+                       ExpressionAttributeValues={":expected": _num(expected_version)})
+        except ConditionFailed:
+            return False
+        return True
+
+    def unfinished_jobs(self, limit: int = 1000) -> list[JobItem]:
+        found: list[JobItem] = []
+        params: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :job) AND #status IN (:pending, :running)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":job": _s("JOB#"), ":pending": _s("pending"),
+                                          ":running": _s("running")},
+        }
+        while len(found) < limit:
+            out = self._call("scan", **params)
+            found.extend(self._job_item(item) for item in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                break
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        found.sort(key=lambda item: item.doc.get("created", ""))
+        return found[:limit]
+
+    def claim_idempotency(self, scope: str, job_id: str, expires: int) -> str:
+        key = {"pk": _s(job_key_pk(scope)), "sk": _s(META)}
+        try:
+            self._call("put_item", Item=key | {"job_id": _s(job_id), TTL_ATTRIBUTE: _num(expires)},
+                       ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
+                       ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                       ExpressionAttributeValues={":now": _num(int(time.time()))})
+        except ConditionFailed:
+            bound = self._get(job_key_pk(scope), META)
+            if bound is None:  # expired and deleted in between: try once more
+                return self.claim_idempotency(scope, job_id, expires)
+            return str(bound["job_id"]["S"])
+        return job_id

@@ -20,6 +20,8 @@ from . import (
     META,
     Charge,
     ImageRecord,
+    JobExists,
+    JobItem,
     KeyRecord,
     QuotaFull,
     StoreUnavailable,
@@ -29,6 +31,8 @@ from . import (
     account_pk,
     image_sk,
     images_pk,
+    job_key_pk,
+    job_pk,
     key_pk,
     public_pk,
     rate_sk,
@@ -307,3 +311,56 @@ class SqliteStore:
         pointer = json.loads(rows[0][0])
         record = self.get_image(pointer["account"], pointer["image_id"])
         return record if record is not None and record.token == token else None
+    # --- job records (JobStore; see stores/__init__.py) ----------------------------
+
+    @staticmethod
+    def _job_item(job_id: str, attrs: dict[str, Any]) -> JobItem:
+        return JobItem(job_id=job_id, status=attrs["status"], version=attrs["version"],
+                       lease_until=attrs["lease_until"], expires=attrs.get("ttl") or 0,
+                       doc=attrs["doc"])
+
+    @staticmethod
+    def _job_attrs(item: JobItem) -> dict[str, Any]:
+        return {"status": item.status, "version": item.version, "lease_until": item.lease_until,
+                "doc": item.doc, "ttl": item.expires}
+
+    def create_job(self, item: JobItem) -> None:
+        with self._transaction() as conn:
+            if self._get(conn, job_pk(item.job_id), META) is not None:
+                raise JobExists(item.job_id)
+            self._put(conn, job_pk(item.job_id), META, self._job_attrs(item))
+
+    def get_job(self, job_id: str) -> JobItem | None:
+        rows = self._query("SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?",
+                           (job_pk(job_id), META))
+        if not rows:
+            return None
+        attrs = json.loads(rows[0][0]) | {"ttl": rows[0][1]}
+        return self._job_item(job_id, attrs)
+
+    def swap_job(self, item: JobItem, expected_version: int) -> bool:
+        with self._transaction() as conn:
+            current = self._get(conn, job_pk(item.job_id), META)
+            if current is None or current["version"] != expected_version:
+                return False
+            self._put(conn, job_pk(item.job_id), META, self._job_attrs(item))
+        return True
+
+    def unfinished_jobs(self, limit: int = 1000) -> list[JobItem]:
+        rows = self._query("SELECT pk, attrs, ttl FROM items WHERE pk LIKE 'JOB#%' AND sk = ? "
+                           "LIMIT ?", (META, 100_000))
+        found = []
+        for pk, attrs, ttl in rows:
+            item = self._job_item(pk.removeprefix("JOB#"), json.loads(attrs) | {"ttl": ttl})
+            if item.status in ("pending", "running"):
+                found.append(item)
+        found.sort(key=lambda item: item.doc.get("created", ""))
+        return found[:limit]
+
+    def claim_idempotency(self, scope: str, job_id: str, expires: int) -> str:
+        with self._transaction() as conn:
+            bound = self._get(conn, job_key_pk(scope), META)
+            if bound is not None and (bound.get("ttl") or 0) >= time.time():
+                return str(bound["job_id"])
+            self._put(conn, job_key_pk(scope), META, {"job_id": job_id, "ttl": expires})
+        return job_id

@@ -12,9 +12,13 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, blobs, imagelib, logs
 from ..engine import model
+from ..jobs.submit import open_jobs
 from ..config import Settings, settings
-from . import account, auth, large_results, openapi
-from .dialects import api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
+from ..engine.workload import Workload
+from . import account, auth, health, large_results, openapi
+from .cors import add_cors
+from .dialects import adobe, api4ai, azure, imgproc, imgproc_ops, imgproc_params, removebg
+from .page import add_page
 from .middleware import RequestContext
 from .processing import Engine
 
@@ -31,7 +35,8 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         description="Background removal: cut-outs, masks and shadows from any photo.",
         docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
-    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg))
+    app.state.engine = Engine(segmenter, cfg, auth.Access(cfg),
+                              Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds))
     # Accounts and metering: 401/402/403/429/503 in the route's dialect (a dialect adds
     # its shape with app.state.access_renderers[prefix] = body_fn), rate-limit headers
     # on metered responses, refunds when the server fails after admission.
@@ -40,11 +45,19 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.add_middleware(auth.MeteringHeaders)
     app.include_router(account.router)
     app.include_router(api4ai.router)
+    # API4AI's own hosts serve the same API under this prefix; clients with it in their
+    # base URL work unchanged (one operation each in the spec: the alias is not listed).
+    app.include_router(api4ai.router, prefix=api4ai.HOSTED_PREFIX, include_in_schema=False)
     app.include_router(removebg.router)
     app.include_router(azure.router)
     # Results over the response limit go to the result store (S3 on Lambda); see large_results.
     app.state.blobs = blobs.open_blobs(cfg)
     app.include_router(large_results.router)
+    # Asynchronous jobs (Adobe's Remove Background v2): SQS, or a worker pool in this process.
+    app.state.jobs = open_jobs(cfg, app.state.engine.access.store, app.state.blobs, segmenter)
+    app.state.access_renderers["/v2/"] = adobe.access_body
+    app.include_router(adobe.router)
+    app.state.jobs.resume()
     # Stored images (IMG Processing's API): records in the store, bytes under images/.
     app.state.image_library = imagelib.ImageLibrary(app.state.engine.access.store, app.state.blobs,
                                                     cfg.image_ttl_days)
@@ -53,7 +66,10 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.include_router(imgproc_ops.router)  # after: its catch-all answers unknown operations
     app.include_router(imgproc.public_router)
     openapi.install(app)  # the spec's shared parts, and /docs from the package
+    app.include_router(health.router)
+    add_page(app)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
+    add_cors(app, cfg.cors_origins)  # outermost: 413s and refusals carry CORS headers too
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,9 @@ be public (no loopback, private, link-local such as 169.254.169.254, multicast,
 reserved or their IPv6 and IPv4-mapped forms); the connection goes to the
 address that was checked (pinned), so DNS cannot be rebound between check and
 connect; each redirect is checked the same way; size and time are bounded.
+URLs are sent as browsers and curl send them (see `normalise`): a raw
+non-ASCII path is percent-encoded as UTF-8, an internationalised host name is
+IDNA-encoded, and a URL that cannot be made meaningful is refused.
 Hosts on the explicit allow-list skip the public-address check (private
 deployments, tests) but nothing else.
 """
@@ -17,13 +20,21 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
+import idna
 
 from ..errors import FetchError
 
 Resolver = Callable[[str, int], list[str]]
 USER_AGENT = "Cutout/1.0 (+image fetch)"
 CHUNK = 64 * 1024
+# Characters kept as they are in a path or query; everything else (space, controls,
+# '"<>`{}' and all non-ASCII, as UTF-8) is percent-encoded, as the WHATWG URL
+# standard's path percent-encode set does; existing %XX escapes are kept.
+_URL_SAFE = "!$%&'()*+,-./:;=?@[]^_|~\\"
+# Code points a host may not contain (the WHATWG URL standard's forbidden host code points).
+_FORBIDDEN_HOST = set("\x00\t\n\r #/:<>?@[\\]^|%") | {chr(c) for c in range(0x20)} | {"\x7f"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,7 @@ class Fetched:
 def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
         raise FetchError(f"Image download failed: cannot resolve host {host}.") from exc
     return list(dict.fromkeys(info[4][0] for info in infos))
 
@@ -70,18 +81,75 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
-def _target(url: str, allow_hosts: tuple[str, ...], resolver: Resolver) -> tuple[str, str, int, str]:
-    """Check one URL: (scheme, host, port, pinned address), or FetchError."""
-    parts = urlsplit(url)
+def _refused(why: str) -> FetchError:
+    return FetchError(f"Image download refused: the URL {why}.")
+
+
+def ascii_host(host: str) -> str:
+    """A host name or IP literal as it goes on the wire: non-ASCII names IDNA-encoded.
+
+    IDNA per UTS #46 (non-transitional, as browsers do) via the `idna` package;
+    ASCII names keep their labels (underscores included) but each label must be
+    1-63 characters and the whole name at most 253 (RFC 1035). Raises FetchError
+    for names that cannot be encoded, and for forbidden code points.
+    """
+    if ":" in host:  # an IPv6 literal (urlsplit has stripped the brackets)
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError as exc:
+            raise _refused("has an invalid IPv6 address") from exc
+        return host
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError) as exc:
+            raise _refused(f"has a host name that cannot be IDNA-encoded ({exc})") from exc
+    if _FORBIDDEN_HOST & set(host):
+        raise _refused("has a forbidden character in its host name")
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        raise _refused("has an invalid host name (empty label, label over 63 characters or name over 253)")
+    return host.lower()
+
+
+def normalise(url: str) -> str:
+    """The URL as browsers and curl request it, or FetchError when it is not meaningful.
+
+    The host is IDNA-encoded (`ascii_host`), the path and query percent-encoded
+    as UTF-8 where they hold characters a request line cannot carry, the
+    fragment and any user:password@ dropped. Only http and https.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:  # unbalanced [ ], an invalid IPv6 literal or port
+        raise _refused(f"is malformed ({exc})") from exc
     if parts.scheme not in ("http", "https"):
         raise FetchError("Image download refused: only http and https URLs are allowed.")
-    host = parts.hostname
-    if not host:
+    if not parts.hostname:
         raise FetchError("Image download refused: the URL has no host.")
+    host = ascii_host(parts.hostname)
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    path = quote(parts.path or "/", safe=_URL_SAFE)
+    query = quote(parts.query, safe=_URL_SAFE)
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+def _location(raw: str) -> str:
+    """A Location header as sent: http.client decodes it as Latin-1; servers mean UTF-8."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise FetchError("Image download refused: the URL has an invalid port.") from exc
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return raw
+
+
+def _target(url: str, allow_hosts: tuple[str, ...], resolver: Resolver) -> tuple[str, str, int, str]:
+    """Check one normalised URL: (scheme, host, port, pinned address), or FetchError."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = resolver(host, port)
     if not addresses:
         raise FetchError(f"Image download failed: cannot resolve host {host}.")
@@ -103,9 +171,13 @@ def fetch(
     allow_hosts: tuple[str, ...] = (),
     resolver: Resolver = system_resolver,
 ) -> Fetched:
-    """GET an image URL within the guard's rules; FetchError says why it failed."""
+    """GET an image URL within the guard's rules; FetchError says why it failed.
+
+    Every hop's URL (the first and each redirect target) goes through `normalise`.
+    """
     deadline = time.monotonic() + timeout
     for _hop in range(max_redirects + 1):
+        url = normalise(url)
         scheme, host, port, address = _target(url, allow_hosts, resolver)
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -118,7 +190,10 @@ def fetch(
                 location = response.getheader("Location")
                 if not location:
                     raise FetchError("Image download failed: redirect without a location.")
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, _location(location))
+                except ValueError as exc:  # e.g. an unbalanced [ in the target
+                    raise _refused(f"of the redirect is malformed ({exc})") from exc
                 continue
             if response.status != 200:
                 raise FetchError(f"Image download failed: HTTP {response.status} from {host}.")
@@ -147,3 +222,32 @@ def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -
         if total > max_bytes:
             raise FetchError(f"Image download refused: larger than {max_bytes} bytes.")
         chunks.append(chunk)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float = 10.0,
+    allow_hosts: tuple[str, ...] = (),
+    resolver: Resolver = system_resolver,
+) -> int:
+    """POST `body` to a URL under the same guard as `fetch` (no redirects); returns the status.
+
+    For webhooks: the target must be public (or on `allow_hosts`), the
+    connection is pinned to the checked address, and the answer is not read
+    past its status. Raises FetchError when refused or unreachable.
+    """
+    scheme, host, port, address = _target(url, allow_hosts, resolver)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    conn = cls(host, port, address, timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"POST failed: {exc.__class__.__name__} from {host}.") from exc
+    finally:
+        conn.close()

@@ -22,6 +22,10 @@ from ..config import Settings
 from ..errors import CutoutError, InputError, InvalidImage
 
 RAW_TYPES = ("image/", "application/octet-stream")
+# Deepest nesting of JSON arrays and objects a request body may have. Real requests
+# are one level deep; Python's parser and encoder recurse, so ~1,000 levels would end
+# in RecursionError (a 500).
+MAX_JSON_DEPTH = 32
 _DATA_URI = re.compile(r"^data:[^,]*;base64,", re.IGNORECASE)
 
 
@@ -72,10 +76,7 @@ async def read_input(request: Request) -> RequestInput:
         return found
     body = await request.body()
     if ctype == "application/json" or (ctype == "" and body[:1] == b"{"):
-        try:
-            parsed = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest("Request body is not valid JSON.") from exc
+        parsed = parse_json(body or b"{}")
         if not isinstance(parsed, dict):
             raise BadRequest("Request body must be a JSON object.")
         return RequestInput(fields={k: v if isinstance(v, str) else json.dumps(v)
@@ -83,6 +84,41 @@ async def read_input(request: Request) -> RequestInput:
     if body:
         return RequestInput(raw=Upload(body, "", ctype))
     return RequestInput()
+
+
+def parse_json(body: bytes) -> object:
+    """A JSON request body, nested at most MAX_JSON_DEPTH arrays/objects deep.
+
+    Raises BadRequest when the body is not JSON (including RecursionError from
+    the parser on very deep nesting) or is nested deeper than the limit.
+    """
+    try:
+        parsed = json.loads(body)
+    except RecursionError as exc:
+        raise BadRequest(_too_deep()) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("Request body is not valid JSON.") from exc
+    if json_depth(parsed) > MAX_JSON_DEPTH:
+        raise BadRequest(_too_deep())
+    return parsed
+
+
+def _too_deep() -> str:
+    return f"Request body is nested too deeply: at most {MAX_JSON_DEPTH} levels of JSON arrays and objects."
+
+
+def json_depth(value: object) -> int:
+    """Levels of nested lists/dicts in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 def decode_base64(text: str) -> bytes:

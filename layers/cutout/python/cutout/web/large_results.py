@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..blobs import BlobStore, BlobUnavailable
+from ..blobs import BlobStore, BlobUnavailable, InvalidObjectKey
 from ..blobs.local import LocalBlobStore
 from ..errors import CutoutError, InputError
 from ..engine.pipeline import Result
@@ -156,3 +156,25 @@ async def local_blob(request: Request, key: str, expires: int = 0, signature: st
     except CutoutError:  # no such object, or a key that is not one
         return JSONResponse({"detail": EXPIRED}, status_code=404)
     return Response(blob.data, media_type=blob.content_type)
+
+
+@router.put("/v1/blobs/{key:path}", include_in_schema=False)
+async def local_upload(request: Request, key: str, expires: int = 0, signature: str = "") -> Response:
+    """Store an upload by its signed, expiring PUT URL (local store only; S3 takes its own).
+
+    The body is capped by the app's request limit (RequestContext).
+    """
+    store = request.app.state.blobs
+    if not isinstance(store, LocalBlobStore):
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+    try:
+        if not store.verify_upload(key, expires, signature):
+            return JSONResponse({"detail": EXPIRED}, status_code=403)
+        data = await request.body()
+        ctype = request.headers.get("content-type", "application/octet-stream")
+        etag = await run_in_threadpool(store.put, key, data, ctype)
+    except InvalidObjectKey:
+        return JSONResponse({"detail": EXPIRED}, status_code=404)
+    except BlobUnavailable as exc:
+        return JSONResponse({"detail": exc.message}, status_code=503)
+    return Response(status_code=200, headers={"ETag": f'"{etag}"'})

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("cutout.access")
@@ -68,6 +69,8 @@ class RequestContext:
                     await self.app(scope, capped_receive, send_with_id)
                 except BodyTooLarge:
                     await self._too_large(send_with_id)
+                except ClientDisconnect:  # gone before its body arrived (e.g. a receive deadline)
+                    status["code"] = 499  # nginx's "client closed request": nobody to answer
         finally:
             log.info(
                 "request",

@@ -18,6 +18,7 @@ from ..accounts.ratelimit import Ticket
 from ..config import Settings
 from ..engine import images, pipeline
 from ..engine.model import Segmenter
+from ..engine.workload import Workload
 from ..errors import AccessError
 from ..metering import Meter
 from .auth import Access, Caller, bind, current_caller
@@ -40,6 +41,7 @@ class Engine:
     segmenter: Segmenter
     settings: Settings
     access: Access | None = None  # accounts and limiter; None: no metering (library use)
+    workload: Workload | None = None  # cut-outs at once, idle trims; None: unbounded
 
     @property
     def limits(self) -> images.Limits:
@@ -90,9 +92,11 @@ class Engine:
             if caller is not None:
                 caller.ticket = ticket
 
+        # At most workload.max_concurrent requests go through the door at once (peak memory).
+        run = self.workload.run if self.workload is not None else Workload.unbounded
         try:
             return await run_in_threadpool(
-                door, *args, account=caller.account if caller else None, admitted=admitted,
+                run, door, *args, account=caller.account if caller else None, admitted=admitted,
                 **kwargs)
         except AccessError as exc:
             if caller is not None:

@@ -23,6 +23,7 @@ from ..inputs import BadRequest, decode_base64, download, read_input
 from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1", tags=["api4ai"])
+HOSTED_PREFIX = "/img-bg-removal"  # API4AI's hosts: /img-bg-removal/v1/results
 MISSING = "Missing image or url field."
 
 # --- the OpenAPI description (see web/openapi.py) ---------------------------------------------

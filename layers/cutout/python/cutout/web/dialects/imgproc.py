@@ -14,9 +14,8 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from ... import imagelib
@@ -28,14 +27,13 @@ from .. import fetch, large_results
 from ..auth import Caller, authenticate
 from ..processing import Engine
 from . import imgproc_params as p
+from . import imgproc_spec as spec
 
 PREFIX = "/v1/images"
 USAGE_HEADER = "X-Image-Processing-Usage"
-# Declared for the OpenAPI page; authenticate() reads the header itself, so the
-# refusal comes in this dialect's shape.
-api_key = APIKeyHeader(name="x-api-key", scheme_name="x-api-key", auto_error=False,
-                       description="Your key (`cutout keys create`, live_... or test_...).")
-router = APIRouter(prefix=PREFIX, tags=["IMG Processing"], dependencies=[Security(api_key)])
+# The key (`x-api-key`) is declared per route in imgproc_spec (the shared ApiKey scheme);
+# authenticate() reads it, so a refusal comes in this dialect's shape.
+router = APIRouter(prefix=PREFIX, tags=["IMG Processing"])
 public_router = APIRouter(prefix="/v1/public/images", tags=["IMG Processing"])
 
 
@@ -82,13 +80,7 @@ async def _store_new(request: Request, caller: Caller, name: str, data: bytes) -
     return created(request, record, 1)
 
 
-@router.post("/upload", status_code=201, responses=p.image_responses(), openapi_extra={
-    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["name", "image"],
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 30},
-                       "image": {"type": "string", "format": "binary",
-                                 "description": "JPEG, PNG or WebP (others stored as PNG), "
-                                                "at most 20 MB."}}}}}}})
+@router.post("/upload", status_code=201, **spec.UPLOAD)
 async def upload(request: Request) -> Response:
     """Upload an image (multipart `name` + `image`); 201 with the new image object."""
     try:
@@ -127,21 +119,20 @@ def allowed_source(url: str, hosts: tuple[str, ...]) -> None:
                          code="source_not_allowed")
 
 
-@router.post("", status_code=201, responses=p.image_responses(),
-             openapi_extra=p.json_body(p.CreateFromUrl, {
-                 "name": "product", "url": "https://example-bucket.s3.amazonaws.com/product.jpg"}))
+@router.post("", status_code=201, **spec.CREATE_FROM_URL)
 async def create_from_url(request: Request) -> Response:
     """Create an image from a URL (SSRF-guarded download; CUTOUT_IMAGE_SOURCE_HOSTS may restrict it)."""
     engine: Engine = request.app.state.engine
     try:
         caller = await authenticate(request)
         body = p.parse(p.CreateFromUrl, await request.body())
+        name = p.check_name(body.name)
         cfg = engine.settings
         allowed_source(body.url, cfg.image_source_hosts)
         fetched = await run_in_threadpool(
             fetch.fetch, body.url, max_bytes=p.MAX_UPLOAD_BYTES, timeout=cfg.fetch_timeout,
             max_redirects=cfg.fetch_max_redirects, allow_hosts=cfg.fetch_allow_hosts)
-        return await _store_new(request, caller, body.name.strip(), fetched.data)
+        return await _store_new(request, caller, name, fetched.data)
     except CutoutError as exc:
         return p.error_response(exc)
 
@@ -149,13 +140,7 @@ async def create_from_url(request: Request) -> Response:
 # --- access ----------------------------------------------------------------------------------
 
 
-@router.get("", responses={200: {"description": "A page of image objects, newest first.",
-                                 "content": {"application/json": {"example": {
-                                     "data": [p.IMAGE_EXAMPLE], "links": {
-                                         "previous": None,
-                                         "next": "https://api.example.com/v1/images?take=1&from="
-                                                 "image_01jd5x2k0000000000000000"}}}}},
-                           **p.ERRORS})
+@router.get("", **spec.LIST)
 async def list_images(request: Request) -> Response:
     """Images newest first: `take` 1-100 (default 10), `from` an image id (the cursor)."""
     try:
@@ -181,17 +166,24 @@ async def list_images(request: Request) -> Response:
                          "links": {"previous": link(page.previous), "next": link(page.next)}})
 
 
-async def _record(request: Request, image_id: str) -> tuple[Caller, ImageRecord]:
+def path_id(request: Request) -> str:
+    """The `{image_id}` of the path (not a FastAPI parameter, which FastAPI would declare a
+    second time: imgproc_spec declares it, with the id's pattern; other text answers 404)."""
+    found: str = request.path_params["image_id"]
+    return found
+
+
+async def _record(request: Request) -> tuple[Caller, ImageRecord]:
     caller = await authenticate(request)
-    record = await run_in_threadpool(library(request).get, caller.account.id, image_id)
+    record = await run_in_threadpool(library(request).get, caller.account.id, path_id(request))
     return caller, record
 
 
-@router.get("/{image_id}", responses=p.image_responses(200))
-async def get_image(request: Request, image_id: str) -> Response:
+@router.get("/{image_id}", **spec.GET)
+async def get_image(request: Request) -> Response:
     """The image object."""
     try:
-        _, record = await _record(request, image_id)
+        _, record = await _record(request)
     except CutoutError as exc:
         return p.error_response(exc)
     return JSONResponse(image_object(request, record))
@@ -210,51 +202,45 @@ def file_response(request: Request, record: ImageRecord, expires_in: int,
                     headers=headers)
 
 
-@router.get("/{image_id}/download", responses={
-    200: {"description": "The image file.",
-          "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                      for t in imagelib.CONTENT_TYPES.values()}},
-    307: {"description": "Too large for one synchronous response: fetch it from this "
-                         "expiring Location (no key needed)."}, **p.ERRORS})
-async def download(request: Request, image_id: str) -> Response:
+@router.get("/{image_id}/download", **spec.DOWNLOAD)
+async def download(request: Request) -> Response:
     """The image's bytes with its content type (needs the key; publish to share)."""
     try:
-        _, record = await _record(request, image_id)
+        _, record = await _record(request)
         ttl = request.app.state.engine.settings.result_url_ttl
         return await run_in_threadpool(file_response, request, record, ttl)
     except CutoutError as exc:
         return p.error_response(exc)
 
 
-@router.delete("/{image_id}", status_code=204, responses={204: {"description": "Deleted."},
-                                                          **p.ERRORS})
-async def delete_image(request: Request, image_id: str) -> Response:
+@router.delete("/{image_id}", status_code=204, **spec.DELETE)
+async def delete_image(request: Request) -> Response:
     """Delete the image's bytes and record (its public URL stops working)."""
     try:
         caller = await authenticate(request)
-        await run_in_threadpool(library(request).delete, caller.account.id, image_id)
+        await run_in_threadpool(library(request).delete, caller.account.id, path_id(request))
     except CutoutError as exc:
         return p.error_response(exc)
     return Response(status_code=204)
 
 
-@router.post("/{image_id}/publish", responses=p.image_responses(200))
-async def publish(request: Request, image_id: str) -> Response:
+@router.post("/{image_id}/publish", **spec.PUBLISH)
+async def publish(request: Request) -> Response:
     """Give the image a public URL that works without a key (served by this API)."""
     try:
         caller = await authenticate(request)
-        record = await run_in_threadpool(library(request).publish, caller.account.id, image_id)
+        record = await run_in_threadpool(library(request).publish, caller.account.id, path_id(request))
     except CutoutError as exc:
         return p.error_response(exc)
     return JSONResponse(image_object(request, record))
 
 
-@router.post("/{image_id}/unpublish", responses=p.image_responses(200))
-async def unpublish(request: Request, image_id: str) -> Response:
+@router.post("/{image_id}/unpublish", **spec.UNPUBLISH)
+async def unpublish(request: Request) -> Response:
     """Make `url` null again; the old public URL answers 404 from now on."""
     try:
         caller = await authenticate(request)
-        record = await run_in_threadpool(library(request).unpublish, caller.account.id, image_id)
+        record = await run_in_threadpool(library(request).unpublish, caller.account.id, path_id(request))
     except CutoutError as exc:
         return p.error_response(exc)
     return JSONResponse(image_object(request, record))
@@ -263,14 +249,12 @@ async def unpublish(request: Request, image_id: str) -> Response:
 PUBLIC_REDIRECT_SECONDS = 60  # a large published image's expiring URL outlives an unpublish by this
 
 
-@public_router.get("/{token}", name="public_image", responses={
-    200: {"description": "The published image."},
-    307: {"description": "Too large for one synchronous response: an expiring Location."},
-    404: p.ERRORS[404]})
-async def public_image(request: Request, token: str) -> Response:
+@public_router.get("/{token}", name="public_image", **spec.PUBLIC)
+async def public_image(request: Request) -> Response:
     """A published image, without a key; 404 once unpublished or deleted."""
     try:
-        record = await run_in_threadpool(library(request).published, token)
+        record = await run_in_threadpool(library(request).published,
+                                           request.path_params["token"])
         return await run_in_threadpool(file_response, request, record, PUBLIC_REDIRECT_SECONDS,
                                        {"Cache-Control": "public, max-age=60"})
     except CutoutError as exc:

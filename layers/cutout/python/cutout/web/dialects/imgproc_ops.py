@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,22 +22,22 @@ from ...engine import imageops, pipeline
 from ...errors import CutoutError
 from ...stores import ImageRecord
 from ..auth import authenticate
-from .. import openapi as oa
 from ..processing import Engine, uncertainty_header
 from . import imgproc_params as p
-from .imgproc import PREFIX, api_key, created, library, limits
+from . import imgproc_spec as spec
+from .imgproc import PREFIX, created, library, limits, path_id
 
 UNSUPPORTED = ("imagine", "classify", "visualize", "extract-text", "extract-formatted-text")
 MAX_OUTPUT_PIXELS = 25_000_000  # what a resize may make: the engine's default input limit
 OPERATIONS = ("remove-background", "convert", "resize", "crop", "rotate", "mirror", "blur",
               "modulate", "watermark")
 # Included after imgproc.router: its catch-all for unknown operations comes last.
-router = APIRouter(prefix=PREFIX, tags=["IMG Processing"], dependencies=[Security(api_key)])
+router = APIRouter(prefix=PREFIX, tags=["IMG Processing"])
 
 
 @router.post("/imagine", include_in_schema=False)
 async def imagine(request: Request) -> Response:
-    return await unsupported(request, "", "imagine")
+    return await unsupported(request)
 
 
 # --- operations ------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ class Edit:
 Planner = Callable[[Any, ImageRecord], Edit]
 
 
-async def operate(request: Request, image_id: str, model: type[p.Named], plan: Planner
+async def operate(request: Request, model: type[p.Named], plan: Planner
                   ) -> Response:
     """Parse, find the image (404 before any charge), plan (400 before any charge), then
     charge 1 operation and decode -> step -> encode -> store in a worker thread."""
@@ -66,7 +66,8 @@ async def operate(request: Request, image_id: str, model: type[p.Named], plan: P
     try:
         caller = await authenticate(request)
         body = p.parse(model, await request.body())
-        record = await run_in_threadpool(library(request).get, caller.account.id, image_id)
+        record = await run_in_threadpool(library(request).get, caller.account.id,
+                                         path_id(request))
         chosen = plan(body, record)
         data = await run_in_threadpool(library(request).read, record)
         lim = limits(engine)
@@ -91,13 +92,13 @@ def _op(name: str, model: type[p.Named], example: dict[str, Any], summary: str
         ) -> Callable[[Planner], Planner]:
     """Register POST /v1/images/{image_id}/<name>: `model` body, `plan` decides the Edit."""
     def register(plan: Planner) -> Planner:
-        async def route(request: Request, image_id: str) -> Response:
-            return await operate(request, image_id, model, plan)
+        async def route(request: Request) -> Response:
+            return await operate(request, model, plan)
 
         route.__name__ = name.replace("-", "_")
         route.__doc__ = summary
-        router.post(f"/{{image_id}}/{name}", status_code=201, responses=p.image_responses(),
-                    openapi_extra=p.json_body(model, example), summary=summary)(route)
+        router.post(f"/{{image_id}}/{name}", status_code=201,
+                    **spec.operation(summary, model, example))(route)
         return plan
 
     return register
@@ -167,10 +168,10 @@ def _modulate(body: p.Modulate, record: ImageRecord) -> Edit:
         body.lightness or 0.0), record.format)
 
 
-@router.post("/{image_id}/remove-background", status_code=201,
-             responses=p.image_responses(headers=oa.uncertainty()),
-             openapi_extra=p.json_body(p.Named, {"name": "product-cutout"}))
-async def remove_background(request: Request, image_id: str) -> Response:
+@router.post("/{image_id}/remove-background", status_code=201, **spec.operation(
+    "Remove the background: a new PNG with transparency (2 operations)", p.Named,
+    {"name": "product-cutout"}))
+async def remove_background(request: Request) -> Response:
     """Remove the background: a new PNG with transparency; counts as 2 operations.
 
     X-Uncertainty-Score says how doubtful the cut-out is (0 sure .. 1 doubtful).
@@ -179,7 +180,8 @@ async def remove_background(request: Request, image_id: str) -> Response:
     try:
         caller = await authenticate(request)
         body = p.parse(p.Named, await request.body())
-        record = await run_in_threadpool(library(request).get, caller.account.id, image_id)
+        record = await run_in_threadpool(library(request).get, caller.account.id,
+                                         path_id(request))
         data = await run_in_threadpool(library(request).read, record)
         lim = limits(engine)
         options = pipeline.Options(mode="fg-image", format="png",
@@ -206,17 +208,17 @@ async def remove_background(request: Request, image_id: str) -> Response:
     return response
 
 
-@router.post("/{image_id}/watermark", status_code=201, responses=p.image_responses(),
-             openapi_extra=p.json_body(p.Watermarks, {"watermarks": [
-                 {"id": "image_01jd5x2m3k8qz4w7t9v6r5p3n3", "left": 20, "top": 20}]}))
-async def watermark(request: Request, image_id: str) -> Response:
+@router.post("/{image_id}/watermark", status_code=201, **spec.operation(
+    "Lay up to 5 of your other images over this one", p.Watermarks,
+    {"watermarks": [{"id": "image_01jd5x2m3k8qz4w7t9v6r5p3n3", "left": 20, "top": 20}]}))
+async def watermark(request: Request) -> Response:
     """Lay up to 5 of your other images over this one at (left, top) px."""
     engine: Engine = request.app.state.engine
     try:
         caller = await authenticate(request)
         body = p.parse(p.Watermarks, await request.body())
         lib = library(request)
-        record = await run_in_threadpool(lib.get, caller.account.id, image_id)
+        record = await run_in_threadpool(lib.get, caller.account.id, path_id(request))
         marks = [await run_in_threadpool(lib.get, caller.account.id, m.id) for m in body.watermarks]
         blobs = [await run_in_threadpool(lib.read, r) for r in [record, *marks]]
         lim = limits(engine)
@@ -239,8 +241,9 @@ async def watermark(request: Request, image_id: str) -> Response:
 
 
 @router.post("/{image_id}/{operation}", include_in_schema=False)
-async def unsupported(request: Request, image_id: str, operation: str) -> Response:
+async def unsupported(request: Request) -> Response:
     """AI endpoints of IMG Processing that Cutout does not offer: 422, never a bare 404."""
+    operation = request.path_params.get("operation", "imagine")
     try:
         await authenticate(request)
         if operation in UNSUPPORTED:

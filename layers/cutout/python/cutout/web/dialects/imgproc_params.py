@@ -8,7 +8,6 @@ for validation, which the SDK's IMGProcessingAPIError reads.
 """
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ...engine import colors, imageops
 from ...errors import AccessError, CutoutError, InputError, InvalidImage, InvalidOption
 from .. import errors as web_errors
+from ..inputs import BadRequest, parse_json
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # IMG Processing's upload limit
 Name = Field(default=None, min_length=1, max_length=30,
@@ -111,9 +111,9 @@ M = TypeVar("M", bound=Body)
 def parse(model: type[M], raw: bytes) -> M:
     """The JSON body as `model` (an empty body counts as `{}`; nulls as absent); raises Invalid."""
     try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid(["body: not valid JSON"]) from None
+        data = parse_json(raw or b"{}")  # not JSON, or nested too deeply
+    except BadRequest as exc:
+        raise Invalid([f"body: {exc.message}"]) from None
     if not isinstance(data, dict):
         raise Invalid(["body: must be a JSON object"])
     try:
@@ -176,60 +176,12 @@ def access_body(exc: AccessError) -> dict[str, Any]:
             "message": exc.message}
 
 
-# --- OpenAPI ---------------------------------------------------------------------------
-
-IMAGE_EXAMPLE = {
-    "id": "image_01jd5x2m3k8qz4w7t9v6r5p3n2", "name": "product", "url": None,
-    "width": 1200, "height": 800, "format": "png", "size": 482113,
-    "created_at": "2026-11-30T03:00:00.000Z",
-}
-IMAGE_SCHEMA = {
-    "type": "object",
-    "required": list(IMAGE_EXAMPLE),
-    "properties": {
-        "id": {"type": "string", "pattern": "^image_"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 30},
-        "url": {"type": ["string", "null"], "description": "Public URL while published, else null."},
-        "width": {"type": "integer"}, "height": {"type": "integer"},
-        "format": {"type": "string", "enum": ["jpeg", "png", "webp"]},
-        "size": {"type": "integer", "description": "Bytes of the stored file."},
-        "created_at": {"type": "string", "format": "date-time"},
-    },
-}
-ERROR_SCHEMA = {
-    "type": "object", "required": ["type", "error", "status"],
-    "properties": {"type": {"type": "string"}, "error": {"type": "string"},
-                   "status": {"type": "integer"}, "message": {"type": "string"},
-                   "errors": {"type": "array", "items": {"type": "string"}}},
-}
+# --- OpenAPI (imgproc_spec) ----------------------------------------------------------
 
 
-def _error(status: int, code: str, message: str) -> dict[str, Any]:
-    example = {"type": code, "error": HTTPStatus(status).phrase, "status": status, "message": message}
-    return {"description": HTTPStatus(status).phrase,
-            "content": {"application/json": {"schema": ERROR_SCHEMA, "example": example}}}
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error(400, "validation_error", "The request is not valid."),
-    401: _error(401, "missing_api_key", "Missing API key: send it in the x-api-key header."),
-    404: _error(404, "not_found", "Image image_01jd5x2m3k8qz4w7t9v6r5p3n2 not found."),
-    429: _error(429, "rate_limit_exceeded", "Rate limit exceeded."),
-}
-
-
-def image_responses(status: int = 201, headers: dict[str, Any] | None = None
-                    ) -> dict[int | str, dict[str, Any]]:
-    usage = {"X-Image-Processing-Usage": {"description": "Operations this request counted.",
-                                          "schema": {"type": "integer"}}} if status == 201 else {}
-    return {status: {"description": "The image object.", "headers": {**usage, **(headers or {})},
-                     "content": {"application/json": {"schema": IMAGE_SCHEMA,
-                                                       "example": IMAGE_EXAMPLE}}},
-            **ERRORS}
-
-
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON schema with its $defs inlined (the spec's components stay untouched)."""
+def json_schema(model: type[Body]) -> dict[str, Any]:
+    """`model`'s JSON schema with its $defs inlined (the spec's components stay untouched)."""
+    schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
 
     def walk(node: Any) -> Any:
@@ -243,9 +195,3 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
 
     inlined: dict[str, Any] = walk(schema)
     return inlined
-
-
-def json_body(model: type[Body], example: dict[str, Any]) -> dict[str, Any]:
-    """openapi_extra declaring `model` as the JSON request body, with an example."""
-    return {"requestBody": {"required": False, "content": {"application/json": {
-        "schema": _inline(model.model_json_schema()), "example": example}}}}

@@ -23,6 +23,7 @@ from ..account import REPORT
 from ..auth import account_report, authenticate
 from ..errors import status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
+from ..negotiation import prefers
 from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
@@ -70,8 +71,7 @@ TITLES = {
     "unknown_foreground": "Could not identify foreground in image",
     "bad_request": "Invalid request",
     "missing_api_key": "Missing API Key",
-    "invalid_api_key": "Invalid API Key",
-    "revoked_api_key": "API Key revoked",
+    "auth_failed": "API Key invalid",
     "insufficient_credits": "Insufficient credits",
     "rate_limit_exceeded": "Rate limit exceeded",
     "service_unavailable": "Service unavailable",
@@ -82,6 +82,9 @@ RENAMES = {
     "too_many_scans": "failed_to_read_image",
     "fetch_failed": "failed_image_download",
     "invalid_color": "invalid_bg_color",
+    # remove.bg answers every unusable key with auth_failed / "API Key invalid".
+    "invalid_api_key": "auth_failed",
+    "revoked_api_key": "auth_failed",
 }
 
 
@@ -155,6 +158,10 @@ def translate(fields: dict[str, str], background_image: bytes | None = None) -> 
     size = _choice(fields, "size", SIZES, "preview")
     fmt = _choice(fields, "format", FORMATS, "auto")
     mode = CHANNELS[_choice(fields, "channels", CHANNELS, "rgba")]
+    if fmt == "zip":
+        # A ZIP always holds both layers (color.jpg + alpha.png), whatever `channels`
+        # says: remove.bg's CLI sends channels=alpha with format=zip.
+        mode = "fg-image"
     _choice(fields, "type", TYPES, "auto")
     _choice(fields, "type_level", TYPE_LEVELS, "1")
     _flag(fields, "semitransparency", True)
@@ -241,9 +248,22 @@ def _check_header(data: bytes, engine: Engine, sized: _Sized) -> images.Header:
     return images.read_header(data, engine.limits)
 
 
-def _success(result: pipeline.Result, as_json: bool) -> Response:
+def max_size(header: images.Header, options: pipeline.Options) -> tuple[int, int]:
+    """X-Max-Width and X-Max-Height: the largest output (px) the request's `size` allows this image.
+
+    The input's size fitted, aspect kept, within the size's megapixel cap;
+    X-Width/X-Height are smaller when `crop` trims the result.
+    """
+    if options.max_megapixels is None:
+        return header.width, header.height
+    return images.fit_within(header.width, header.height, options.max_megapixels)
+
+
+def _success(result: pipeline.Result, as_json: bool, largest: tuple[int, int]) -> Response:
     """The image (or JSON with it); X-Credits-Charged and X-RateLimit-* come from metering."""
-    headers = {"X-Width": str(result.width), "X-Height": str(result.height), **uncertainty_header(result)}
+    headers = {"X-Width": str(result.width), "X-Height": str(result.height),
+               "X-Max-Width": str(largest[0]), "X-Max-Height": str(largest[1]),
+               **uncertainty_header(result)}
     foreground = {}
     if result.foreground is not None:
         left, top, width, height = result.foreground
@@ -379,8 +399,9 @@ async def removebg(request: Request) -> Response:
         result = await engine.cut(data, options, caller=caller, credits=credits)
     except CutoutError as exc:
         return error_response(exc, sized.size, engine.settings.max_bytes)
-    as_json = "application/json" in request.headers.get("accept", "").lower()
-    return _success(result, as_json)
+    # JSON only when Accept strictly prefers it to the image (axios's default gets the image).
+    as_json = prefers(request.headers.get("accept", ""), "application/json", result.content_type)
+    return _success(result, as_json, max_size(header, options))
 
 
 @router.get("/account", **_ACCOUNT_OPERATION)

@@ -1,0 +1,158 @@
+"""Accepting a job: idempotency, the record, the upload, the message. Pure of HTTP.
+
+The web dialect authenticates, validates and admits the charge; `Jobs` then
+stores what the worker needs and queues the job id. `open_jobs` wires the
+store, the result store and the queue (SQS or the local pool) together.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import asdict
+from typing import Callable
+
+from ..blobs import BlobStore
+from ..config import Settings
+from ..errors import CutoutError
+from ..engine.model import Segmenter
+from ..queues import JobMessage, JobQueue, open_queue
+from ..stores import Charge, JobExists, Store
+from . import FAILED, INTERNAL_ERROR, PENDING, RUNNING, Job, JobOptions
+from .worker import JobBusy, Worker, source_key, upload_key
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """Submit and look up jobs; `worker` is set when this process also runs them (local pool)."""
+
+    def __init__(self, store: Store, blobs: BlobStore, queue: JobQueue | None, cfg: Settings,
+                 worker: Worker | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.queue = queue
+        self.cfg = cfg
+        self.worker = worker
+        self.clock = clock
+
+    def get(self, job_id: str, account: str) -> Job | None:
+        """The job if it exists and belongs to `account` (another account's job is None too)."""
+        item = self.store.get_job(job_id)
+        if item is None:
+            return None
+        job = Job.from_item(item)
+        return job if job.account == account else None
+
+    def reserve(self, account: str, idempotency_key: str = "") -> tuple[str, Job | None]:
+        """A new job id, or with an Idempotency-Key: the id it names and that job if it exists.
+
+        Call before charging: a retried request whose first job exists is answered
+        with that job and charged nothing.
+        """
+        job_id = str(uuid.uuid4())
+        if not idempotency_key:
+            return job_id, None
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        bound = self.store.claim_idempotency(f"{account}#{digest}", job_id,
+                                             int(self.clock()) + self.cfg.job_ttl_seconds)
+        return bound, self.get(bound, account)
+
+    def upload_url(self, account: str, base_url: str = "") -> tuple[str, str]:
+        """A new upload id and the presigned PUT URL it is sent to (CUTOUT_RESULT_URL_TTL)."""
+        upload_id = str(uuid.uuid4())
+        url = self.blobs.upload_url(upload_key(account, upload_id), self.cfg.result_url_ttl, base_url)
+        return upload_id, url
+
+    def accept(self, job_id: str, *, account: str, options: JobOptions,
+               source_url: str = "", upload: bytes | None = None, upload_id: str = "",
+               charge: Charge | None = None,
+               callback_url: str = "", base_url: str = "", megapixels: float | None = None
+               ) -> tuple[Job, bool]:
+        """Store the job (and its upload) and queue it; returns (job, created now).
+
+        Raises QueueFull / QueueUnavailable (the job is then marked failed; the
+        caller refunds), StoreUnavailable or BlobError.
+        """
+        now = self.clock()
+        source = {"url": source_url}
+        if upload_id:
+            source = {"key": upload_key(account, upload_id)}
+        elif upload is not None:
+            key = source_key(job_id)
+            self.blobs.put(key, upload, "application/octet-stream", {"job-id": job_id})
+            source = {"key": key}
+        job = Job(job_id=job_id, account=account, options=options, source=source, created=now,
+                  modified=now, expires=int(now) + self.cfg.job_ttl_seconds,
+                  charge=asdict(charge) if charge else None, callback_url=callback_url,
+                  base_url=base_url, megapixels=megapixels)
+        try:
+            self.store.create_job(job.item())
+        except JobExists:  # the same Idempotency-Key raced us: that job stands
+            existing = self.get(job_id, account)
+            if existing is None:
+                raise
+            return existing, False
+        try:
+            if self.queue is None:
+                raise RuntimeError("no job queue configured")
+            self.queue.send(JobMessage(job_id))
+        except CutoutError as exc:
+            failed = job.moved(self.clock(), status=FAILED, error={
+                "errorCode": INTERNAL_ERROR, "reason": exc.code, "message": exc.message})
+            self.store.swap_job(failed.item(), job.version)
+            raise
+        log.info("job accepted", extra={"job_id": job_id, "account": account,
+                                        "mode": options.mode})
+        return job, True
+
+    def result_url(self, job: Job) -> str:
+        if not job.result:
+            return ""
+        return self.blobs.url(job.result["key"], self.cfg.result_url_ttl, job.base_url)
+
+    # --- the local pool ---------------------------------------------------------------
+
+    def run_local(self, message: JobMessage) -> None:
+        """The local queue's runner: a busy job's duplicate message is dropped, not retried."""
+        assert self.worker is not None
+        try:
+            self.worker.run(message)
+        except JobBusy as busy:
+            log.info("job message dropped: job busy", extra={"job_id": message.job_id,
+                                                            "reason": str(busy)})
+
+    def resume(self) -> int:
+        """Queue the unfinished jobs again when the local pool starts (after a restart).
+
+        A job left `running` was running in the process that stopped (the local pool
+        serves one process per data folder), so its claim is given back first.
+        """
+        if self.queue is None or self.worker is None:
+            return 0
+        count = 0
+        for item in self.store.unfinished_jobs():
+            if item.status == RUNNING:
+                job = Job.from_item(item)
+                released = job.moved(self.clock(), status=PENDING, token="", lease_until=0)
+                if not self.store.swap_job(released.item(), job.version):
+                    continue
+            try:
+                self.queue.send(JobMessage(item.job_id))
+            except CutoutError:
+                break  # the pool is full; the rest stay pending until the next start
+            count += 1
+        if count:
+            log.info("pending jobs resumed", extra={"jobs": count})
+        return count
+
+
+def open_jobs(cfg: Settings, store: Store, blobs: BlobStore, segmenter: Segmenter) -> Jobs:
+    """SQS (CUTOUT_JOB_QUEUE_URL) or the in-process pool running a Worker on this model."""
+    if cfg.job_queue_url:
+        return Jobs(store, blobs, open_queue(cfg), cfg)
+    worker = Worker(store, blobs, segmenter, cfg)
+    jobs = Jobs(store, blobs, None, cfg, worker=worker)
+    jobs.queue = open_queue(cfg, jobs.run_local)
+    return jobs

@@ -1,0 +1,194 @@
+"""Runs one job message: claim, cut, store the result, finish (once), then the webhook.
+
+The same code runs in the local pool (queues/local.py) and in the SQS-fed jobs
+function (functions/jobs/handler.py). A message may arrive twice or after a
+crash, so every step is guarded by the record's state:
+
+- a finished job's message is dropped (nothing is cut, charged or refunded);
+- a job running under a live lease raises JobBusy: the message comes back later;
+- a claim is a compare-and-swap, so two deliveries cannot both run it;
+- the caller's input failing (download refused, not an image, too large) ends the
+  job `failed` with Adobe's errorCode 400401 and refunds the charge;
+- a server failure (storage down, a crash) puts the job back to `pending` and
+  raises, so the queue delivers it again; after CUTOUT_JOB_MAX_ATTEMPTS runs the
+  job is `failed` (500600) and refunded.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from typing import Callable
+
+from ..engine import images
+from ..blobs import BlobStore
+from ..config import Settings
+from ..errors import CutoutError, ImageTooLarge
+from ..metering import Meter
+from ..engine.model import Segmenter
+from ..queues import JobMessage
+from ..stores import Store, StoreUnavailable
+from . import (
+    FAILED,
+    FINISHED,
+    INPUT_ERROR,
+    INTERNAL_ERROR,
+    OUTPUT_ERROR,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    Outcome,
+    render,
+    webhook,
+)
+
+log = logging.getLogger(__name__)
+
+
+# Uploads and results of jobs; under results/ so the bucket's lifecycle rule expires them.
+JOBS_PREFIX = "results/jobs/"
+
+
+class JobBusy(Exception):
+    """Another run holds the job's lease; deliver the message again later."""
+
+
+def result_key(job_id: str, extension: str) -> str:
+    return f"{JOBS_PREFIX}{job_id}/result.{extension}"
+
+
+def source_key(job_id: str) -> str:
+    return f"{JOBS_PREFIX}{job_id}/source"
+
+
+def upload_key(account: str, upload_id: str) -> str:
+    """Where a presigned upload lands: under its account, so no other account can name it."""
+    owner = hashlib.sha256(account.encode()).hexdigest()[:16]
+    return f"{JOBS_PREFIX}uploads/{owner}/{upload_id}"
+
+
+class Worker:
+    """Everything a run needs: the job store (also the metering store), results, the model."""
+
+    def __init__(self, store: Store, blobs: BlobStore, segmenter: Segmenter, cfg: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.segmenter = segmenter
+        self.cfg = cfg
+        self.clock = clock
+        self.limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
+        self.meter = Meter(segmenter, self.limits)  # charged at accept: the cut is unmetered
+
+    def load(self, job_id: str) -> Job | None:
+        item = self.store.get_job(job_id)
+        return Job.from_item(item) if item else None
+
+    def run(self, message: JobMessage) -> Outcome:
+        """Process one delivery; raises JobBusy or a server error to have it delivered again."""
+        job = self.load(message.job_id)
+        if job is None:
+            log.warning("job message for an unknown job dropped", extra={"job_id": message.job_id})
+            return Outcome(message.job_id, "dropped", "unknown job")
+        if job.status in FINISHED:
+            log.info("duplicate job message dropped", extra={"job_id": job.job_id,
+                                                             "status": job.status})
+            return Outcome(job.job_id, "dropped", f"already {job.status}")
+        now = self.clock()
+        if job.status == RUNNING and job.lease_until > now:
+            raise JobBusy(f"job {job.job_id} is running elsewhere until {job.lease_until}")
+        if job.attempts >= self.cfg.job_max_attempts:
+            return self._finish(job, FAILED, error={
+                "errorCode": INTERNAL_ERROR, "reason": "internal_error",
+                "message": f"The job failed {job.attempts} times on the server; it was not charged."})
+        claimed = job.moved(now, status=RUNNING, token=uuid.uuid4().hex, attempts=job.attempts + 1,
+                            lease_until=int(now) + self.cfg.job_lease_seconds)
+        if not self.store.swap_job(claimed.item(), job.version):
+            raise JobBusy(f"job {job.job_id} was claimed by another run")
+        log.info("job started", extra={"job_id": job.job_id, "attempt": claimed.attempts})
+        try:
+            product, megapixels = self._make(claimed)
+            key = result_key(job.job_id, product.extension)
+            self.blobs.put(key, product.data, product.media_type, {"job-id": job.job_id})
+        except CutoutError as exc:
+            if exc.retryable:  # storage unavailable and the like: the server's failure
+                self._release(claimed)
+                raise
+            code = OUTPUT_ERROR if exc.code == "psd_unsupported" else INPUT_ERROR
+            return self._finish(claimed, FAILED, error={
+                "errorCode": code, "reason": exc.code, "message": exc.message})
+        except BaseException:
+            self._release(claimed)
+            raise
+        return self._finish(claimed, SUCCEEDED, megapixels=megapixels,
+                            result={"key": key, "media_type": product.media_type})
+
+    def _make(self, job: Job) -> tuple[render.Product, float]:
+        if "key" in job.source:
+            # A presigned PUT is not size-bounded: look before reading it into memory.
+            size = self.blobs.head(job.source["key"]).size
+            if size > self.cfg.max_bytes:
+                raise ImageTooLarge(f"Image is too large: {size} bytes exceeds "
+                                    f"{self.cfg.max_bytes} bytes.")
+            data = self.blobs.get(job.source["key"]).data
+        else:
+            from ..web import fetch  # at call time: importing cutout.web builds the app module
+
+            data = fetch.fetch(job.source["url"], max_bytes=self.cfg.max_bytes,
+                               timeout=self.cfg.fetch_timeout,
+                               max_redirects=self.cfg.fetch_max_redirects,
+                               allow_hosts=self.cfg.fetch_allow_hosts).data
+        header = images.read_header(data, self.limits)
+        product = render.make(data, job.options, meter=self.meter, header=header,
+                              png_level=self.cfg.png_compress_level)
+        return product, header.megapixels
+
+    def _release(self, job: Job) -> None:
+        """Give the claim back so the next delivery may run the job at once."""
+        try:
+            self.store.swap_job(job.moved(self.clock(), status=PENDING, token="",
+                                          lease_until=0).item(), job.version)
+        except StoreUnavailable:
+            log.error("job claim not released; it frees itself when the lease ends",
+                      extra={"job_id": job.job_id})
+        log.warning("job run failed on the server; it will be retried",
+                    extra={"job_id": job.job_id, "attempt": job.attempts})
+
+    def _finish(self, job: Job, status: str, **changes) -> Outcome:
+        done = job.moved(self.clock(), status=status, lease_until=0, **changes)
+        if not self.store.swap_job(done.item(), job.version):
+            log.warning("job finished elsewhere; this run's outcome dropped",
+                        extra={"job_id": job.job_id})
+            return Outcome(job.job_id, "dropped", "finished by another run")
+        if status == FAILED:
+            charge = done.charge_record()
+            if charge is not None:
+                try:
+                    self.store.refund(charge)
+                except StoreUnavailable:
+                    log.error("refund failed; the charge stands", extra={"job_id": job.job_id})
+        if "key" in done.source:  # the upload has served its purpose
+            try:
+                self.blobs.delete(done.source["key"])
+            except CutoutError:
+                log.warning("job upload not deleted", extra={"job_id": job.job_id})
+        log.info("job finished", extra={"job_id": job.job_id, "status": status,
+                                        "code": (done.error or {}).get("reason")})
+        if done.callback_url:
+            self.notify(done)
+        return Outcome(job.job_id, status, (done.error or {}).get("reason", ""))
+
+    def result_url(self, job: Job) -> str:
+        if not job.result:
+            return ""
+        return self.blobs.url(job.result["key"], self.cfg.result_url_ttl, job.base_url)
+
+    def notify(self, job: Job) -> bool:
+        """The webhook: the status document, signed; failures are logged, never raised."""
+        return webhook.deliver(
+            job.callback_url, job.status_document(self.result_url(job)),
+            secret=self.cfg.webhook_secret, attempts=self.cfg.webhook_attempts,
+            backoff=self.cfg.webhook_backoff, timeout=self.cfg.fetch_timeout,
+            allow_hosts=self.cfg.fetch_allow_hosts)

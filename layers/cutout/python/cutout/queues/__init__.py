@@ -1,0 +1,71 @@
+"""The job queue port: where an accepted job's message goes until a worker takes it.
+
+Two adapters: `SqsJobQueue` (deployed: Amazon SQS; the jobs function consumes it,
+functions/jobs/handler.py) and `LocalJobQueue` (`make run`: a bounded queue and a
+small pool of threads in the server process). Both carry only the job id: the
+job itself (options, source, charge) is in the job store, so a message is tiny and
+a redelivered one finds the job's current state there.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..config import Settings
+from ..errors import Unavailable
+
+QUEUE_FULL_RETRY_AFTER = 5  # seconds
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """What is queued for one job: its id (the record holds the rest)."""
+
+    job_id: str
+
+    def body(self) -> str:
+        return json.dumps({"jobId": self.job_id})
+
+    @classmethod
+    def parse(cls, body: str) -> "JobMessage":
+        """Raises ValueError for a body that is not `{"jobId": "<id>"}`."""
+        data = json.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("jobId"), str):
+            raise ValueError("a job message is a JSON object with a string jobId")
+        return cls(data["jobId"])
+
+
+class QueueFull(Unavailable):
+    """The queue takes no more jobs now (the local pool's bound); retry after a few seconds."""
+
+    code = "queue_full"
+    retry_after = QUEUE_FULL_RETRY_AFTER
+
+
+class QueueUnavailable(Unavailable):
+    """The queue could not be reached; nothing was sent."""
+
+    code = "queue_unavailable"
+    retry_after = QUEUE_FULL_RETRY_AFTER
+
+
+class JobQueue(Protocol):
+    def send(self, message: JobMessage) -> None:
+        """Queue one job; raises QueueFull or QueueUnavailable (then nothing was queued)."""
+
+
+Runner = Callable[[JobMessage], None]  # processes one message; raising means "deliver again later"
+
+
+def open_queue(cfg: Settings, runner: Runner | None = None) -> JobQueue:
+    """SQS when CUTOUT_JOB_QUEUE_URL is set, else the in-process pool running `runner`."""
+    if cfg.job_queue_url:
+        from .sqs import SqsJobQueue
+
+        return SqsJobQueue(cfg.job_queue_url, timeout=cfg.store_timeout)
+    if runner is None:
+        raise ValueError("a local job queue needs the worker that runs its jobs")
+    from .local import LocalJobQueue
+
+    return LocalJobQueue(runner, workers=cfg.job_workers, capacity=cfg.job_queue_capacity)

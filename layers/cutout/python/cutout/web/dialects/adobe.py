@@ -1,0 +1,407 @@
+"""Adobe Photoshop API's Remove Background v2 dialect: asynchronous jobs.
+
+POST /v2/remove-background accepts a job (202 {jobId, statusUrl}) and
+GET /v2/status/{jobId} reports it, in Adobe's shapes (see
+shared/specs/adobe-remove-background-v2.md, from AdobeDocs/ffs-photoshop-API's
+photoshopv2-api.json). This module only translates: jobs/ stores and runs the
+job, the engine makes the pixels.
+
+Keys: `Authorization: Bearer <key>` (Adobe's token header) or `x-api-key: <key>`;
+when both are sent the bearer token is the key (Adobe clients put their client id
+in x-api-key). Cutout additions: the image may be uploaded as multipart (file part
+`image`, the JSON options in part `options`), and an `Idempotency-Key` header.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...accounts.keys import MissingKey
+from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
+from ...engine import images
+from ...errors import AccessError, CutoutError
+from ...jobs import JobOptions
+from ...jobs.submit import Jobs
+from ...stores import StoreUnavailable
+from .. import openapi as oa
+from ..auth import Caller, bind
+from ..errors import status_of
+from ..inputs import BadRequest, read_input
+from ..processing import Engine
+
+router = APIRouter(tags=["Adobe Remove Background v2"])
+
+MODES = {"cutout": "fg-image", "mask": "fg-mask", "psd": "layered"}
+MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
+               "image/vnd.adobe.photoshop": "psd"}
+COLOUR_CHANNELS = ("red", "green", "blue")
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+JOB_CREDITS = 1.0
+RETRY_AFTER = "5"
+
+
+class AdobeError(CutoutError):
+    """A refusal in Adobe's ErrorResponse shape: {error_code, message, errors?}."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code, headers=headers)
+        self.status = status
+        self.errors = errors or []
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error_code": self.code, "message": self.message}
+        if len(self.errors) > 1:
+            body["errors"] = self.errors
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def access_body(exc: AccessError) -> dict[str, str]:
+    """Adobe's body for an auth or metering refusal (registered for /v2/ in app.py)."""
+    return {"error_code": _access_code(exc), "message": exc.message}
+
+
+def _access_code(exc: AccessError) -> str:
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, LimiterUnavailable):
+        return "service_unavailable"
+    if isinstance(exc, MissingKey):
+        return "unauthorized"
+    return "unauthorized_forbidden"  # invalid or revoked key, monthly quota used up
+
+
+def from_access(exc: AccessError) -> AdobeError:
+    """401 no key, 403 bad key or quota used up (Adobe has no 402), 429 rate, 503 store."""
+    status = 403 if isinstance(exc, QuotaExceeded) else status_of(exc)
+    return AdobeError(status, _access_code(exc), exc.message, headers=dict(exc.headers))
+
+
+# --- the request body -> JobOptions ------------------------------------------------------
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _url(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, str]:
+    """Adobe's RemoveBackgroundV2Request -> (options, source url, upload id, callback url).
+
+    `image.source.uploadId` (Cutout's: an id from POST /v2/uploads) stands for a URL.
+
+    Every problem is collected; raises AdobeError 422 `validation_error`.
+    """
+    errors: list[dict[str, str]] = []
+
+    def bad(code: str, message: str) -> None:
+        errors.append({"error_code": code, "message": message})
+
+    if not isinstance(body, dict):
+        raise AdobeError(422, "validation_error", "The request body must be a JSON object.")
+    source_url = upload_id = ""
+    image = body.get("image")
+    if image is None:
+        if not uploaded:
+            bad("400410", "image.source.url is required (or upload the image as multipart part "
+                          "`image`).")
+    elif not isinstance(image, dict) or not isinstance(image.get("source"), dict):
+        bad("400401", "image must be an object {\"source\": {\"url\": ...}}.")
+    elif uploaded:
+        bad("400401", "Give the image once: an uploaded part or image.source.url, not both.")
+    elif "uploadId" in image["source"]:
+        upload_id = image["source"]["uploadId"]
+        if not (isinstance(upload_id, str) and _UPLOAD_ID.match(upload_id)):
+            bad("400401", "image.source.uploadId must be an id that POST /v2/uploads gave.")
+    elif not _url(image["source"].get("url")):
+        bad("400401", "image.source.url must be an http or https URL.")
+    else:
+        source_url = image["source"]["url"]
+    mode = body.get("mode", "cutout")
+    if not (isinstance(mode, str) and mode in MODES):
+        bad("400401", f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+    fmt = None
+    output = body.get("output", {})
+    if not isinstance(output, dict):
+        bad("400401", "output must be an object {\"mediaType\": ...}.")
+    elif "mediaType" in output:
+        if not (isinstance(output["mediaType"], str) and output["mediaType"] in MEDIA_TYPES):
+            bad("400401", f"output.mediaType must be one of {', '.join(MEDIA_TYPES)}.")
+        else:
+            fmt = MEDIA_TYPES[output["mediaType"]]
+    if (mode == "psd" and fmt not in (None, "psd")) or (fmt == "psd" and mode != "psd"):
+        bad("400401", "mode psd and output.mediaType image/vnd.adobe.photoshop go together.")
+    trim = body.get("trim", False)
+    if not isinstance(trim, bool):
+        bad("400401", "trim must be true or false.")
+    colour = None
+    background = body.get("backgroundColor")
+    if background is not None:
+        if not isinstance(background, dict) or not all(k in background for k in
+                                                       (*COLOUR_CHANNELS, "alpha")):
+            bad("400410", "backgroundColor needs red, green, blue (0-255) and alpha (0-1).")
+        elif not all(_number(background[k]) and 0 <= background[k] <= 255
+                     and float(background[k]).is_integer() for k in COLOUR_CHANNELS):
+            bad("400401", "backgroundColor red, green and blue must be whole numbers 0-255.")
+        elif not (_number(background["alpha"]) and 0 <= background["alpha"] <= 1):
+            bad("400401", "backgroundColor.alpha must be a number from 0 to 1.")
+        elif mode == "mask":
+            bad("400401", "backgroundColor does not apply to mode mask.")
+        else:
+            colour = (*(int(background[k]) for k in COLOUR_CHANNELS),
+                      round(float(background["alpha"]) * 255))
+    decontamination = body.get("colorDecontamination", 1)
+    if not (_number(decontamination) and 0 <= decontamination <= 1):
+        bad("400401", "colorDecontamination must be a number from 0 to 1.")
+    callback_url = ""
+    callback = body.get("callback")
+    if callback is not None:
+        if not isinstance(callback, dict) or not _url(callback.get("url")):
+            bad("400401", "callback.url must be an http or https URL.")
+        else:
+            callback_url = callback["url"]
+    if errors:
+        raise AdobeError(422, "validation_error", errors[0]["message"] if len(errors) == 1 else
+                         f"{len(errors)} fields are not valid; see errors.", errors)
+    return JobOptions(mode=MODES[mode], format=fmt, trim=trim, background_color=colour,
+                      color_decontamination=float(decontamination)), source_url, upload_id, callback_url
+
+
+# --- OpenAPI: request bodies, responses and keys (web/openapi.py) ---------------------------
+
+ERROR = oa.schema("AdobeError", oa.obj(
+    ["error_code", "message"], error_code={"type": "string"}, message={"type": "string"},
+    errors={"type": "array", "items": oa.obj(["error_code", "message"],
+                                               error_code={"type": "string"},
+                                               message={"type": "string"})}))
+_COLOUR = oa.obj(["red", "green", "blue", "alpha"],
+                 red={"type": "integer", "minimum": 0, "maximum": 255},
+                 green={"type": "integer", "minimum": 0, "maximum": 255},
+                 blue={"type": "integer", "minimum": 0, "maximum": 255},
+                 alpha={"type": "number", "minimum": 0, "maximum": 1})
+OPTIONS = oa.schema("RemoveBackgroundV2Request", oa.obj(
+    image=oa.obj(source=oa.obj(url=oa.URL, uploadId={
+        "type": "string", "description": "An id from POST /v2/uploads (Cutout's addition)."})),
+    mode={"type": "string", "enum": list(MODES), "default": "cutout"},
+    output=oa.obj(mediaType={"type": "string", "enum": list(MEDIA_TYPES)}),
+    trim={"type": "boolean", "default": False},
+    backgroundColor=_COLOUR,
+    colorDecontamination={"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+    callback=oa.obj(url=oa.URL)))
+ACCEPTED = oa.schema("JobLinkResponse", oa.obj(
+    ["jobId", "statusUrl"], jobId={"type": "string"}, statusUrl={"type": "string"}))
+STATUS = oa.schema("JobStatusResponse", oa.obj(
+    ["jobId", "status", "createdTime", "modifiedTime"],
+    jobId={"type": "string"},
+    status={"type": "string", "enum": ["pending", "running", "succeeded", "failed"]},
+    createdTime={"type": "string"}, modifiedTime={"type": "string"},
+    result=oa.obj(outputs={"type": "array", "items": oa.obj(
+        destination=oa.obj(url={"type": "string"}), mediaType={"type": "string"})}),
+    errorDetails={"type": "array", "items": oa.obj(
+        errorCode={"type": "string"}, message={"type": "string"}, reason={"type": "string"})}))
+UPLOAD = oa.schema("UploadLinkResponse", oa.obj(
+    ["uploadId", "uploadUrl", "method", "expiresIn"], uploadId={"type": "string"},
+    uploadUrl={"type": "string"}, method={"type": "string", "enum": ["PUT"]},
+    expiresIn={"type": "integer"}))
+_KEYS = ("Send the key in `x-api-key`, or as `Authorization: Bearer <key>` (Adobe's token "
+         "header; it wins when both are sent).")
+_UNAVAILABLE = "The job queue is full, or the queue or store is unreachable; nothing was charged."
+
+POST_OPERATION = oa.operation(
+    "Remove the background, asynchronously (Adobe Remove Background v2)",
+    security=oa.KEYED,
+    parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string"},
+                 "description": "A retried POST with the same key returns the first job."}],
+    body=oa.body(
+        json=OPTIONS,
+        multipart=oa.obj(["image"], image=oa.BINARY, options={
+            "type": "string", "description": "The JSON options, without `image`."}),
+        examples={"json": {"image": {"source": {"url": "https://example.com/photo.jpg"}},
+                           "mode": "cutout", "output": {"mediaType": "image/png"}, "trim": True}}),
+    responses={
+        202: oa.json(ACCEPTED, f"Accepted: poll statusUrl. {_KEYS}", headers=oa.METERED_SUCCESS,
+                     example={"jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f",
+                              "statusUrl": "https://api.example.com/v2/status/3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f"}),
+        400: oa.json(ERROR, "Malformed body, another content type, or an upload that is not an "
+                     "image (or over the limits).", example={
+                         "error_code": "invalid_json", "message": "Request body is not valid JSON."}),
+        422: oa.json(ERROR, "Invalid fields (`errors` lists them when there are several).",
+                     example={"error_code": "validation_error",
+                              "message": "trim must be true or false."}),
+        **oa.refusals(ERROR, 401, 403, 429, 503, descriptions={
+            403: "Unknown or revoked key, or the monthly credits are used up.",
+            503: _UNAVAILABLE}),
+    })
+UPLOAD_OPERATION = oa.operation(
+    "A presigned upload URL for a job's image (Cutout's addition)",
+    security=oa.KEYED,
+    body=oa.body(json=oa.obj(), required=False),
+    responses={
+        201: oa.json(UPLOAD, "PUT the image to uploadUrl, then post a job with "
+                     "image.source.uploadId.", example={
+                         "uploadId": "5b0e7f1a-3c2d-4e8f-9a6b-1c2d3e4f5a6b",
+                         "uploadUrl": "https://…/results/jobs/uploads/…?X-Amz-Signature=…",
+                         "method": "PUT", "expiresIn": 3600}),
+        **oa.refusals(ERROR, 401, 403, 429, 503),
+    })
+STATUS_OPERATION = oa.operation(
+    "A job's status and, once succeeded, its result URL",
+    security=oa.KEYED,
+    responses={
+        200: oa.json(STATUS, "The job.", example={
+            "jobId": "3f0c2b8e-5a1d-4c8e-9f4b-2d7e6a1c0b9f", "status": "succeeded",
+            "createdTime": "2026-11-30T03:00:00.000Z", "modifiedTime": "2026-11-30T03:00:00.412Z",
+            "result": {"outputs": [{"destination": {"url": "https://…/result.png?…"},
+                                    "mediaType": "image/png"}]}}),
+        404: oa.json(ERROR, "Unknown job, or another account's.", example={
+            "error_code": "unknown_job_id", "message": "No job 'x' for this account."}),
+        **oa.refusals(ERROR, 401, 403, 503),
+    })
+
+
+# --- routes ------------------------------------------------------------------------------
+
+
+def _key_headers(request: Request) -> dict[str, str]:
+    """The request's headers with a bearer token moved into x-api-key (it wins)."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        headers["x-api-key"] = token.strip()
+    return headers
+
+
+async def _caller(request: Request) -> Caller:
+    engine: Engine = request.app.state.engine
+    assert engine.access is not None
+    account = await run_in_threadpool(engine.access.identify, _key_headers(request))
+    caller = engine.access.caller(account)
+    bind(caller)
+    return caller
+
+
+async def _body(request: Request) -> tuple[Any, bytes | None]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "multipart/form-data"):
+        raise AdobeError(400, "invalid_content_type", "Send application/json, or "
+                         "multipart/form-data with the image in part `image`.")
+    if ctype == "application/json":
+        try:
+            return json.loads(await request.body()), None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AdobeError(400, "invalid_json", "Request body is not valid JSON.") from exc
+    try:
+        found = await read_input(request)
+    except BadRequest as exc:  # a malformed multipart body
+        raise AdobeError(400, "invalid_request", exc.message) from exc
+    upload = found.files.get("image")
+    raw = found.fields.get("options", "{}") or "{}"
+    try:
+        options = json.loads(raw)
+    except ValueError as exc:
+        raise AdobeError(400, "invalid_json", "Multipart part `options` is not valid JSON.") from exc
+    return options, upload.data if upload else None
+
+
+def _accepted(request: Request, job_id: str) -> JSONResponse:
+    status_url = f"{str(request.base_url).rstrip('/')}/v2/status/{job_id}"
+    return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202)
+
+
+@router.post("/v2/remove-background", status_code=202, **POST_OPERATION)
+async def remove_background(request: Request) -> JSONResponse:
+    """Accept a background-removal job; poll statusUrl (or get a webhook) for the result."""
+    engine: Engine = request.app.state.engine
+    jobs: Jobs = request.app.state.jobs
+    try:
+        caller = await _caller(request)
+        body, upload = await _body(request)
+        options, source_url, upload_id, callback_url = translate(body, uploaded=upload is not None)
+        if callback_url and not engine.settings.webhook_secret:
+            raise AdobeError(422, "validation_error", "callback.url needs the server's "
+                             "CUTOUT_WEBHOOK_SECRET to sign webhooks; none is configured.")
+        megapixels = None
+        if upload is not None:
+            try:
+                megapixels = images.read_header(upload, engine.limits).megapixels
+            except CutoutError as exc:
+                raise AdobeError(400, exc.code, exc.message) from exc
+        key = request.headers.get("idempotency-key", "").strip()
+        job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
+        if existing is not None:
+            return _accepted(request, existing.job_id)
+        # Charged now, so an account over its limit hears it at once; a URL's (or a
+        # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel.
+        ticket = await run_in_threadpool(engine.access.limiter.admit, caller.account,
+                                         megapixels or 1.0, JOB_CREDITS)
+        caller.ticket = ticket
+        try:
+            job, created = await run_in_threadpool(
+                lambda: jobs.accept(job_id, account=caller.account.id, options=options,
+                                    source_url=source_url, upload=upload, upload_id=upload_id,
+                                    charge=ticket.charge,
+                                    callback_url=callback_url, megapixels=megapixels,
+                                    base_url=str(request.base_url).rstrip("/")))
+        except (CutoutError, StoreUnavailable) as exc:
+            await run_in_threadpool(engine.access.limiter.refund, ticket)
+            raise AdobeError(503, "service_unavailable",
+                             getattr(exc, "message", "The job store is unavailable."),
+                             headers={"Retry-After": RETRY_AFTER}) from exc
+        if not created:
+            await run_in_threadpool(engine.access.limiter.refund, ticket)
+        return _accepted(request, job.job_id)
+    except AccessError as exc:
+        return from_access(exc).response()
+    except AdobeError as exc:
+        return exc.response()
+    except StoreUnavailable:
+        return AdobeError(503, "service_unavailable", "The job store is unavailable; retry "
+                          "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
+
+
+@router.post("/v2/uploads", status_code=201, **UPLOAD_OPERATION)
+async def new_upload(request: Request) -> JSONResponse:
+    """A presigned PUT URL for one image; then post a job with image.source.uploadId."""
+    jobs: Jobs = request.app.state.jobs
+    try:
+        caller = await _caller(request)
+        upload_id, url = await run_in_threadpool(jobs.upload_url, caller.account.id,
+                                                 str(request.base_url).rstrip("/"))
+    except AccessError as exc:
+        return from_access(exc).response()
+    except CutoutError as exc:
+        return AdobeError(503, "service_unavailable", exc.message,
+                          headers={"Retry-After": RETRY_AFTER}).response()
+    return JSONResponse({"uploadId": upload_id, "uploadUrl": url, "method": "PUT",
+                         "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
+
+
+@router.get("/v2/status/{job_id}", **STATUS_OPERATION)
+async def status(request: Request, job_id: str) -> JSONResponse:
+    """The job's status; once succeeded, result.outputs[0].destination.url (expiring)."""
+    jobs: Jobs = request.app.state.jobs
+    try:
+        caller = await _caller(request)
+        job = await run_in_threadpool(jobs.get, job_id, caller.account.id)
+        if job is None:
+            raise AdobeError(404, "unknown_job_id", f"No job {job_id!r} for this account.")
+        return JSONResponse(job.status_document(jobs.result_url(job)))
+    except AccessError as exc:
+        return from_access(exc).response()
+    except AdobeError as exc:
+        return exc.response()
+    except StoreUnavailable:
+        return AdobeError(503, "service_unavailable", "The job store is unavailable; retry "
+                          "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
+

@@ -1,0 +1,248 @@
+"""The OpenAPI description of the IMG Processing dialect (`/v1/images`, `/v1/public/images`).
+
+Built with web/openapi.py's helpers: each route's body per content type, every
+status it answers in IMG Processing's error shape `{type, error, status,
+message, errors?}` (imgproc_params.error_response), the headers each carries
+(`X-Image-Processing-Usage` on a 201, the metering headers, `Retry-After`),
+and examples. The key is IMG Processing's `x-api-key` header, which is the
+shared `ApiKey` scheme (header names are case-insensitive).
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, Mapping
+
+from ... import imagelib
+from .. import openapi as oa
+from . import imgproc_params as p
+
+Schema = dict[str, Any]
+
+IMAGE_ID_PATTERN = f"^{imagelib.ID_PREFIX}[{imagelib.ALPHABET}]{{26}}$"
+IMAGE_ID: Schema = {"type": "string", "pattern": IMAGE_ID_PATTERN,
+                    "example": "image_01jd5x2m3k8qz4w7t9v6r5p3n2"}
+
+IMAGE_EXAMPLE = {
+    "id": "image_01jd5x2m3k8qz4w7t9v6r5p3n2", "name": "product", "url": None,
+    "width": 1200, "height": 800, "format": "png", "size": 482113,
+    "created_at": "2026-11-30T03:00:00.000Z",
+}
+IMAGE = oa.schema("ImgProcessingImage", {
+    **oa.obj(list(IMAGE_EXAMPLE),
+             id={"type": "string", "pattern": f"^{imagelib.ID_PREFIX}"},
+             name={"type": "string", "minLength": 1, "maxLength": 30},
+             url={"type": ["string", "null"], "format": "uri",
+                  "description": "Public URL while published, else null."},
+             width=oa.INTEGER, height=oa.INTEGER,
+             format={"type": "string", "enum": list(imagelib.CONTENT_TYPES)},
+             size={"type": "integer", "description": "Bytes of the stored file."},
+             created_at={"type": "string", "format": "date-time"}),
+    "description": "IMG Processing's image object; every operation makes a new one.",
+})
+_LINK: Schema = {"type": ["string", "null"], "format": "uri"}
+PAGE = oa.schema("ImgProcessingImagePage", {
+    **oa.obj(["data", "links"], data={"type": "array", "items": IMAGE},
+             links=oa.obj(["previous", "next"], previous=_LINK, next=_LINK)),
+    "description": "A page of image objects, newest first; `links` carry the cursors.",
+})
+ERROR = oa.schema("ImgProcessingError", {
+    **oa.obj(["type", "error", "status", "message"], type=oa.STRING, error=oa.STRING,
+             status=oa.INTEGER, message=oa.STRING,
+             errors={"type": "array", "items": oa.STRING,
+                     "description": "Every problem found, for validation errors."}),
+    "description": "IMG Processing's error: `type` a code (README), `error` the status phrase.",
+})
+
+USAGE = {"X-Image-Processing-Usage": oa.header(
+    "Operations this request counted: 1, or 2 for remove-background.", required=True)}
+CREATED_HEADERS = {**USAGE, **oa.METERED_SUCCESS}
+READ_HEADERS = oa.RATE_LIMIT  # any keyed answer carries the account's window, unchanged
+RATE_LIMITED = {**oa.RATE_LIMIT, "Retry-After": oa.RETRY_AFTER}
+UNAVAILABLE = {"Retry-After": oa.header("Seconds to wait before trying again.")}
+
+
+def error(status: int, code: str, message: str, description: str, *,
+          headers: Mapping[str, Schema] | None = None, errors: list[str] | None = None) -> Schema:
+    """A refusal in IMG Processing's shape, with an example of `code`."""
+    example: Schema = {"type": code, "error": HTTPStatus(status).phrase, "status": status,
+                       "message": message}
+    if errors:
+        example["errors"] = errors
+    return oa.json(ERROR, description, headers=headers, example=example)
+
+
+NOT_FOUND = error(404, "not_found", "Image image_01jd5x2m3k8qz4w7t9v6r5p3n2 not found.",
+                  "No such image for this key's account (another account's looks the same).",
+                  headers=READ_HEADERS)
+INVALID_IMAGE = error(422, "invalid_image", "The image could not be decoded.",
+                      "The image is not one Cutout can decode.", headers=READ_HEADERS)
+
+
+def refusals(*, metered: bool) -> dict[int, Schema]:
+    """401 403 (429) 503: the key and account refusals; 429 only where the window is charged."""
+    out = {
+        401: error(401, "missing_api_key", "Missing API key: send it in the x-api-key header.",
+                   "No key, or an unknown one."),
+        403: error(403, "insufficient_credits" if metered else "revoked_api_key",
+                   "The account's monthly credits are used up." if metered
+                   else "This API key has been revoked.",
+                   "A revoked key" + (", or the account's monthly credits are used up."
+                                      if metered else "."), headers=READ_HEADERS),
+        429: error(429, "rate_limit_exceeded", "Rate limit exceeded.",
+                   "Over the account's megapixels per minute; retry after `Retry-After`.",
+                   headers=RATE_LIMITED),
+        503: error(503, "service_unavailable", "The image store is unavailable; retry shortly.",
+                   "The key, image or rate-limit store is unreachable; nothing was charged.",
+                   headers=UNAVAILABLE),
+    }
+    if not metered:
+        del out[429]
+    return out
+
+
+def bad_request(errors: list[str], description: str) -> Schema:
+    """400 `validation_error` (other 400 codes are named in `description`)."""
+    return error(400, "validation_error", "The request is not valid.", description,
+                 headers=READ_HEADERS, errors=errors)
+
+
+def image_id_parameter() -> Schema:
+    return {"name": "image_id", "in": "path", "required": True, "schema": IMAGE_ID,
+            "description": "An image id, as returned in `id`."}
+
+
+def created(description: str = "The new image object.") -> Schema:
+    return oa.json(IMAGE, description, headers=CREATED_HEADERS, example=IMAGE_EXAMPLE)
+
+
+# --- creation and access ------------------------------------------------------------------
+
+UPLOAD = oa.operation(
+    "Upload an image (IMG Processing)",
+    security=oa.KEYED,
+    body=oa.body(multipart=oa.obj(
+        ["name", "image"], name={"type": "string", "minLength": 1, "maxLength": 30},
+        image={**oa.BINARY, "description": "JPEG, PNG or WebP (stored as sent; BMP, TIFF, GIF "
+                                           "stored as PNG), at most 20 MB."})),
+    responses={
+        201: created(),
+        400: bad_request(["name: must be 1 to 30 characters"],
+                         "A missing or bad field (`validation_error`), or a file over 20 MB "
+                         "(`image_too_large`)."),
+        422: INVALID_IMAGE,
+        **refusals(metered=True),
+    },
+)
+CREATE_FROM_URL = oa.operation(
+    "Create an image from a URL (IMG Processing)",
+    security=oa.KEYED,
+    body=oa.body(json=oa.obj(["name", "url"],
+                             name={"type": "string", "minLength": 1, "maxLength": 30},
+                             url={**oa.URL, "maxLength": 2048}),
+                 examples={"json": {"name": "product",
+                                    "url": "https://example-bucket.s3.amazonaws.com/product.jpg"}}),
+    responses={
+        201: created(),
+        400: bad_request(["url: Field required"],
+                         "A bad body (`validation_error`), a URL that cannot be fetched "
+                         "(`fetch_failed`) or is not on CUTOUT_IMAGE_SOURCE_HOSTS "
+                         "(`source_not_allowed`), or a file over 20 MB (`image_too_large`)."),
+        422: INVALID_IMAGE,
+        **refusals(metered=True),
+    },
+)
+LIST = oa.operation(
+    "List images, newest first (IMG Processing)",
+    security=oa.KEYED,
+    parameters=[
+        oa.query("take", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                 description="Images per page, 1-100."),
+        oa.query("from", {"type": "string", "pattern": f"^{imagelib.ID_PREFIX}"},
+                 description="The cursor: an image id from `links.next` or `links.previous`."),
+    ],
+    responses={
+        200: oa.json(PAGE, "A page of image objects, newest first.", headers=READ_HEADERS,
+                     example={"data": [IMAGE_EXAMPLE], "links": {
+                         "previous": None,
+                         "next": "https://api.example.com/v1/images?take=1&from="
+                                 "image_01jd5x2k0000000000000000"}}),
+        400: bad_request(["take: must be an integer from 1 to 100"],
+                         "`take` or `from` out of range."),
+        **refusals(metered=False),
+    },
+)
+_FOUND = {404: NOT_FOUND, **refusals(metered=False)}
+GET = oa.operation(
+    "Get an image object (IMG Processing)", security=oa.KEYED,
+    parameters=[image_id_parameter()],
+    responses={200: oa.json(IMAGE, "The image object.", headers=READ_HEADERS,
+                            example=IMAGE_EXAMPLE), **_FOUND})
+_FILE = oa.image(imagelib.CONTENT_TYPES.values(), "The image's bytes, in its own format.",
+                 headers=READ_HEADERS)
+_LOCATION = {"Location": oa.header("An expiring URL of the file (no key needed).", oa.STRING,
+                                   required=True)}
+DOWNLOAD = oa.operation(
+    "Download an image's file (IMG Processing)", security=oa.KEYED,
+    parameters=[image_id_parameter()],
+    responses={200: _FILE,
+               307: {"description": "Too large for one synchronous response "
+                                    "(CUTOUT_MAX_RESPONSE_BYTES): fetch it from `Location`.",
+                     "headers": {**_LOCATION, **READ_HEADERS}},
+               **_FOUND})
+DELETE = oa.operation(
+    "Delete an image (IMG Processing)", security=oa.KEYED,
+    parameters=[image_id_parameter()],
+    responses={204: {"description": "Deleted; its public URL answers 404 from now on.",
+                     "headers": READ_HEADERS}, **_FOUND})
+_NO_BODY = oa.body(json=oa.obj(), required=False, examples={"json": {}})
+
+
+def publication(summary: str, description: str) -> dict[str, Any]:
+    """Publish and unpublish: an empty JSON body (the SDK sends `{}`), the image object back."""
+    return oa.operation(
+        summary, security=oa.KEYED, parameters=[image_id_parameter()], body=_NO_BODY,
+        responses={200: oa.json(IMAGE, description, headers=READ_HEADERS,
+                                example=IMAGE_EXAMPLE), **_FOUND,
+                   **{429: refusals(metered=True)[429]}})
+
+
+PUBLISH = publication("Publish an image (IMG Processing)",
+                      "The image object, `url` its keyless public URL.")
+UNPUBLISH = publication("Unpublish an image (IMG Processing)",
+                        "The image object, `url` null (the old URL answers 404).")
+_CACHE = {"Cache-Control": oa.header("`public, max-age=60`.", oa.STRING, required=True)}
+PUBLIC = oa.operation(
+    "A published image, without a key",
+    parameters=[{"name": "token", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
+                 "description": "The token at the end of the image object's `url`."}],
+    responses={
+        200: oa.image(imagelib.CONTENT_TYPES.values(), "The published image's bytes.",
+                      headers=_CACHE),
+        307: {"description": "Too large for one synchronous response: fetch it from "
+                             "`Location` (valid 60 s).", "headers": {**_LOCATION, **_CACHE}},
+        404: error(404, "not_found", "Image not found.",
+                   "No image is published under this token (unpublished or deleted)."),
+        503: refusals(metered=False)[503],
+    },
+)
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def operation(summary: str, model: type[p.Body], example: Schema, *,
+              errors: list[str] | None = None) -> dict[str, Any]:
+    """POST /v1/images/{image_id}/<operation>: `model`'s JSON body, a new image (201)."""
+    return oa.operation(
+        summary, security=oa.KEYED, parameters=[image_id_parameter()],
+        body=oa.body(json=p.json_schema(model), required=False, examples={"json": example}),
+        responses={
+            201: created(),
+            400: bad_request(errors or ["body: not valid JSON"],
+                             "A body that does not match the operation (`validation_error`, "
+                             "every problem in `errors`)."),
+            404: NOT_FOUND,
+            422: INVALID_IMAGE,
+            **refusals(metered=True),
+        })
