@@ -78,7 +78,7 @@ swagger-ui:
 	echo "swagger-ui-dist $(SWAGGER_UI_VERSION) (npm), Apache-2.0: see LICENSE and NOTICE" > $(SWAGGER_UI_DIR)/VERSION
 
 eval: install
-	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET)
+	CUTOUT_MODEL=$(MODEL) $(BIN)/cutout eval $(DATASET) $(EVAL_ARGS)
 
 # Speed, memory, cold start and cost against rembg (docs/benchmarks.md); rembg and
 # matplotlib live in bench/.venv, never in the test environment. BENCH_ARGS=--quick

@@ -36,7 +36,7 @@ def _pillow_png(rgba) -> bytes:
 
 
 def cutout_steps(data: bytes, model_name: str, threads: int) -> dict[str, float]:
-    from cutout.engine import compose, images, matte, model, pipeline
+    from cutout.engine import compose, confidence, foreground, images, matte, model, pipeline, refine
     from cutout.config import Settings
 
     seg = model.load(Settings(model_name=model_name, threads=threads,
@@ -49,6 +49,9 @@ def cutout_steps(data: bytes, model_name: str, threads: int) -> dict[str, float]
     out["prepare"], x = best_ms(lambda: seg.prepare(decoded.rgb))
     out["model"], soft = best_ms(lambda: seg.run(x))
     out["upsample"], alpha = best_ms(lambda: matte.upsample(soft, width, height))
+    out["decontaminate (default)"], _ = best_ms(lambda: foreground.decontaminate(decoded.rgb, alpha))
+    out["refine_edges (option)"], _ = best_ms(lambda: refine.refine(decoded.rgb, alpha))
+    out["uncertainty score"], _ = best_ms(lambda: confidence.uncertainty(soft))
     out["compose.cutout"], rgba = best_ms(lambda: compose.cutout(decoded.rgb, alpha))
     out["encode PNG"], _ = best_ms(lambda: images.encode(rgba, "png", png_level=1))
     out["(Pillow PNG, level 1)"], _ = best_ms(lambda: _pillow_png(rgba))

@@ -69,12 +69,19 @@ def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: byt
     truth[40:370, 90:470] = 255  # a rough box around the cup and saucer
     Image.fromarray(truth).save(tmp_path / "masks" / "cup.png")
     (tmp_path / "manifest.csv").write_text("name,image,mask,width,height,fg_fraction\ncup,images/cup.jpg,masks/cup.png,600,400,0.5\n")
-    done = run("eval", str(tmp_path))
+    done = run("eval", str(tmp_path), "--spill")
     assert done.returncode == 0, done.stderr
-    lines = dict(line.split(None, 1) for line in done.stdout.splitlines())
-    assert lines["images"] == "1"
-    assert 0.6 < float(lines["IoU"]) <= 1.0
-    assert 0.0 <= float(lines["MAE"]) < 0.2
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    lines = {row[0]: row[1:] for row in rows}
+    assert lines["images"] == ["1"]
+    assert lines["MAE"] == ["IoU", "F", "bMAE"]  # the table's header
+    (default,) = [row[1:] for row in rows if row[0] == "cutout" and len(row) == 5]
+    mae, iou, f, boundary = (float(v) for v in default)
+    assert 0.6 < iou <= 1.0 and 0.6 < f <= 1.0
+    assert 0.0 <= mae < 0.2 and 0.0 <= boundary <= 1.0
+    assert "rembg" not in lines  # a folder without published figures gets no reference row
+    spill = [line for line in done.stdout.splitlines() if "composites" in line]
+    assert len(spill) == 2 and all("decontaminate off" in line for line in spill)
 
 
 def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> None:

@@ -302,6 +302,7 @@ def test_remove_background_makes_a_transparent_png_for_two_operations(svc, astro
     image = response.json()
     assert (image["format"], image["width"], image["height"], image["name"]) == \
         ("png", 512, 512, "astronaut")
+    assert 0.0 <= float(response.headers["X-Uncertainty-Score"]) < 0.2  # a clear portrait
     px = svc.pixels(key, image["id"])
     assert px.shape == (512, 512, 4)
     assert_subject_found(px[:, :, 3], "astronaut")

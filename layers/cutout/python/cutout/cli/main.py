@@ -72,8 +72,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Print MAE, IoU and F-measure of the default pipeline on a dataset folder."""
-    from ..engine import images, model, pipeline, quality
+    """Print MAE, IoU, F and boundary MAE beside rembg's published figures; optionally spill."""
+    from ..engine import confidence, images, model, pipeline, quality, spill
     from ..config import settings
 
     cfg = settings()
@@ -81,15 +81,34 @@ def evaluate(args: argparse.Namespace) -> int:
     limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
 
     def predict(data: bytes):
-        return pipeline.alpha_for(images.decode(data, limits), segmenter)
+        rgb = images.decode(data, limits).rgb
+        soft = segmenter.predict(rgb)
+        variants = {"cutout": pipeline.full_matte(soft, rgb),
+                    "cutout refine_edges": pipeline.full_matte(soft, rgb, refine_edges=True)}
+        return variants, confidence.uncertainty(soft)
 
-    scores, count = quality.evaluate(args.dataset, predict)
+    report = quality.evaluate(args.dataset, predict)
     print(f"dataset  {args.dataset}")
     print(f"model    {segmenter.spec.name} ({segmenter.path})")
-    print(f"images   {count}")
-    print(f"MAE      {scores.mae:.4f}")
-    print(f"IoU      {scores.iou:.4f}")
-    print(f"F        {scores.f:.4f}")
+    print(f"images   {report.count}")
+    print(f"{'':22} {'MAE':>7} {'IoU':>7} {'F':>7} {'bMAE':>7}")
+    ref = quality.reference(args.dataset)
+    if ref is not None:
+        print(f"{'rembg u2netp (README)':22} {ref.mae:7.4f} {ref.iou:7.4f} {ref.f:7.4f} {'-':>7}")
+    for name, s in report.means.items():
+        print(f"{name:22} {s.mae:7.4f} {s.iou:7.4f} {s.f:7.4f} {s.boundary:7.4f}")
+    print(f"bMAE: MAE within {quality.BAND} px of the truth's outline (lower is better)")
+    print(f"uncertainty vs IoU error (1 - IoU), Spearman rho: {report.rank_correlation:+.3f} "
+          "(positive: doubtful images are the wrong ones)")
+    if args.spill:
+        def matte(rgb):
+            return pipeline.matte_of(rgb, None, segmenter)
+
+        print("spill: levels toward the old backdrop in the edge band, on a neutral grey")
+        for label, chosen in (("model's matte", matte), ("true matte", None)):
+            measured = spill.measure(args.dataset, chosen, args.limit)
+            print(f"  {label:14} {measured.count} composites: decontaminate off {measured.off:.2f}, "
+                  f"on {measured.on:.2f} ({1 - measured.on / measured.off:.0%} removed)")
     return 0
 
 
@@ -113,6 +132,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="score quality on a folder with images/, masks/, manifest.csv")
     p.add_argument("dataset", type=Path)
+    p.add_argument("--spill", action="store_true",
+                   help="also composite the subjects on saturated colours and measure the colour spill")
+    p.add_argument("--limit", type=int, default=None, help="spill: use only the first N pairs")
     p.set_defaults(run=evaluate)
 
     from . import admin

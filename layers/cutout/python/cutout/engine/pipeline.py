@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import colors, compose, geometry, images, matte, tiers
+from . import colors, compose, confidence, foreground, geometry, images, matte, refine, tiers
 from ..errors import InputError, InvalidOption
-from ..types import RGB, Alpha
+from ..types import RGB, Alpha, SoftMask
 from .images import Decoded, Header, Limits
 from .model import Segmenter
 
@@ -45,6 +45,11 @@ class Options:
     require_foreground: refuse (NoForeground) instead of returning an empty cut-out.
     model: the quality tier (tiers.TIERS): `fast`, the deployment's model; `quality`, the
         large model; `quality-tta`, the large model with the mirrored pass averaged in.
+    decontaminate: 0..1, how far soft-edge colours move from the photo's (0) to the
+        estimated foreground colour without the old background (1, the default;
+        engine/foreground.py); not used for masks.
+    refine_edges: refit the matte's undecided band to the photo's colour edges
+        (engine/refine.py); off by default (docs/performance.md has the figures).
     """
 
     mode: str = "fg-image"
@@ -61,6 +66,8 @@ class Options:
     position: tuple[float, float] | None = None
     require_foreground: bool = False
     model: str = tiers.DEFAULT_TIER
+    decontaminate: float = 1.0
+    refine_edges: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -86,6 +93,9 @@ class Options:
             raise InvalidOption("Scale must be above 0% and at most 100%.", code="invalid_scale")
         if self.position is not None and not all(0.0 <= p <= 1.0 for p in self.position):
             raise InvalidOption("Position must be between 0% and 100%.", code="invalid_position")
+        if not 0.0 <= self.decontaminate <= 1.0:
+            raise InvalidOption("Colour decontamination must be between 0 and 1.",
+                                code="invalid_decontaminate")
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class Result:
     width: int
     height: int
     foreground: tuple[int, int, int, int] | None  # left, top, width, height in output pixels
+    uncertainty: float  # 0 (sure) .. 1 (doubtful): how undecided the model's mask is (engine/confidence.py)
 
 
 def preflight(options: Options, header: Header) -> None:
@@ -150,6 +161,42 @@ def _predict(segmenter: Segmenter, rgb: np.ndarray, require_foreground: bool, fl
     return soft
 
 
+def full_matte(soft: SoftMask, rgb: RGB, refine_edges: bool = False) -> Alpha:
+    """The soft mask (SxS float 0..1) as the photo's full-size alpha (HxW uint8), maybe refined."""
+    height, width = rgb.shape[:2]
+    alpha = matte.upsample(soft, width, height)
+    return refine.refine(rgb, alpha) if refine_edges else alpha
+
+
+def soft_and_matte(
+    rgb: np.ndarray,
+    source_alpha: np.ndarray | None,
+    segmenter: Segmenter,
+    roi: tuple[int, int, int, int] | None = None,
+    require_foreground: bool = False,
+    refine_edges: bool = False,
+    flip: bool = False,
+) -> tuple[SoftMask, Alpha]:
+    """The model's soft mask and the full-size alpha; with a region of interest the model sees only it.
+
+    `flip`: average in the mirrored pass (see `predict`).
+    """
+    height, width = rgb.shape[:2]
+    if roi is None or roi == (0, 0, width, height):
+        soft = _predict(segmenter, rgb, require_foreground, flip)
+        alpha = full_matte(soft, rgb, refine_edges)
+    else:
+        left, top, right, bottom = roi
+        region = np.ascontiguousarray(rgb[top:bottom, left:right])
+        soft = _predict(segmenter, region, require_foreground, flip)
+        alpha = np.zeros((height, width), dtype=np.uint8)
+        alpha[top:bottom, left:right] = full_matte(soft, region, refine_edges)
+    alpha = matte.combine(alpha, source_alpha)
+    if require_foreground and matte.bounding_box(alpha) is None:
+        raise NoForeground("Could not identify foreground in image: the subject is fully transparent.")
+    return soft, alpha
+
+
 def matte_of(
     rgb: np.ndarray,
     source_alpha: np.ndarray | None,
@@ -162,19 +209,7 @@ def matte_of(
 
     `flip`: average in the mirrored pass (see `predict`).
     """
-    height, width = rgb.shape[:2]
-    if roi is None or roi == (0, 0, width, height):
-        alpha = matte.upsample(_predict(segmenter, rgb, require_foreground, flip), width, height)
-    else:
-        left, top, right, bottom = roi
-        region = np.ascontiguousarray(rgb[top:bottom, left:right])
-        soft = _predict(segmenter, region, require_foreground, flip)
-        alpha = np.zeros((height, width), dtype=np.uint8)
-        alpha[top:bottom, left:right] = matte.upsample(soft, right - left, bottom - top)
-    alpha = matte.combine(alpha, source_alpha)
-    if require_foreground and matte.bounding_box(alpha) is None:
-        raise NoForeground("Could not identify foreground in image: the subject is fully transparent.")
-    return alpha
+    return soft_and_matte(rgb, source_alpha, segmenter, roi, require_foreground, flip=flip)[1]
 
 
 def alpha_for(decoded: Decoded, segmenter: Segmenter) -> np.ndarray:
@@ -259,7 +294,11 @@ def resolve_format(pixels: np.ndarray, fmt: str) -> str:
 
 
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
-    """Encode the product; `colour` (the photo's RGB) fills the ZIP's colour layer where it is clear."""
+    """Encode the product; `colour` (the photo's RGB) fills the ZIP's colour layer where it is clear.
+
+    The colour layer's soft-edge pixels are the decontaminated colours (remove.bg's
+    "edge colour correction"); decontamination leaves clear pixels as the photo's.
+    """
     fmt = resolve_format(pixels, options.format)
     if fmt == "zip":  # Options refuses zip for a mask, so pixels are RGBA here
         rgb, alpha = pixels[:, :, :3], pixels[:, :, 3]
@@ -296,8 +335,12 @@ def cut(
         rgb, source_alpha = _fit(options.max_megapixels, rgb, source_alpha)
         if roi is not None:
             roi = _scale_box(roi, rgb.shape[1] / width, rgb.shape[0] / height, rgb.shape[1], rgb.shape[0])
-    alpha = matte_of(rgb, source_alpha, segmenter, roi, options.require_foreground,
-                     tiers.TIERS[options.model].flip)
+    soft, alpha = soft_and_matte(rgb, source_alpha, segmenter, roi, options.require_foreground,
+                                 options.refine_edges, flip=tiers.TIERS[options.model].flip)
+    if options.mode != "fg-mask" and options.decontaminate > 0:
+        # On the whole canvas, before any crop or move: the estimate reads each
+        # edge pixel's neighbourhood, which a crop would cut.
+        rgb = foreground.decontaminate(rgb, alpha, options.decontaminate)
     box = matte.bounding_box(alpha)
     laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:
@@ -317,4 +360,5 @@ def cut(
         width=out_w,
         height=out_h,
         foreground=box,
+        uncertainty=confidence.uncertainty(soft),
     )

@@ -43,7 +43,8 @@ class JobOptions:
         of those three).
     trim: crop to the subject's bounding box.
     background_color: RGBA (alpha 0-255) behind the subject, or None.
-    color_decontamination: 0-1, accepted and kept; today's edge is the model's matte as is.
+    color_decontamination: 0-1, how far soft-edge colours move to the estimated foreground
+        colour (pipeline.Options.decontaminate); the PSD's photo layer keeps the photo's.
     """
 
     mode: str = "fg-image"

@@ -44,7 +44,7 @@ def make(data: bytes, options: JobOptions, *, meter: Meter, header: images.Heade
         return Product(body, psd.CONTENT_TYPE, "psd", alpha.shape[1], alpha.shape[0])
     result = meter.cut(data, pipeline.Options(
         mode=options.mode, format=fmt, png_level=png_level, crop=options.trim,
-        background_color=options.background_color,
+        background_color=options.background_color, decontaminate=options.color_decontamination,
     ), account=None).result
     return Product(result.data, CONTENT_TYPES[result.format], result.format, result.width,
                    result.height)

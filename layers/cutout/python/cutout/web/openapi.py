@@ -122,6 +122,15 @@ RATE_LIMIT = {
 CREDITS_CHARGED = header("Credits this request used (e.g. `1` or `0.25`).",
                          {"type": "string", "pattern": r"^\d+(\.\d+)?$"}, required=True)
 METERED_SUCCESS = {**RATE_LIMIT, "X-Credits-Charged": CREDITS_CHARGED}
+UNCERTAINTY_SCORE: Schema = {"type": "number", "minimum": 0, "maximum": 1, "description":
+                             "How doubtful the cut-out is: 0 (the model is sure) .. 1 (it decided "
+                             "nothing), from how undecided its mask is over the subject."}
+
+
+def uncertainty(required: bool = True) -> dict[str, Schema]:
+    """The X-Uncertainty-Score response header of every cut-out."""
+    return {"X-Uncertainty-Score": header(UNCERTAINTY_SCORE["description"],
+                                          {"type": "string", "pattern": r"^[01]\.\d{4}$"}, required)}
 RETRY_AFTER = header("Seconds to wait before trying again.", required=True)
 REQUEST_ID = header("The request's id: yours if you sent a safe `X-Request-Id`, else a new one.",
                     STRING, required=True)

@@ -27,6 +27,14 @@ from .auth import Access, Caller, bind, current_caller
 T = TypeVar("T")
 
 
+UNCERTAINTY_HEADER = "X-Uncertainty-Score"
+
+
+def uncertainty_header(result: pipeline.Result) -> dict[str, str]:
+    """The result's confidence for every dialect's response: 0 (sure) .. 1 (doubtful), 4 decimals."""
+    return {UNCERTAINTY_HEADER: f"{result.uncertainty:.4f}"}
+
+
 @dataclass(frozen=True)
 class Engine:
     """What a request needs to be processed: the model and the limits."""

@@ -20,7 +20,7 @@ from ..errors import status_of
 from .. import large_results
 from .. import openapi as oa
 from ..inputs import BadRequest, decode_base64, download, read_input
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1", tags=["api4ai"])
 HOSTED_PREFIX = "/img-bg-removal"  # API4AI's hosts: /img-bg-removal/v1/results
@@ -35,6 +35,7 @@ _ENTITY = oa.obj(
     url={"type": "string", "description": "A signed download URL (results too large to inline)."},
     expires_at={"type": "string", "format": "date-time", "description": "When `url` expires."},
     format={"type": "string", "enum": ["PNG"]},
+    uncertainty_score=oa.UNCERTAINTY_SCORE,
 )
 RESULTS = oa.schema("Api4aiResults", oa.obj(["results"], results={
     "type": "array", "minItems": 1, "maxItems": 1, "items": oa.obj(
@@ -58,7 +59,8 @@ _RESULTS_OPERATION = oa.operation(
     responses={
         200: oa.json(RESULTS, "The result. An image that cannot be used (not decodable, over the "
                      "size limits, a refused or failed download) is a `failure` result, not an "
-                     "HTTP error.", headers={**oa.RATE_LIMIT, "X-Credits-Charged": {
+                     "HTTP error.", headers={**oa.RATE_LIMIT, **oa.uncertainty(required=False),
+                                             "X-Credits-Charged": {
                          **oa.CREDITS_CHARGED, "required": False}},
                      example={"results": [{
                          "status": {"code": "ok", "message": "Success"}, "name": "photo.jpg",
@@ -143,11 +145,14 @@ async def results(
     except BlobUnavailable as exc:  # a 503, so metering refunds the charge
         return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
     large_results.note(request, mode=mode, outcome="ok")
-    return _result(
+    response = _result(
         name,
         md5,
         status={"code": "ok", "message": "Success"},
         width=result.width,
         height=result.height,
-        entities=[{"kind": "image", "name": f"general-{mode}", **delivered, "format": "PNG"}],
+        entities=[{"kind": "image", "name": f"general-{mode}", **delivered, "format": "PNG",
+                   "uncertainty_score": result.uncertainty}],
     )
+    response.headers.update(uncertainty_header(result))
+    return response

@@ -22,7 +22,7 @@ from .. import openapi as oa
 from ..auth import authenticate
 from ..errors import status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/computervision", tags=["azure"])
 
@@ -148,7 +148,7 @@ _SEGMENT_OPERATION = oa.operation(
     ),
     responses={
         200: oa.image(["image/png"], "The cut-out (RGBA) or the matte (greyscale) as PNG.",
-                      headers={**oa.METERED_SUCCESS}),
+                      headers={**oa.uncertainty(), **oa.METERED_SUCCESS}),
         400: oa.json(ERROR, "`InvalidRequest`; `innererror.code` says why: InvalidImageFormat, "
                      "InvalidImageSize, InvalidImageDimension, InvalidImageUrl, InvalidArgument or "
                      "InvalidApiVersion.", headers={**_ERROR_CODE, **oa.RATE_LIMIT}, example={
@@ -195,4 +195,4 @@ async def segment(request: Request) -> Response:
         result = await engine.cut(data, replace(MODES[mode], model=model), caller=caller)
     except CutoutError as exc:
         return error_response(exc, size, engine.settings.max_bytes)
-    return Response(result.data, media_type="image/png")
+    return Response(result.data, media_type="image/png", headers=uncertainty_header(result))

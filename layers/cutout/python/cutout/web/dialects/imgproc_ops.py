@@ -22,7 +22,7 @@ from ...engine import imageops, pipeline
 from ...errors import CutoutError
 from ...stores import ImageRecord
 from ..auth import authenticate
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 from . import imgproc_params as p
 from . import imgproc_spec as spec
 from .imgproc import PREFIX, created, library, limits, path_id
@@ -172,7 +172,10 @@ def _modulate(body: p.Modulate, record: ImageRecord) -> Edit:
     "Remove the background: a new PNG with transparency (2 operations)", p.Named,
     {"name": "product-cutout"}))
 async def remove_background(request: Request) -> Response:
-    """Remove the background: a new PNG with transparency; counts as 2 operations."""
+    """Remove the background: a new PNG with transparency; counts as 2 operations.
+
+    X-Uncertainty-Score says how doubtful the cut-out is (0 sure .. 1 doubtful).
+    """
     engine: Engine = request.app.state.engine
     try:
         caller = await authenticate(request)
@@ -184,9 +187,12 @@ async def remove_background(request: Request) -> Response:
         options = pipeline.Options(mode="fg-image", format="png",
                                    png_level=engine.settings.png_compress_level)
 
+        scores: list[pipeline.Result] = []
+
         def work() -> ImageRecord:
             result = pipeline.cut(data, options, segmenter=engine.segmenter, limits=lim,
                                   header=imagelib.header_of(record))
+            scores.append(result)
             out = result.data
             if caller.account.sandbox:  # the one extra decode, for sandbox keys only
                 marked = imageops.sandbox_mark(imagelib.decode(out, lim))
@@ -197,7 +203,9 @@ async def remove_background(request: Request) -> Response:
         new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=2)
     except CutoutError as exc:
         return p.error_response(exc)
-    return created(request, new, 2)
+    response = created(request, new, 2)
+    response.headers.update(uncertainty_header(scores[0]))
+    return response
 
 
 @router.post("/{image_id}/watermark", status_code=201, **spec.operation(

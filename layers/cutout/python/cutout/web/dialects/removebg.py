@@ -24,7 +24,7 @@ from ..auth import account_report, authenticate
 from ..errors import status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
 from ..negotiation import prefers
-from ..processing import Engine
+from ..processing import Engine, uncertainty_header
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
 
@@ -265,7 +265,8 @@ def max_size(header: images.Header, options: pipeline.Options) -> tuple[int, int
 def _success(result: pipeline.Result, as_json: bool, largest: tuple[int, int]) -> Response:
     """The image (or JSON with it); X-Credits-Charged and X-RateLimit-* come from metering."""
     headers = {"X-Width": str(result.width), "X-Height": str(result.height),
-               "X-Max-Width": str(largest[0]), "X-Max-Height": str(largest[1])}
+               "X-Max-Width": str(largest[0]), "X-Max-Height": str(largest[1]),
+               **uncertainty_header(result)}
     foreground = {}
     if result.foreground is not None:
         left, top, width, height = result.foreground
@@ -274,7 +275,8 @@ def _success(result: pipeline.Result, as_json: bool, largest: tuple[int, int]) -
         headers.update({"X-Foreground-Top": str(top), "X-Foreground-Left": str(left),
                         "X-Foreground-Width": str(width), "X-Foreground-Height": str(height)})
     if as_json:
-        body = {"result_b64": base64.b64encode(result.data).decode("ascii"), **foreground}
+        body = {"result_b64": base64.b64encode(result.data).decode("ascii"), **foreground,
+                "uncertainty_score": result.uncertainty}
         return JSONResponse({"data": body}, headers=headers)
     return Response(result.data, media_type=result.content_type, headers=headers)
 
@@ -319,12 +321,13 @@ _ONE_SOURCE = {"oneOf": [{"required": ["image_file"]}, {"required": ["image_file
 _ONE_TEXT_SOURCE = {"oneOf": [{"required": ["image_file_b64"]}, {"required": ["image_url"]}]}
 RESULT = oa.schema("RemoveBgResult", oa.obj(["data"], data=oa.obj(
     ["result_b64"], result_b64=oa.BASE64, foreground_top=oa.INTEGER, foreground_left=oa.INTEGER,
-    foreground_width=oa.INTEGER, foreground_height=oa.INTEGER)))
+    foreground_width=oa.INTEGER, foreground_height=oa.INTEGER, uncertainty_score=oa.UNCERTAINTY_SCORE)))
 _RESULT_HEADERS = {
     "X-Width": oa.header("Width of the result, px.", required=True),
     "X-Height": oa.header("Height of the result, px.", required=True),
     **{f"X-Foreground-{side}": oa.header(f"The subject's bounding box: {side.lower()}, px.")
        for side in ("Top", "Left", "Width", "Height")},
+    **oa.uncertainty(),
     **oa.METERED_SUCCESS,
 }
 _FORBIDDEN = {403: "No API key, or an unknown or revoked one (remove.bg answers both with 403)."}

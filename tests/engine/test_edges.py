@@ -1,0 +1,110 @@
+"""Colour decontamination and edge refinement, on composites whose right answers are known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cutout.engine import foreground, pipeline, refine
+from cutout.engine.quality import score
+
+
+def disc_scene(height: int = 480, width: int = 640, ramp: float = 4.0):
+    """A smooth orange-brown subject (a disc with a soft edge `ramp` px wide) over saturated green.
+
+    The default ramp is two model pixels (320 px across) wide, like an upsampled matte's.
+
+    Returns (composite HxWx3 uint8, alpha HxW uint8, true foreground HxWx3 uint8).
+    """
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    fg = np.empty((height, width, 3), np.uint8)
+    fg[..., 0] = 190 + 30 * np.sin(xx / 150)
+    fg[..., 1] = 110 + 20 * np.cos(yy / 120)
+    fg[..., 2] = 60
+    distance = np.hypot(xx - width / 2, yy - height / 2)
+    a = np.clip((0.3 * min(width, height) - distance) / ramp + 0.5, 0, 1)
+    alpha = (a * 255 + 0.5).astype(np.uint8)
+    green = np.array([0, 220, 0], np.float64)
+    composite = np.clip(fg * a[..., None] + green * (1 - a[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    return composite, alpha, fg
+
+
+def test_decontaminated_edge_colours_are_the_true_foreground_within_a_few_levels() -> None:
+    composite, alpha, fg = disc_scene()
+    band = (alpha >= 26) & (alpha <= 229)  # 10%..90%: where the green is mixed in
+    before = np.abs(composite[band].astype(int) - fg[band]).mean(axis=0)
+    after = np.abs(foreground.decontaminate(composite, alpha)[band].astype(int) - fg[band]).mean(axis=0)
+    assert before[1] > 50  # the edge is visibly green before
+    assert (after <= 4).all(), after  # mean error per channel, in levels
+
+
+def test_decontamination_keeps_solid_and_clear_pixels_and_scales_with_strength() -> None:
+    composite, alpha, _fg = disc_scene()
+    full = foreground.decontaminate(composite, alpha, 1.0)
+    half = foreground.decontaminate(composite, alpha, 0.5)
+    fixed = (alpha == 0) | (alpha == 255)
+    assert np.array_equal(full[fixed], composite[fixed])
+    assert foreground.decontaminate(composite, alpha, 0.0) is composite
+    edge = (alpha > 0) & (alpha < 255)
+    midway = (composite[edge].astype(float) + full[edge]) / 2
+    assert np.abs(half[edge] - midway).max() <= 1.0
+
+
+def test_large_images_are_decontaminated_in_bands_like_small_ones() -> None:
+    small = disc_scene(480, 640)
+    large = disc_scene(1500, 2000, ramp=12.5)  # 3 MP: a reduced working copy and row bands
+    for composite, alpha, fg in (small, large):
+        band = (alpha >= 26) & (alpha <= 229)
+        out = foreground.decontaminate(composite, alpha)
+        assert (np.abs(out[band].astype(int) - fg[band]).mean(axis=0) <= 4).all()
+
+
+def test_cut_out_on_a_new_background_shows_no_green_fringe(segmenter) -> None:
+    """The whole pipeline: a cut-out of the composite put on white keeps no green at its edge."""
+    composite, alpha, _fg = disc_scene()
+    from conftest import encode
+    data = encode(composite, "PNG")
+    limits = pipeline.images.Limits(50.0, 50_000_000)
+    on, off = (pipeline.cut(data, pipeline.Options(decontaminate=d, background_color=(255, 255, 255, 255),
+                                                    format="png"), segmenter=segmenter, limits=limits)
+               for d in (1.0, 0.0))
+    from PIL import Image
+    import io
+    ring = (alpha > 0) & (alpha < 255)
+    green_excess = []
+    for result in (on, off):
+        rgb = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB")).astype(int)[ring]
+        green_excess.append(float(np.clip(rgb[:, 1] - (rgb[:, 0] + rgb[:, 2]) / 2, 0, None).mean()))
+    assert green_excess[0] < 0.5 * green_excess[1], green_excess
+
+
+def test_decontaminate_outside_0_1_is_refused() -> None:
+    with pytest.raises(pipeline.InvalidOption) as caught:
+        pipeline.Options(decontaminate=1.5)
+    assert caught.value.code == "invalid_decontaminate"
+
+
+def test_refinement_moves_a_blurred_outline_onto_the_photo_edge_and_keeps_solid_parts() -> None:
+    height, width = 320, 1280  # 4 px per model pixel
+    photo = np.zeros((height, width, 3), np.uint8)
+    photo[:, :] = (30, 90, 200)  # blue background
+    photo[:, 640:] = (230, 180, 40)  # yellow subject from column 640
+    truth = np.zeros((height, width), np.uint8)
+    truth[:, 640:] = 255
+    # A matte like an upsampled model mask: a 3-model-pixel ramp, centred 1 model pixel off the edge.
+    x = np.arange(width, dtype=np.float64)
+    ramp = np.clip((x - 636) / 12 + 0.5, 0, 1)
+    blurred = np.tile((ramp * 255 + 0.5).astype(np.uint8), (height, 1))
+    refined = refine.refine(photo, blurred)
+    solid = (blurred == 0) | (blurred == 255)
+    assert np.array_equal(refined[solid], blurred[solid])
+    before, after = score(blurred, truth), score(refined, truth)
+    assert after.boundary < 0.75 * before.boundary
+    assert after.iou == 1.0 > before.iou
+    assert refined[0, 640] >= 230 and refined[0, 639] < 128  # the 50% line is on the photo's edge
+
+
+def test_refinement_leaves_a_matte_without_an_undecided_band_alone() -> None:
+    photo = np.random.default_rng(0).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    hard = np.zeros((100, 120), np.uint8)
+    hard[20:80, 30:90] = 255
+    assert np.array_equal(refine.refine(photo, hard), hard)
