@@ -97,23 +97,24 @@ class Meter:
         if options.model != DEFAULT_TIER and self.quality is None:
             raise InvalidOption(f"The {options.model} model is not installed on this deployment.",
                                 code="invalid_model")
-        ticket = None
-        if self.limiter is not None and account is not None:
-            ticket = self.limiter.admit(account, header.megapixels, credits)
+        charged: list[Ticket] = []
+
+        def admit(ticket: Ticket) -> None:
+            charged.append(ticket)
             if admitted is not None:
                 admitted(ticket)
-        try:
+
+        def work() -> pipeline.Result:
             segmenter = self.segmenter if self.quality is None or options.model == DEFAULT_TIER \
                 else self.quality.get()
             result = pipeline.cut(data, options, segmenter=segmenter, limits=self.limits,
                                   header=header)
             if deliver is not None:
                 deliver(result)
-        except BaseException:
-            if ticket is not None and self.limiter is not None:
-                self.limiter.refund(ticket)
-            raise
-        return Metered(result, header, ticket)
+            return result
+
+        result = self.run(header, work, account=account, credits=credits, admitted=admit)
+        return Metered(result, header, charged[0] if charged else None)
 
     def run(
         self,

@@ -162,6 +162,17 @@ def _target(url: str, allow_hosts: tuple[str, ...], resolver: Resolver) -> tuple
     return parts.scheme, host, port, addresses[0]
 
 
+def _connection(
+    url: str, allow_hosts: tuple[str, ...], resolver: Resolver, timeout: float
+) -> tuple[http.client.HTTPConnection, str]:
+    """A connection pinned to the checked address of `url`, and the request path (with query)."""
+    scheme, host, port, address = _target(url, allow_hosts, resolver)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    return cls(host, port, address, timeout), path
+
+
 def fetch(
     url: str,
     *,
@@ -178,11 +189,8 @@ def fetch(
     deadline = time.monotonic() + timeout
     for _hop in range(max_redirects + 1):
         url = normalise(url)
-        scheme, host, port, address = _target(url, allow_hosts, resolver)
-        parts = urlsplit(url)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-        conn = cls(host, port, address, timeout)
+        conn, path = _connection(url, allow_hosts, resolver, timeout)
+        host = conn.host
         try:
             conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
             response = conn.getresponse()
@@ -201,7 +209,7 @@ def fetch(
             if length and length.isdigit() and int(length) > max_bytes:
                 raise FetchError(f"Image download refused: larger than {max_bytes} bytes.")
             data = _read(response, max_bytes, deadline)
-            name = unquote(parts.path.rsplit("/", 1)[-1]) or host
+            name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or host
             return Fetched(data, name, response.getheader("Content-Type", ""))
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError(f"Image download failed: {exc.__class__.__name__} from {host}.") from exc
@@ -239,11 +247,7 @@ def post(
     connection is pinned to the checked address, and the answer is not read
     past its status. Raises FetchError when refused or unreachable.
     """
-    scheme, host, port, address = _target(url, allow_hosts, resolver)
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    conn = cls(host, port, address, timeout)
+    conn, path = _connection(url, allow_hosts, resolver, timeout)
     try:
         conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
         return conn.getresponse().status
