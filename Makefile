@@ -53,7 +53,8 @@ fuzz: install
 
 # Static checks: mypy --strict on the engine and the ports (pyproject.toml [tool.mypy]).
 CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores \
-	layers/cutout/python/cutout/blobs layers/cutout/python/cutout/types.py
+	layers/cutout/python/cutout/blobs layers/cutout/python/cutout/queues \
+	layers/cutout/python/cutout/metering.py layers/cutout/python/cutout/types.py
 check: install
 	$(BIN)/mypy $(CHECKED)
 
