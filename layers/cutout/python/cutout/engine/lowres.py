@@ -62,14 +62,16 @@ def sample(field: Float, rows: np.ndarray, cols: np.ndarray, step: float) -> Flo
     y = np.clip(rows * np.float32(1 / step), 0, h - 1).astype(np.float32)
     x = np.clip(cols * np.float32(1 / step), 0, w - 1).astype(np.float32)
     y0, x0 = y.astype(np.intp), x.astype(np.intp)
-    fy, fx = y - y0, x - x0
+    # float32 weights (an intp operand would make them, and all that follows, float64)
+    fy, fx = y - y0.astype(np.float32), x - x0.astype(np.float32)
     down = np.where(y0 + 1 < h, w, 0)  # the next row's offset, 0 on the last row
     right = (x0 + 1 < w).astype(np.intp)
     flat = field.reshape(h * w, -1)
     i00 = y0 * w + x0
     fy, fx = fy[:, None], fx[:, None]  # one weight per pixel, for every channel
-    p00, p01 = flat[i00], flat[i00 + right]
-    p10, p11 = flat[i00 + down], flat[i00 + down + right]
+    # np.take gathers whole rows several times faster than fancy indexing does
+    p00, p01 = np.take(flat, i00, axis=0), np.take(flat, i00 + right, axis=0)
+    p10, p11 = np.take(flat, i00 + down, axis=0), np.take(flat, i00 + down + right, axis=0)
     top = p00 + (p01 - p00) * fx
     result: Float = top + (p10 + (p11 - p10) * fx - top) * fy
     return result if field.ndim == 3 else result[:, 0]
