@@ -45,9 +45,11 @@ class Options:
     require_foreground: refuse (NoForeground) instead of returning an empty cut-out.
     model: the quality tier (tiers.TIERS): `fast`, the deployment's model; `quality`, the
         large model; `quality-tta`, the large model with the mirrored pass averaged in.
-    decontaminate: 0..1, how far soft-edge colours move from the photo's (0) to the
-        estimated foreground colour without the old background (1, the default;
-        engine/foreground.py); not used for masks.
+    decontaminate: 0..1, how far soft-edge colours move from the photo's (0, the
+        default) to the estimated foreground colour without the old background (1;
+        engine/foreground.py); not used for masks. Off by default because it costs
+        ~20% of a 1 MP request (docs/performance.md); Adobe's `colorDecontamination`
+        (default 1) turns it on for jobs.
     refine_edges: refit the matte's undecided band to the photo's colour edges
         (engine/refine.py); off by default (docs/performance.md has the figures).
     """
@@ -66,7 +68,7 @@ class Options:
     position: tuple[float, float] | None = None
     require_foreground: bool = False
     model: str = tiers.DEFAULT_TIER
-    decontaminate: float = 1.0
+    decontaminate: float = 0.0
     refine_edges: bool = False
 
     def __post_init__(self) -> None:
@@ -296,8 +298,9 @@ def resolve_format(pixels: np.ndarray, fmt: str) -> str:
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
     """Encode the product; `colour` (the photo's RGB) fills the ZIP's colour layer where it is clear.
 
-    The colour layer's soft-edge pixels are the decontaminated colours (remove.bg's
-    "edge colour correction"); decontamination leaves clear pixels as the photo's.
+    With `options.decontaminate` the colour layer's soft-edge pixels are the
+    decontaminated colours (remove.bg's "edge colour correction"); decontamination
+    leaves clear pixels as the photo's.
     """
     fmt = resolve_format(pixels, options.format)
     if fmt == "zip":  # Options refuses zip for a mask, so pixels are RGBA here
