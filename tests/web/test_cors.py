@@ -29,6 +29,12 @@ PREFLIGHTS = [
     # RapidAPI's JavaScript (fetch) snippet
     ("/v1/results", "POST", "x-rapidapi-host,x-rapidapi-key"),
     ("/v1/results", "POST", "authorization,idempotency-key,x-request-id"),
+    # the images API deletes by id; Adobe's jobs post JSON with a bearer token
+    ("/v1/images/image_01J0000000000000000000000", "DELETE", "x-api-key"),
+    ("/v1/images/upload", "POST", "x-api-key"),
+    ("/v2/remove-background", "POST", "authorization,content-type,idempotency-key"),
+    # a presigned local upload URL takes a PUT
+    ("/v1/blobs/results/jobs/uploads/x/y?expires=1&signature=0", "PUT", "content-type"),
 ]
 
 

@@ -51,7 +51,7 @@ EXPOSE_HEADERS: tuple[str, ...] = (
     "x-ms-error-code",
     "Content-Disposition",
 )
-ALLOW_METHODS: tuple[str, ...] = ("GET", "POST", "OPTIONS")
+ALLOW_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 MAX_AGE_SECONDS = 600  # how long a browser may cache a preflight answer
 
 
