@@ -25,23 +25,40 @@ from ..types import RGB, Alpha
 WIDE_RADIUS, NARROW_RADIUS, REFERENCE_SIDE = 90, 6, 2000
 WORK_PIXELS, WIDE_WORK_PIXELS = 120_000, 20_000
 _EPS = np.float32(1e-5)
+# Pixels per slice of the full-resolution passes: their temporaries stay in the CPU's cache.
+CHUNK_PIXELS = 1 << 16
 
 
 def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int
              ) -> tuple[lowres.Float, lowres.Float]:
-    """Alpha-weighted local means of the foreground and background colours (HxWx3 each)."""
-    a = alpha[:, :, None]
-    mean_a = lowres.box(a, radius)
-    mean_f = lowres.box(f * a, radius) / (mean_a + _EPS)
-    mean_b = lowres.box(b * (1 - a), radius) / ((1 - mean_a) + _EPS)
+    """Alpha-weighted local means of the foreground and background colours (3xHxW planes each).
+
+    f, b: 3xHxW; alpha: HxW. The three sums (alpha, alpha F, (1 - alpha) B)
+    share one box filter over 7 planes.
+    """
+    sums = lowres.box(np.concatenate([alpha[None], f * alpha, b * (1 - alpha)]), radius, axes=(1, 2))
+    mean_a = sums[0]
+    mean_f = sums[1:4] / (mean_a + _EPS)
+    mean_b = sums[4:] / ((1 - mean_a) + _EPS)
     return mean_f, mean_b
+
+
+def _window(first: int, stop: int, margin: int, size: int) -> tuple[int, int]:
+    """The grid range [first, stop) widened by `margin` cells each side, within 0..size."""
+    return max(0, first - margin), min(size, stop + margin)
 
 
 def _solve(image: lowres.Float, alpha: lowres.Float, mean_f: lowres.Float, mean_b: lowres.Float
            ) -> lowres.Float:
-    """F = mean_f + alpha (I - alpha mean_f - (1 - alpha) mean_b), clipped to 0..1 (the paper's eq.)."""
-    f: lowres.Float = np.clip(mean_f + alpha * (image - alpha * mean_f - (1 - alpha) * mean_b), 0, 1)
-    return f
+    """F = mean_f + alpha (I - alpha mean_f - (1 - alpha) mean_b), clipped to 0..1 (the paper's eq.).
+
+    image, mean_f, mean_b: 3x... planes; alpha: the planes' shape without the 3.
+    """
+    # expanded, F = (1 - alpha^2) mean_f + alpha I - alpha (1 - alpha) mean_b: fewer whole-array passes
+    f: lowres.Float = mean_f * (1 - alpha * alpha)
+    f += np.multiply(image, alpha, dtype=np.float32)
+    f -= mean_b * (alpha * (1 - alpha))
+    return np.clip(f, 0, 1, out=f)
 
 
 def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
@@ -51,39 +68,89 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     photo's colour (0, returned as is) to the estimate (1). Only pixels with
     0 < alpha < 255 change; solid and invisible pixels keep the photo's colour.
     Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
-    (`WORK_PIXELS`, `WIDE_WORK_PIXELS`) and the equation solved at full
+    (`WORK_PIXELS`, `WIDE_WORK_PIXELS`), only inside the bounding box of the edge
+    pixels plus each pass's window (a box mean needs nothing farther away, so the
+    result is the whole-image computation's), and the equation solved at full
     resolution, in row bands, at the edge pixels only. Raises nothing for valid arrays.
     """
     if strength <= 0:
         return rgb
     height, width = alpha.shape
+    rgb = np.ascontiguousarray(rgb)
+    out = np.empty_like(rgb)
+
+    def find(top: int, bottom: int) -> np.ndarray:
+        out[top:bottom] = rgb[top:bottom]
+        rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
+        found = [np.flatnonzero((alpha[r:r + rows] - np.uint8(1)) < 254) + r * width  # 0 < alpha < 255
+                 for r in range(top, bottom, rows)]
+        return np.concatenate(found)
+
+    edge = np.concatenate(bands.map_rows(find, height, width))  # flat indices, in row order
+    if edge.size == 0:
+        return out
+    cols = edge % width
+    first_row, last_row = int(edge[0]) // width, int(edge[-1]) // width
+    first_col, last_col = int(cols.min()), int(cols.max())
+
     scale = max(height, width) / REFERENCE_SIDE
     step = lowres.step_for(width, height, WORK_PIXELS)
     wide_step = step * lowres.step_for(width // step or 1, height // step or 1,
                                        WIDE_WORK_PIXELS)
-    small_image = lowres.unit(rgb[::wide_step, ::wide_step])
-    mean_f, mean_b = _blurred(small_image, small_image, lowres.unit(alpha[::wide_step, ::wide_step]),
-                              lowres.radius_at(wide_step, WIDE_RADIUS * scale))
-    image, a = lowres.unit(rgb[::step, ::step]), lowres.unit(alpha[::step, ::step])
-    mean_f = lowres.resample(mean_f, wide_step, step, a.shape)
-    mean_b = lowres.resample(mean_b, wide_step, step, a.shape)
-    first = _solve(image, a[:, :, None], mean_f, mean_b)
-    mean_f, mean_b = _blurred(first, mean_b, a, lowres.radius_at(step, NARROW_RADIUS * scale))
-    fields = np.concatenate([mean_f, mean_b], axis=2)
-    out = np.empty_like(rgb)
+    narrow_r = lowres.radius_at(step, NARROW_RADIUS * scale)
+    wide_r = lowres.radius_at(wide_step, WIDE_RADIUS * scale)
+    # The narrow grid's cells the edge pixels' bilinear samples read, plus the
+    # narrow window; the wide grid's cells that this window resamples, plus the wide one.
+    h, w = -(-height // step), -(-width // step)
+    ny = _window(first_row // step, min(h, last_row // step + 2), narrow_r, h)
+    nx = _window(first_col // step, min(w, last_col // step + 2), narrow_r, w)
+    wh, ww = -(-height // wide_step), -(-width // wide_step)
+    wy = _window(ny[0] * step // wide_step, min(wh, (ny[1] - 1) * step // wide_step + 2), wide_r, wh)
+    wx = _window(nx[0] * step // wide_step, min(ww, (nx[1] - 1) * step // wide_step + 2), wide_r, ww)
+
+    def grid(pixels: np.ndarray, rows: tuple[int, int], columns: tuple[int, int], s: int) -> lowres.Float:
+        """Every s-th pixel of the window, as float32 0..1 planes (3xhxw for colour)."""
+        cells = pixels[rows[0] * s:(rows[1] - 1) * s + 1:s, columns[0] * s:(columns[1] - 1) * s + 1:s]
+        return lowres.unit(np.ascontiguousarray(np.moveaxis(cells, 2, 0)) if cells.ndim == 3 else cells)
+
+    small_image = grid(rgb, wy, wx, wide_step)
+    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r)
+    image, a = grid(rgb, ny, nx, step), grid(alpha, ny, nx, step)
+    origin, to_origin = (wy[0], wx[0]), (ny[0], nx[0])
+    means = lowres.resample(np.concatenate([mean_f, mean_b]), wide_step, step, a.shape, origin,
+                            to_origin, axes=(1, 2))
+    first = _solve(image, a, means[:3], means[3:])
+    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r)
+    fields = np.concatenate([mean_f, mean_b])  # 6 planes, sampled with one gather per corner
+    flat_rgb, flat_alpha, flat_out = rgb.reshape(-1), alpha.reshape(-1), out.reshape(-1)
     weight = np.float32(min(strength, 1.0))
 
     def band(top: int, bottom: int) -> None:
-        out[top:bottom] = rgb[top:bottom]
-        rows, cols = np.nonzero((alpha[top:bottom] - np.uint8(1)) < 254)  # 0 < alpha < 255
-        if rows.size == 0:
-            return
-        rows += top
-        i = rgb[rows, cols].astype(np.float32) * np.float32(1 / 255)
-        av = (alpha[rows, cols].astype(np.float32) * np.float32(1 / 255))[:, None]
-        means = lowres.sample(fields, rows, cols, step)  # one gather for both: N x 6
-        f = _solve(i, av, means[:, :3], means[:, 3:])
-        out[rows, cols] = np.clip((i + weight * (f - i)) * 255 + 0.5, 0, 255).astype(np.uint8)
+        lines = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
+        for row in range(top, bottom, lines):
+            lo, hi = np.searchsorted(edge, (row * width, min(bottom, row + lines) * width))
+            if hi > lo:
+                solve(edge[lo:hi])
+
+    def solve(idx: np.ndarray) -> None:
+        """Recolour the edge pixels at these flat indices (ascending, a few rows' worth)."""
+        rows = idx // width
+        cols = idx - rows * width
+        channels = idx * 3
+        i = np.stack([np.take(flat_rgb, channels + c) for c in range(3)]).astype(np.float32)
+        i *= np.float32(1 / 255)
+        av = np.take(flat_alpha, idx).astype(np.float32) * np.float32(1 / 255)
+        means = lowres.sample_planes(fields, rows - ny[0] * step, cols - nx[0] * step, step)
+        f = _solve(i, av, means[:3], means[3:])
+        if weight < 1:  # blend towards the photo's colour: i + weight (f - i)
+            f -= i
+            f *= weight
+            f += i
+        f *= 255
+        f += 0.5  # rounded; f is within 0..1 (a blend of two colours that are), so no clip
+        colour = f.astype(np.uint8)
+        for c in range(3):
+            flat_out[channels + c] = colour[c]
 
     bands.map_rows(band, height, width)
     return out

@@ -16,6 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 Float = npt.NDArray[np.float32]
+# Box windows up to this radius are summed from shifted copies, wider ones by cumulative sums
+# (a cumsum costs about as much as eight whole-array additions).
+SHIFTED_SUMS_UP_TO = 4
 
 
 def step_for(width: int, height: int, pixels: int) -> int:
@@ -29,26 +32,43 @@ def unit(pixels: np.ndarray) -> Float:
     return out
 
 
-def box(x: Float, radius: int) -> Float:
+def box(x: Float, radius: int, axes: tuple[int, int] = (0, 1)) -> Float:
     """Mean over the (2r+1)x(2r+1) window around each pixel, clipped at the borders.
 
-    x: HxW or HxWxC float32. Near a border the mean is over the pixels inside
+    x: HxW or HxWxC float32 (or CxHxW planes with axes=(1, 2)). Near a border the mean is over the pixels inside
     the image (the window's in-image count), so ratios of two box means (the
     blur-fusion estimator, the guided filter) stay unbiased there.
     """
     out = x
-    for axis in (0, 1):
+    for axis in axes:
         n = out.shape[axis]
-        summed = np.cumsum(out, axis=axis, dtype=np.float32)
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (1, 0)
-        summed = np.pad(summed, pad)
+
+        def along(index: slice | np.ndarray) -> tuple[slice | np.ndarray, ...]:
+            return (slice(None),) * axis + (index,)
+
         idx = np.arange(n)
-        lo, hi = np.clip(idx - radius, 0, n), np.clip(idx + radius + 1, 0, n)
-        count = (hi - lo).astype(np.float32)
+        lo, hi = np.maximum(idx - radius, 0), np.minimum(idx + radius + 1, n)
+        if radius <= SHIFTED_SUMS_UP_TO:
+            # a narrow window: its few shifted copies added up (whole contiguous lines, no cumsum)
+            window = out.astype(np.float32, copy=True)
+            for d in range(1, min(radius, n - 1) + 1):
+                window[along(slice(d, None))] += out[along(slice(0, n - d))]
+                window[along(slice(0, n - d))] += out[along(slice(d, None))]
+        else:
+            summed = np.empty(out.shape[:axis] + (n + 1,) + out.shape[axis + 1:], np.float32)
+            summed[along(slice(0, 1))] = 0
+            np.cumsum(out, axis=axis, dtype=np.float32, out=summed[along(slice(1, None))])
+            window = np.empty(out.shape, np.float32)
+            # lines whose window lies inside: one slice difference; the clipped ones gathered
+            start, stop = min(radius, n), max(min(radius, n), n - radius)
+            window[along(slice(start, stop))] = (summed[along(slice(start + radius + 1, stop + radius + 1))]
+                                                 - summed[along(slice(start - radius, stop - radius))])
+            rest = np.r_[0:start, stop:n]
+            window[along(rest)] = np.take(summed, hi[rest], axis=axis) - np.take(summed, lo[rest], axis=axis)
         shape = [1] * out.ndim
         shape[axis] = n
-        out = (np.take(summed, hi, axis=axis) - np.take(summed, lo, axis=axis)) / count.reshape(shape)
+        window /= (hi - lo).astype(np.float32).reshape(shape)
+        out = window
     return out
 
 
@@ -77,20 +97,55 @@ def sample(field: Float, rows: np.ndarray, cols: np.ndarray, step: float) -> Flo
     return result if field.ndim == 3 else result[:, 0]
 
 
-def resample(field: Float, step: int, to_step: int, shape: tuple[int, int]) -> Float:
+def sample_planes(planes: Float, rows: np.ndarray, cols: np.ndarray, step: float) -> Float:
+    """`sample` for a field stored as C planes (CxHxW float32), at pixels in row-major order; CxN float32.
+
+    rows must be sorted (ascending), as flat indices in row-major order give them.
+    The field is first interpolated once per full-resolution row in rows[0]..rows[-1],
+    then along each row at the pixels: two gathers per pixel instead of four.
+    Channels first keeps every NumPy inner loop N long (a trailing axis of 3 or 6
+    makes each ufunc call step through N tiny loops, several times slower).
+    """
+    c, h, w = planes.shape
+    x = np.clip(cols * np.float32(1 / step), 0, w - 1).astype(np.float32)
+    x0 = x.astype(np.intp)
+    fx = x - x0.astype(np.float32)
+    first, start = int(rows[0]), int(x0.min())
+    stop = min(w, int(x0.max()) + 2)  # the columns the pixels read
+    line = np.arange(first, int(rows[-1]) + 1)
+    y = np.clip(line * np.float32(1 / step), 0, h - 1).astype(np.float32)
+    y0 = y.astype(np.intp)
+    fy = (y - y0.astype(np.float32))[:, None]
+    above, below = planes[:, y0, start:stop], planes[:, np.minimum(y0 + 1, h - 1), start:stop]
+    lines = (above + (below - above) * fy).reshape(c, -1)  # C x (rows * columns)
+    left = (rows - first) * (stop - start) + (x0 - start)
+    p0, p1 = np.take(lines, left, axis=1), np.take(lines, left + (x0 + 1 < w), axis=1)
+    result: Float = p0 + (p1 - p0) * fx
+    return result
+
+
+def resample(field: Float, step: int, to_step: int, shape: tuple[int, int],
+             origin: tuple[int, int] = (0, 0), to_origin: tuple[int, int] = (0, 0),
+             axes: tuple[int, int] = (0, 1)) -> Float:
     """A field on a `step` grid resampled (bilinear) onto a finer `to_step` grid of shape (h, w).
 
-    Separable: rows are interpolated, then columns, each a gather of whole lines.
+    field[j, i] holds full pixel ((origin[0] + j) * step, (origin[1] + i) * step),
+    and output [j, i] full pixel ((to_origin[0] + j) * to_step, ...): either may be
+    a window of its whole grid. Positions outside the field take its edge values.
+    `axes`: the field's row and column axes ((1, 2) for CxHxW planes).
+    Separable: columns are interpolated, then rows.
     """
     out = field
-    for axis, n in enumerate(shape):
+    for k in (1, 0):  # columns first, on the smaller array; then whole rows
+        axis, n = axes[k], shape[k]
         size = out.shape[axis]
-        pos = np.clip(np.arange(n) * (to_step / step), 0, size - 1).astype(np.float32)
+        full = (np.arange(n) + to_origin[k]) * to_step
+        pos = np.clip(full / step - origin[k], 0, size - 1).astype(np.float32)
         lo = pos.astype(np.intp)
         hi = np.minimum(lo + 1, size - 1)
         weight_shape = [1] * out.ndim
         weight_shape[axis] = n
-        frac = (pos - lo).reshape(weight_shape)
+        frac = (pos - lo.astype(np.float32)).reshape(weight_shape)  # float32, like the field
         out = np.take(out, lo, axis=axis) * (1 - frac) + np.take(out, hi, axis=axis) * frac
     return out
 
