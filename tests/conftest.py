@@ -79,6 +79,14 @@ def coffee_jpeg(coffee: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def big_jpeg(astronaut: np.ndarray) -> bytes:
+    """The astronaut resized to 1600x1600: 2.56 megapixels, which weigh 3 in a rate window."""
+    from PIL import Image
+
+    return encode(np.asarray(Image.fromarray(astronaut).resize((1600, 1600))), "JPEG", quality=90)
+
+
+@pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return replace(settings(), fetch_allow_hosts=())
 

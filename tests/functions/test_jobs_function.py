@@ -211,3 +211,38 @@ def test_a_presigned_s3_upload_feeds_a_job(deployed, coffee_jpeg):
     # the upload is deleted once its job has ended; only the result stays
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="results/jobs/")
     assert [o["Key"] for o in listed["Contents"]] == [f"results/jobs/{accepted['jobId']}/result.png"]
+
+
+def test_a_redelivered_url_job_charges_its_real_size_once(deployed, web_server, big_jpeg,
+                                                          same_minute):
+    from cutout.accounts.keys import minute_of
+    from local_http import Route
+
+    api, jobs, sqs, queue_url, bucket, key = deployed
+    store = api.app.state.engine.access.store
+    account = api.app.state.engine.access.accounts.authenticate(key).id
+    web_server.routes["/big.jpg"] = Route(200, big_jpeg, {"Content-Type": "image/jpeg"})
+    payload = json.dumps({"image": {"source": {"url": web_server.url("/big.jpg")}},
+                          "output": {"mediaType": "image/png"}}).encode()
+    start = time.time()
+    status, accepted = call(api, "POST", "/v2/remove-background", key, payload, "application/json")
+    assert status == 202
+
+    def window() -> int:
+        return sum(store.window(account, m).used
+                   for m in range(minute_of(start), minute_of(time.time()) + 1))
+
+    assert window() == 1  # the size is unknown at accept
+    first = receive(sqs, queue_url)
+    # No bucket yet: the header is read and the rest charged, then storing the result fails.
+    assert deliver(jobs, sqs, queue_url, first) == [
+        {"itemIdentifier": first["Records"][0]["messageId"]}]
+    assert window() == 3
+    assert store.get_job(accepted["jobId"]).doc["extra_charge"]["weight"] == 2
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    again = receive(sqs, queue_url)
+    assert again["Records"][0]["messageId"] == first["Records"][0]["messageId"]
+    assert deliver(jobs, sqs, queue_url, again) == []
+    assert call(api, "GET", f"/v2/status/{accepted['jobId']}", key)[1]["status"] == "succeeded"
+    assert window() == 3  # charged its 3 megapixels once, not again on the redelivery
+    assert credits(api, key) == 1

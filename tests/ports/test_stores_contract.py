@@ -230,6 +230,17 @@ def test_refund_returns_megapixels_and_credits(backend: Backend) -> None:
     assert store.admit(charge(weight=2, credits=1.0), limit=4, quota=2.0) == 4
 
 
+def test_a_top_up_charge_adds_weight_and_megapixels_but_no_call(backend: Backend) -> None:
+    store = backend.store
+    store.admit(charge(weight=1, megapixels=1.0), limit=5, quota=1.0)
+    top_up = replace(charge(weight=2, credits=0.0, megapixels=1.56), calls=0)
+    assert store.admit(top_up, limit=5, quota=None) == 3
+    assert store.usage("acct", MONTH) == Usage(calls=1, megapixels=2.56, credits=1.0)
+    store.refund(top_up)
+    assert store.window("acct", MINUTE).used == 1
+    assert store.usage("acct", MONTH) == Usage(calls=1, megapixels=1.0, credits=1.0)
+
+
 # --- TTL --------------------------------------------------------------------------------
 
 

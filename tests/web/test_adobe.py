@@ -398,3 +398,45 @@ def test_fields_of_the_wrong_type_are_validation_errors_not_crashes(http, key):
         answer = submit(http, key, body)
         assert answer.status_code == 422, (body, answer.text)
         assert answer.json()["error_code"] == "validation_error"
+
+
+def window_used(app, key: str, since: float) -> int:
+    """Megapixels charged to the key's minute windows from `since` until now."""
+    from cutout.accounts.keys import minute_of
+
+    access = app.state.engine.access
+    account = access.accounts.authenticate(key)
+    return sum(access.store.window(account.id, minute).used
+               for minute in range(minute_of(since), minute_of(time.time()) + 1))
+
+
+def test_a_url_job_is_charged_its_real_megapixels_once_read(app, http, web_server, big_jpeg,
+                                                            same_minute):
+    web_server.routes["/big.jpg"] = Route(200, big_jpeg, {"Content-Type": "image/jpeg"})
+    key = new_key(app, "url-weight", mp_per_minute=10)
+    start = time.time()
+    status, data = run(http, key, {"image": {"source": {"url": web_server.url("/big.jpg")}},
+                                   "output": {"mediaType": "image/png"}})
+    assert status["status"] == "succeeded", status
+    assert Image.open(io.BytesIO(data)).size == (1600, 1600)
+    assert window_used(app, key, start) == 3  # 1 at accept + 2 once the header was read
+    report = http.get("/v1/account", headers={"x-api-key": key})
+    assert report.status_code == 200
+    assert report.json()["rate_limit"]["remaining"] == 10 - window_used(app, key, start)
+    assert report.json()["usage"]["calls"] == 1 and report.json()["usage"]["credits"] == 1
+    assert report.json()["usage"]["megapixels"] == pytest.approx(2.56)
+
+
+def test_a_url_job_over_the_remaining_window_fails_and_leaves_nothing_charged(
+        app, http, web_server, big_jpeg, same_minute):
+    web_server.routes["/big2.jpg"] = Route(200, big_jpeg, {"Content-Type": "image/jpeg"})
+    key = new_key(app, "url-over-window", mp_per_minute=2)  # room for 1 at accept, not for 3
+    start = time.time()
+    status, _ = run(http, key, {"image": {"source": {"url": web_server.url("/big2.jpg")}}})
+    assert status["status"] == "failed" and "result" not in status
+    (detail,) = status["errorDetails"]
+    assert detail["errorCode"] == "429001" and detail["reason"] == "rate_limited"
+    assert detail["message"].startswith("Rate limit exceeded at processing time")
+    assert "3 megapixels" in detail["message"] and "2 megapixels a minute" in detail["message"]
+    assert window_used(app, key, start) == 0
+    assert usage(app, key) == 0

@@ -24,8 +24,10 @@ CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp",
                  "psd": "image/vnd.adobe.photoshop"}
 # Adobe's errorDetails codes (the status document is Adobe's shape; see the spec notes):
 # 400401 "invalid value" for the caller's input, 422404 "unable to process outputs",
-# 500600 "internal".
+# 500600 "internal". Ours: 429001, the minute's megapixel window had no room for the
+# image's real size when the worker read it (a URL or presigned upload weighed 1 at accept).
 INPUT_ERROR, OUTPUT_ERROR, INTERNAL_ERROR = "400401", "422404", "500600"
+RATE_LIMIT_ERROR = "429001"
 
 
 def now_iso(moment: float) -> str:
@@ -86,11 +88,16 @@ class Job:
     result: dict[str, str] | None = None  # {"key", "media_type"}
     error: dict[str, str] | None = None  # {"errorCode", "message", "reason"}
     megapixels: float | None = None
+    # Set when the size was unknown at accept (a URL or presigned upload, charged 1
+    # megapixel): the account's megapixels a minute, for the worker's top-up charge.
+    mp_per_minute: int | None = None
+    extra_charge: dict[str, Any] | None = None  # the top-up Charge, once admitted
 
     def item(self) -> JobItem:
         doc = {name: getattr(self, name) for name in (
             "account", "source", "created", "modified", "attempts", "token", "charge",
-            "callback_url", "base_url", "result", "error", "megapixels")}
+            "callback_url", "base_url", "result", "error", "megapixels", "mp_per_minute",
+            "extra_charge")}
         doc["options"] = self.options.as_dict()
         return JobItem(self.job_id, self.status, self.version, self.lease_until, self.expires, doc)
 
@@ -105,8 +112,9 @@ class Job:
         """The next version of this job (for a compare-and-swap against this one)."""
         return dataclasses.replace(self, version=self.version + 1, modified=moment, **changes)
 
-    def charge_record(self) -> Charge | None:
-        return Charge(**self.charge) if self.charge else None
+    def charges(self) -> list[Charge]:
+        """Everything charged for this job: the accept's charge and the worker's top-up."""
+        return [Charge(**c) for c in (self.charge, self.extra_charge) if c]
 
     def status_document(self, result_url: str = "") -> dict[str, Any]:
         """Adobe's JobStatusResponse: jobId, status, createdTime, modifiedTime, result | errorDetails."""

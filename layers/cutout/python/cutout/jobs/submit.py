@@ -68,7 +68,8 @@ class Jobs:
     def accept(self, job_id: str, *, account: str, options: JobOptions,
                source_url: str = "", upload: bytes | None = None, upload_id: str = "",
                charge: Charge | None = None,
-               callback_url: str = "", base_url: str = "", megapixels: float | None = None
+               callback_url: str = "", base_url: str = "", megapixels: float | None = None,
+               mp_per_minute: int | None = None
                ) -> tuple[Job, bool]:
         """Store the job (and its upload) and queue it; returns (job, created now).
 
@@ -86,7 +87,8 @@ class Jobs:
         job = Job(job_id=job_id, account=account, options=options, source=source, created=now,
                   modified=now, expires=int(now) + self.cfg.job_ttl_seconds,
                   charge=asdict(charge) if charge else None, callback_url=callback_url,
-                  base_url=base_url, megapixels=megapixels)
+                  base_url=base_url, megapixels=megapixels,
+                  mp_per_minute=mp_per_minute)
         try:
             self.store.create_job(job.item())
         except JobExists:  # the same Idempotency-Key raced us: that job stands

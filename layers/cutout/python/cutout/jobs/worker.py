@@ -11,7 +11,11 @@ crash, so every step is guarded by the record's state:
   job `failed` with Adobe's errorCode 400401 and refunds the charge;
 - a server failure (storage down, a crash) puts the job back to `pending` and
   raises, so the queue delivers it again; after CUTOUT_JOB_MAX_ATTEMPTS runs the
-  job is `failed` (500600) and refunded.
+  job is `failed` (500600) and refunded;
+- a URL or presigned-upload job (charged 1 megapixel at accept) is charged the
+  rest of its real weight once its header is read (jobs/topup.py), recorded in
+  the job so a redelivery never charges it twice; a full window fails the job
+  (429001) and refunds it; a failed job refunds both charges.
 """
 from __future__ import annotations
 
@@ -36,11 +40,13 @@ from . import (
     INTERNAL_ERROR,
     OUTPUT_ERROR,
     PENDING,
+    RATE_LIMIT_ERROR,
     RUNNING,
     SUCCEEDED,
     Job,
     Outcome,
     render,
+    topup,
     webhook,
 )
 
@@ -109,7 +115,11 @@ class Worker:
             raise JobBusy(f"job {job.job_id} was claimed by another run")
         log.info("job started", extra={"job_id": job.job_id, "attempt": claimed.attempts})
         try:
-            product, megapixels = self._make(claimed)
+            data, header = self._read(claimed)
+            claimed = self._charge_rest(claimed, header.megapixels)
+            product = render.make(data, claimed.options, meter=self.meter, header=header,
+                                  png_level=self.cfg.png_compress_level)
+            megapixels = header.megapixels
             key = result_key(job.job_id, product.extension)
             self.blobs.put(key, product.data, product.media_type, {"job-id": job.job_id})
         except CutoutError as exc:
@@ -117,6 +127,8 @@ class Worker:
                 self._release(claimed)
                 raise
             code = OUTPUT_ERROR if exc.code == "psd_unsupported" else INPUT_ERROR
+            if isinstance(exc, topup.RateLimitedAtProcessing):
+                code = RATE_LIMIT_ERROR
             return self._finish(claimed, FAILED, error={
                 "errorCode": code, "reason": exc.code, "message": exc.message})
         except BaseException:
@@ -125,7 +137,31 @@ class Worker:
         return self._finish(claimed, SUCCEEDED, megapixels=megapixels,
                             result={"key": key, "media_type": product.media_type})
 
-    def _make(self, job: Job) -> tuple[render.Product, float]:
+    def _charge_rest(self, job: Job, megapixels: float) -> Job:
+        """Charge what the job still owes for its real size; returns the job as now stored.
+
+        Raises topup.RateLimitedAtProcessing (nothing more charged), StoreUnavailable, or
+        JobBusy if another run took the job meanwhile (the top-up is then refunded)."""
+        now = self.clock()
+        rest = topup.rest_of(job, megapixels, now)
+        if rest is None:
+            return job
+        topup.admit_rest(self.store, job, rest, now)
+        charged = topup.recorded(job, rest, now)
+        try:
+            swapped = self.store.swap_job(charged.item(), job.version)
+        except BaseException:
+            self.store.refund(rest)
+            raise
+        if not swapped:
+            self.store.refund(rest)
+            raise JobBusy(f"job {job.job_id} was claimed by another run")
+        log.info("job charged its real size", extra={"job_id": job.job_id,
+                                                     "weight": rest.weight})
+        return charged
+
+    def _read(self, job: Job) -> tuple[bytes, images.Header]:
+        """The source's bytes and checked header (ImageTooLarge, fetch and image errors)."""
         if "key" in job.source:
             # A presigned PUT is not size-bounded: look before reading it into memory.
             size = self.blobs.head(job.source["key"]).size
@@ -140,10 +176,7 @@ class Worker:
                                timeout=self.cfg.fetch_timeout,
                                max_redirects=self.cfg.fetch_max_redirects,
                                allow_hosts=self.cfg.fetch_allow_hosts).data
-        header = images.read_header(data, self.limits)
-        product = render.make(data, job.options, meter=self.meter, header=header,
-                              png_level=self.cfg.png_compress_level)
-        return product, header.megapixels
+        return data, images.read_header(data, self.limits)
 
     def _release(self, job: Job) -> None:
         """Give the claim back so the next delivery may run the job at once."""
@@ -163,8 +196,7 @@ class Worker:
                         extra={"job_id": job.job_id})
             return Outcome(job.job_id, "dropped", "finished by another run")
         if status == FAILED:
-            charge = done.charge_record()
-            if charge is not None:
+            for charge in done.charges():
                 try:
                     self.store.refund(charge)
                 except StoreUnavailable:

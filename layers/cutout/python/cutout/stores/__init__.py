@@ -67,6 +67,7 @@ class Charge:
     megapixels: float  # exact, for usage reports
     credits: float
     expires: int  # epoch seconds after which the window item may be deleted
+    calls: int = 1  # calls it adds to the month's usage (0: a top-up of an admitted call)
 
 
 @dataclass(frozen=True)

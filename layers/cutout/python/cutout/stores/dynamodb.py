@@ -305,7 +305,7 @@ class DynamoStore:
             "Key": {"pk": _s(account_pk(charge.account)), "sk": _s(usage_sk(charge.month))},
             "UpdateExpression": "ADD calls :calls, megapixels :mp, credits :credits",
             "ExpressionAttributeValues": {
-                ":calls": _num(sign), ":mp": _num(sign * float(charge.megapixels)),
+                ":calls": _num(sign * charge.calls), ":mp": _num(sign * float(charge.megapixels)),
                 ":credits": _num(sign * float(charge.credits)),
             },
         }

@@ -201,7 +201,7 @@ class SqliteStore:
                 raise QuotaFull(usage["credits"], window["mp"])
             window = {"mp": window["mp"] + charge.weight, "ttl": charge.expires}
             usage = {
-                "calls": usage["calls"] + 1,
+                "calls": usage["calls"] + charge.calls,
                 "megapixels": _round(usage["megapixels"] + charge.megapixels),
                 "credits": _round(usage["credits"] + charge.credits),
             }
@@ -219,7 +219,7 @@ class SqliteStore:
             usage = self._get(conn, pk, usage_sk(charge.month))
             if usage is not None:
                 usage = {
-                    "calls": usage["calls"] - 1,
+                    "calls": usage["calls"] - charge.calls,
                     "megapixels": _round(usage["megapixels"] - charge.megapixels),
                     "credits": _round(usage["credits"] - charge.credits),
                 }

@@ -342,7 +342,8 @@ async def remove_background(request: Request) -> JSONResponse:
         if existing is not None:
             return _accepted(request, existing.job_id)
         # Charged now, so an account over its limit hears it at once; a URL's (or a
-        # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel.
+        # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel,
+        # and the worker charges the rest to the window once it has read the header.
         ticket = await run_in_threadpool(engine.access.limiter.admit, caller.account,
                                          megapixels or 1.0, JOB_CREDITS)
         caller.ticket = ticket
@@ -352,6 +353,7 @@ async def remove_background(request: Request) -> JSONResponse:
                                     source_url=source_url, upload=upload, upload_id=upload_id,
                                     charge=ticket.charge,
                                     callback_url=callback_url, megapixels=megapixels,
+                                    mp_per_minute=None if megapixels else caller.account.mp_per_minute,
                                     base_url=str(request.base_url).rstrip("/")))
         except (CutoutError, StoreUnavailable) as exc:
             await run_in_threadpool(engine.access.limiter.refund, ticket)
