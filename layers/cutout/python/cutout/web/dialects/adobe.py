@@ -357,9 +357,7 @@ async def remove_background(request: Request) -> JSONResponse:
                                     base_url=str(request.base_url).rstrip("/")))
         except (CutoutError, StoreUnavailable) as exc:
             await run_in_threadpool(engine.access.limiter.refund, ticket)
-            raise AdobeError(503, "service_unavailable",
-                             getattr(exc, "message", "The job store is unavailable."),
-                             headers={"Retry-After": RETRY_AFTER}) from exc
+            raise _unavailable(getattr(exc, "message", STORE_DOWN)) from exc
         if not created:
             await run_in_threadpool(engine.access.limiter.refund, ticket)
         return _accepted(request, job.job_id)
@@ -368,8 +366,15 @@ async def remove_background(request: Request) -> JSONResponse:
     except AdobeError as exc:
         return exc.response()
     except StoreUnavailable:
-        return AdobeError(503, "service_unavailable", "The job store is unavailable; retry "
-                          "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
+        return _unavailable(STORE_DOWN).response()
+
+
+STORE_DOWN = "The job store is unavailable; retry shortly."
+
+
+def _unavailable(message: str) -> AdobeError:
+    """Adobe's 503 for a store or queue that is down, with Retry-After."""
+    return AdobeError(503, "service_unavailable", message, headers={"Retry-After": RETRY_AFTER})
 
 
 @router.post("/v2/uploads", status_code=201, **UPLOAD_OPERATION)
@@ -383,8 +388,7 @@ async def new_upload(request: Request) -> JSONResponse:
     except AccessError as exc:
         return from_access(exc).response()
     except CutoutError as exc:
-        return AdobeError(503, "service_unavailable", exc.message,
-                          headers={"Retry-After": RETRY_AFTER}).response()
+        return _unavailable(exc.message).response()
     return JSONResponse({"uploadId": upload_id, "uploadUrl": url, "method": "PUT",
                          "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
 
@@ -404,6 +408,5 @@ async def status(request: Request, job_id: str) -> JSONResponse:
     except AdobeError as exc:
         return exc.response()
     except StoreUnavailable:
-        return AdobeError(503, "service_unavailable", "The job store is unavailable; retry "
-                          "shortly.", headers={"Retry-After": RETRY_AFTER}).response()
+        return _unavailable(STORE_DOWN).response()
 
