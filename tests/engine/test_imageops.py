@@ -140,3 +140,15 @@ def test_sandbox_mark_is_visible_across_the_middle() -> None:
     assert out.shape == px.shape
     assert out[50, :, :].mean() > 60  # the band
     assert np.array_equal(out[:30], px[:30])  # the rest untouched
+
+
+def test_a_rotation_that_would_pass_the_pixel_cap_is_refused_before_any_work(monkeypatch) -> None:
+    """A photo at the pixel limit turned 45 degrees would double its pixels: refused."""
+    from cutout.errors import InvalidOption
+
+    monkeypatch.setattr(imageops, "MAX_OUTPUT_PIXELS", 10_000)
+    square = np.zeros((100, 100, 4), np.uint8)  # 10,000 px: at the cap
+    assert imageops.rotate(square, 90).shape == (100, 100, 4)
+    with pytest.raises(InvalidOption) as caught:
+        imageops.rotate(square, 45)  # about 142 x 142
+    assert caught.value.code == "invalid_size" and "megapixels" in caught.value.message

@@ -102,6 +102,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_charges_nothing(
 def test_unfinished_jobs_are_picked_up_again_after_a_restart(
         base_settings, segmenter, tmp_path, coffee_jpeg):
     from cutout.jobs import JobOptions
+    from cutout.errors import Unavailable
     from cutout.jobs.submit import Jobs
 
     first = make_app(base_settings, segmenter, tmp_path)
@@ -110,7 +111,7 @@ def test_unfinished_jobs_are_picked_up_again_after_a_restart(
     # The server stopped after accepting: the job is stored but no worker has it.
     stopped = Jobs(first.state.engine.access.store, first.state.blobs, None, first.state.jobs.cfg)
     job_id, _ = stopped.reserve(account.id)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Unavailable):
         stopped.accept(job_id, account=account.id, options=JobOptions(format="png"),
                        upload=coffee_jpeg)
     item = first.state.engine.access.store.get_job(job_id)

@@ -105,7 +105,8 @@ class Meter:
                 admitted(ticket)
 
         def work() -> pipeline.Result:
-            segmenter = self.segmenter if self.quality is None or options.model == DEFAULT_TIER \
+            # a non-default tier without `quality` was refused above
+            segmenter = self.segmenter if options.model == DEFAULT_TIER or self.quality is None \
                 else self.quality.get()
             result = pipeline.cut(data, options, segmenter=segmenter, limits=self.limits,
                                   header=header)

@@ -32,6 +32,7 @@ POSITIONS = {
 }
 MIRRORS = ("horizontal", "vertical", "both")
 MAX_SIDE = 10_000  # px: the largest width or height an operation may make
+MAX_OUTPUT_PIXELS = 25_000_000  # the most pixels an operation may make (the default input limit)
 MAX_SIGMA = 1000.0  # sharp's upper bound for blur sigma
 
 
@@ -57,6 +58,9 @@ def _same_channels(pixels: np.ndarray, like: np.ndarray, colour: RGBA | None = N
 
 
 def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_OUTPUT_PIXELS:  # e.g. a 25 MP photo turned 45 degrees
+        raise InvalidOption(f"The result would be {width}x{height}: at most "
+                            f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels.", code="invalid_size")
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
         raise InvalidOption(f"width and height must be between 1 and {MAX_SIDE} pixels.",
                             code="invalid_size")

@@ -15,10 +15,10 @@ from typing import Callable
 
 from ..blobs import BlobStore
 from ..config import Settings
-from ..errors import CutoutError
+from ..errors import CutoutError, Unavailable
 from ..engine.model import Segmenter
 from ..queues import JobMessage, JobQueue, open_queue
-from ..stores import Charge, JobExists, Store
+from ..stores import Charge, JobExists, Store, StoreUnavailable
 from . import FAILED, INTERNAL_ERROR, PENDING, RUNNING, Job, JobOptions
 from .worker import JobBusy, Worker, source_key, upload_key
 
@@ -91,19 +91,23 @@ class Jobs:
                   mp_per_minute=mp_per_minute)
         try:
             self.store.create_job(job.item())
-        except JobExists:  # the same Idempotency-Key raced us: that job stands
+        except JobExists as exc:  # the same Idempotency-Key raced us: that job stands
             existing = self.get(job_id, account)
-            if existing is None:
-                raise
+            if existing is None:  # not this account's: the caller refunds and answers 503
+                raise Unavailable("The job id is taken; retry the request.",
+                                  code="job_conflict") from exc
             return existing, False
+        if self.queue is None:
+            raise Unavailable("No job queue is configured.", code="queue_unavailable")
         try:
-            if self.queue is None:
-                raise RuntimeError("no job queue configured")
             self.queue.send(JobMessage(job_id))
         except CutoutError as exc:
             failed = job.moved(self.clock(), status=FAILED, error={
                 "errorCode": INTERNAL_ERROR, "reason": exc.code, "message": exc.message})
-            self.store.swap_job(failed.item(), job.version)
+            try:
+                self.store.swap_job(failed.item(), job.version)
+            except StoreUnavailable:  # the send's failure is what the caller must see
+                log.error("queued job not marked failed", extra={"job_id": job_id})
             raise
         log.info("job accepted", extra={"job_id": job_id, "account": account,
                                         "mode": options.mode})

@@ -28,7 +28,7 @@ from . import imgproc_spec as spec
 from .imgproc import PREFIX, created, library, limits, path_id
 
 UNSUPPORTED = ("imagine", "classify", "visualize", "extract-text", "extract-formatted-text")
-MAX_OUTPUT_PIXELS = 25_000_000  # what a resize may make: the engine's default input limit
+MAX_OUTPUT_PIXELS = imageops.MAX_OUTPUT_PIXELS  # checked here too, before charging
 OPERATIONS = ("remove-background", "convert", "resize", "crop", "rotate", "mirror", "blur",
               "modulate", "watermark")
 # Included after imgproc.router: its catch-all for unknown operations comes last.
