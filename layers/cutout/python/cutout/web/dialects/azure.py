@@ -20,7 +20,7 @@ from ...engine import pipeline, tiers
 from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 from .. import openapi as oa
 from ..auth import authenticate
-from ..errors import status_of
+from ..errors import headers_of, status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
 from ..processing import Engine, uncertainty_header
 
@@ -59,7 +59,7 @@ def _body(status: int, code: str, message: str, inner: tuple[str, str] | None,
 
 def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
     """Any refusal in Azure's shape and statuses."""
-    headers = dict(getattr(exc, "headers", None) or {})
+    headers = headers_of(exc)
     if isinstance(exc, AccessError):
         return _access_error(exc, headers)
     if isinstance(exc, AzureError):

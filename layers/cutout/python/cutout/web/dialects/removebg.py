@@ -11,7 +11,7 @@ and no `X-Type` header is sent.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,7 +21,7 @@ from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, Inval
 from .. import openapi as oa
 from ..account import REPORT
 from ..auth import account_report, authenticate
-from ..errors import status_of
+from ..errors import headers_of, status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
 from ..negotiation import prefers
 from ..processing import Engine, uncertainty_header
@@ -108,7 +108,7 @@ def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> 
     elif status in (400, 413, 415, 422) or isinstance(exc, (InvalidImage, InvalidOption, FetchError)):
         status = 400
     title = TITLES.get(code, code.replace("_", " ").capitalize())
-    headers = dict(getattr(exc, "headers", None) or {})
+    headers = headers_of(exc)
     return JSONResponse({"errors": [{"title": title, "code": code, "detail": exc.message}]},
                         status_code=status, headers=headers)
 
@@ -154,8 +154,12 @@ def _recoded(exc: InvalidOption, code: str) -> RemoveBgError:
     return RemoveBgError(exc.code if exc.code != "invalid_option" else code, exc.message)
 
 
-def translate(fields: dict[str, str], background_image: bytes | None = None) -> pipeline.Options:
-    """remove.bg's form fields -> pipeline Options (no I/O; raises RemoveBgError)."""
+def translate(fields: dict[str, str]) -> pipeline.Options:
+    """remove.bg's form fields -> pipeline Options (no I/O; raises RemoveBgError).
+
+    A background image (`bg_image_file`, `bg_image_url`) is read after this
+    check and joins the options with `dataclasses.replace`.
+    """
     size = _choice(fields, "size", SIZES, "preview")
     fmt = _choice(fields, "format", FORMATS, "auto")
     mode = CHANNELS[_choice(fields, "channels", CHANNELS, "rgba")]
@@ -192,7 +196,6 @@ def translate(fields: dict[str, str], background_image: bytes | None = None) -> 
             shadow_opacity=opacity,
             max_megapixels=SIZES[size],
             background_color=colour,
-            background_image=background_image,
             roi=roi,
             crop=crop,
             crop_margin=crop_margin,
@@ -392,16 +395,15 @@ async def removebg(request: Request) -> Response:
         if len(backgrounds) > 1:
             raise RemoveBgError("multiple_backgrounds", f"Give at most one background, not "
                                 f"{' and '.join(backgrounds)}.")
-        translate(found.fields)  # refuse bad parameters before downloading anything
-        background = None
+        options = translate(found.fields)  # refuse bad parameters before downloading anything
         if backgrounds and backgrounds[0] != "bg_color":
             background = await _bytes(found, backgrounds[0], engine)
             _check_header(background, engine, sized)
-        options = translate(found.fields, background)
+            options = replace(options, background_image=background)  # the fields, not parsed again
         data = await _bytes(found, sources[0], engine)
-        header = _check_header(data, engine, sized)
-        credits = credits_for(header, options)
-        result = await engine.cut(data, options, caller=caller, credits=credits)
+        header = _check_header(data, engine, sized)  # priced before the charge, read once
+        result = await engine.cut(data, options, caller=caller, credits=credits_for(header, options),
+                                  header=header)
     except CutoutError as exc:
         return error_response(exc, sized.size, engine.settings.max_bytes)
     # JSON only when Accept strictly prefers it to the image (axios's default gets the image).
