@@ -83,9 +83,8 @@ _RESULTS_OPERATION = oa.operation(
 )
 _MODE = Query("fg-image", description="What to return: the cut-out, the cut-out on a drop shadow, "
               "or the alpha matte.", json_schema_extra={"enum": list(pipeline.MODES)})
-_MODEL = Query(tiers.DEFAULT_TIER, description="Quality tier: `fast` (the deployment's model), "
-               "`quality` (U^2-Net INT8), `quality-tta` (the same with flip averaging).",
-               json_schema_extra={"enum": list(tiers.TIERS)})
+_MODEL = Query(tiers.DEFAULT_TIER, description=oa.QUALITY_TIER_TEXT,
+               json_schema_extra={"enum": oa.QUALITY_TIER["enum"]})
 
 
 @router.get("/version", response_class=PlainTextResponse, summary="The API version",
