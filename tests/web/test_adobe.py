@@ -211,6 +211,8 @@ def test_an_idempotency_key_returns_the_first_job_and_charges_once(app, http, co
     again = submit(http, key, {}, coffee_jpeg, headers={"Idempotency-Key": "order-1"})
     assert first.status_code == again.status_code == 202
     assert first.json()["jobId"] == again.json()["jobId"]
+    # Each answer says what it charged (the spec requires the header on every 202).
+    assert (first.headers["x-credits-charged"], again.headers["x-credits-charged"]) == ("1", "0")
     other = submit(http, key, {}, coffee_jpeg, headers={"Idempotency-Key": "order-2"})
     assert other.json()["jobId"] != first.json()["jobId"]
     wait(http, key, first.json()["statusUrl"])
