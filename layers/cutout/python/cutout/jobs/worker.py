@@ -76,7 +76,8 @@ def source_key(job_id: str, attempt: str) -> str:
 def result_url(blobs: BlobStore, job: Job, expires_in: int) -> str:
     """A URL that GETs the job's result for `expires_in` seconds; "" before it has one.
 
-    Raises BlobUnavailable (S3 presigning needs credentials), InvalidObjectKey."""
+    The one place both the status route (through `Jobs.result_url`) and the webhook
+    get it from. Raises InvalidObjectKey."""
     if not job.result:
         return ""
     return blobs.url(job.result["key"], expires_in, job.base_url)
