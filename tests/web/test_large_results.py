@@ -175,6 +175,7 @@ def test_s3_unreachable_gives_a_503_that_names_the_limit_and_charges_nothing(
     assert calls() == 1
     response = client.post("/v1/results", files={"image": ("a.jpg", astronaut_jpeg, "image/jpeg")})
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"  # a service fault: try again shortly
     detail = response.json()["detail"]
     assert f"{SMALL_LIMIT} bytes" in detail and "storing it for download failed" in detail
     assert calls() == 1  # refunded: the caller got no result

@@ -15,7 +15,9 @@ from PIL import Image
 
 from cutout.engine import model, pipeline
 from cutout.config import Settings
-from cutout.web import create_app
+from cutout.errors import Unavailable
+from cutout.metering import Meter
+from cutout.web import create_app, processing
 
 
 def jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
@@ -201,6 +203,43 @@ def test_a_server_failure_after_admission_is_refunded(make_client, photo: bytes,
     assert response.status_code == 500
     assert usage(client, key)["calls"] == 0
     assert client.get("/v1/account", headers={"X-Api-Key": key}).json()["rate_limit"]["remaining"] == 200
+
+
+class UnreachableModelSegmenter(model.Segmenter):
+    """The real model behind an inference backend that refused the call: a service fault."""
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        raise Unavailable("The model is unavailable; please retry shortly.")
+
+
+def test_a_service_fault_is_a_503_with_retry_after_not_a_failure_result(
+        make_client, photo: bytes, segmenter) -> None:
+    """API4AI: the image is fine, so no `failure` result; the caller is told to retry, not charged."""
+    client = make_client(UnreachableModelSegmenter(segmenter.path, segmenter.spec, threads=1))
+    key = new_key(client)
+    response = cut(client, photo, key)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The model is unavailable; please retry shortly."}
+    assert response.headers["Retry-After"] == "5"
+    assert response.headers["X-Credits-Charged"] == "0"
+    assert usage(client, key)["calls"] == 0
+
+
+def test_the_engine_builds_one_meter_for_every_request(
+        make_client, photo: bytes, monkeypatch) -> None:
+    built: list[Meter] = []
+
+    class CountedMeter(Meter):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(processing, "Meter", CountedMeter)
+    client = make_client()
+    key = new_key(client)
+    assert ok(cut(client, photo, key)) and ok(cut(client, photo, key, mode="fg-mask"))
+    assert len(built) == 1 and client.app.state.engine.meter is built[0]
+    assert usage(client, key)["calls"] == 2  # the one meter charged both
 
 
 def test_any_route_that_fails_after_charging_is_refunded(make_client, photo: bytes) -> None:

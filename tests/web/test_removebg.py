@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cutout.engine import matte
+from cutout.engine import images, matte
+from cutout.web.dialects import removebg
 from cutout.web import create_app
 from conftest import encode, keyed_app, new_key
 from local_http import Route
@@ -228,6 +229,31 @@ def check_green_backdrop(response, plain) -> None:
 def test_bg_image_file_is_scaled_to_cover(post, coffee_jpeg, plain, backdrop):
     files = {**upload(coffee_jpeg), "bg_image_file": ("bg.png", backdrop, "image/png")}
     check_green_backdrop(post(data={"size": "full", "format": "png"}, files=files), plain)
+
+
+def test_a_request_translates_its_fields_once_and_reads_each_header_once(
+        post, coffee_jpeg, plain, backdrop, monkeypatch):
+    """The fields are parsed once (the background joins the options after its download) and
+    the photo's header, read to price the request, is handed to the metering door, not re-read."""
+    reads: list[bytes] = []
+    read_header = images.read_header
+    translations: list[dict] = []
+    translate = removebg.translate
+
+    def counted_read(data, limits):
+        reads.append(data)
+        return read_header(data, limits)
+
+    def counted_translate(fields):
+        translations.append(fields)
+        return translate(fields)
+
+    monkeypatch.setattr(images, "read_header", counted_read)
+    monkeypatch.setattr(removebg, "translate", counted_translate)
+    files = {**upload(coffee_jpeg), "bg_image_file": ("bg.png", backdrop, "image/png")}
+    check_green_backdrop(post(data={"size": "full", "format": "png"}, files=files), plain)
+    assert len(translations) == 1
+    assert reads.count(coffee_jpeg) == 1 and reads.count(backdrop) == 1
 
 
 def test_bg_image_url_is_scaled_to_cover(post, coffee_jpeg, plain, backdrop, web_server):

@@ -67,6 +67,7 @@ class Meter:
         credits: float = 1.0,
         admitted: Callable[[Ticket], None] | None = None,
         deliver: Callable[[pipeline.Result], None] | None = None,
+        header: images.Header | None = None,
     ) -> Metered:
         """Cut out `data` (encoded image bytes) as `options` asks, charging `account`.
 
@@ -80,6 +81,8 @@ class Meter:
                 pixels (the web uses it so that its middleware sees the charge).
             deliver: called with the result inside the refund guard: if it raises,
                 the charge is taken back.
+            header: what `images.read_header(data, self.limits)` returned, when the
+                caller read it already (to price the request); None: read here.
 
         Returns a `Metered` (result, header, ticket).
 
@@ -92,7 +95,8 @@ class Meter:
             Unavailable (LimiterUnavailable): the store that meters is down; retry.
             Anything `deliver` or the model raises, after refunding.
         """
-        header = images.read_header(data, self.limits)
+        if header is None:
+            header = images.read_header(data, self.limits)
         pipeline.preflight(options, header)
         if options.model != DEFAULT_TIER and self.quality is None:
             raise InvalidOption(f"The {options.model} model is not installed on this deployment.",

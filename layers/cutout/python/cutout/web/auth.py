@@ -37,7 +37,7 @@ from ..errors import AccessError
 from ..accounts.plans import load_plans
 from ..accounts.ratelimit import Limiter, Ticket, rate_headers, unavailable
 from ..stores import Store, StoreUnavailable, open_store
-from .errors import status_of
+from .errors import headers_of, status_of
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +216,9 @@ def api4ai_body(exc: AccessError) -> dict[str, Any]:
 
 
 def error_response(exc: AccessError, body: Renderer = api4ai_body) -> JSONResponse:
-    """An AccessError as a response: the dialect's body, the error's status and headers."""
-    return JSONResponse(body(exc), status_code=status_of(exc), headers=exc.headers)
+    """An AccessError as a response: the dialect's body, the error's status and headers
+    (a 503's Retry-After included, `errors.headers_of`)."""
+    return JSONResponse(body(exc), status_code=status_of(exc), headers=headers_of(exc))
 
 
 async def access_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ Azure every key problem with 401) in their own modules.
 from __future__ import annotations
 
 from ..accounts.keys import MissingKey
-from ..accounts.ratelimit import QuotaExceeded, RateLimited
+from ..accounts.ratelimit import UNAVAILABLE_RETRY_AFTER, QuotaExceeded, RateLimited
 from ..errors import AccessError, CutoutError, ImageTooLarge, InputError, NotFound, Unavailable
 
 # Most specific first: the first class in an error's MRO found here decides.
@@ -37,3 +37,13 @@ def status_of(exc: CutoutError) -> int:
         if cls in STATUSES:
             return STATUSES[cls]
     return 400  # a bare CutoutError: a refusal of the request
+
+
+def headers_of(exc: CutoutError) -> dict[str, str]:
+    """The headers a refusal's response carries: its own (rate-limit state, Retry-After), and
+    for an Unavailable that names no wait, `Retry-After: 5` (seconds, RFC 9110 section 10.2.3),
+    so every dialect's 503 tells the client when to try again."""
+    headers = dict(exc.headers)
+    if isinstance(exc, Unavailable) and not any(k.lower() == "retry-after" for k in headers):
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+    return headers

@@ -1,8 +1,8 @@
 """Read an image request in any of its shapes into one neutral form.
 
 Dialects differ in field names, not in transport: multipart, urlencoded form,
-JSON, or a raw image body. `read_input` flattens all four; `resolve_source`
-turns a file, base64 text or URL into bytes.
+JSON, or a raw image body. `read_input` flattens all four; `decode_base64` and
+`download` turn base64 text or a URL into bytes.
 """
 from __future__ import annotations
 

@@ -50,6 +50,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from ..engine import tiers
+
 Schema = dict[str, Any]
 
 # --- security schemes ------------------------------------------------------------------------
@@ -101,6 +103,10 @@ BINARY: Schema = {"type": "string", "format": "binary"}
 URL: Schema = {"type": "string", "format": "uri", "example": "https://example.com/photo.jpg"}
 BASE64: Schema = {"type": "string", "contentEncoding": "base64",
                   "description": "Base64 (standard or URL-safe; a `data:` URI prefix is allowed)."}
+# The `model` parameter every synchronous dialect takes (README, Quality tiers).
+QUALITY_TIER: Schema = {"type": "string", "enum": list(tiers.TIERS), "default": tiers.DEFAULT_TIER}
+QUALITY_TIER_TEXT = ("Cutout's quality tier: `fast` (the deployment's model), `quality` (U^2-Net "
+                     "INT8) or `quality-tta` (the same with flip averaging).")
 DETAIL = schema("Detail", {
     **obj(["detail"], detail=STRING),
     "description": "API4AI's and FastAPI's error shape: `detail` is one human-readable string.",

@@ -8,7 +8,7 @@ to be a server error.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -37,22 +37,29 @@ def uncertainty_header(result: pipeline.Result) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Engine:
-    """What a request needs to be processed: the model and the limits."""
+    """What a request needs to be processed: the model and the limits.
+
+    `meter` (the metering door) is built once, with the engine: a `Meter` holds
+    only what the process shares (model, limits, limiter, quality model), nothing
+    of one request, so every request and thread goes through the same one.
+    """
 
     segmenter: Segmenter
     settings: Settings
     access: Access | None = None  # accounts and limiter; None: no metering (library use)
     workload: Workload | None = None  # cut-outs at once, idle trims; None: unbounded
     quality: LazySegmenter | None = None  # the quality tiers' model, loaded when first asked for
+    meter: Meter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        limits = images.Limits(self.settings.max_megapixels, self.settings.max_bytes)
+        limiter = self.access.limiter if self.access is not None else None
+        object.__setattr__(self, "meter", Meter(self.segmenter, limits, limiter, self.quality))
 
     @property
     def limits(self) -> images.Limits:
-        return images.Limits(self.settings.max_megapixels, self.settings.max_bytes)
-
-    @property
-    def meter(self) -> Meter:
-        limiter = self.access.limiter if self.access is not None else None
-        return Meter(self.segmenter, self.limits, limiter, self.quality)
+        """The image limits every request is checked against (the meter's)."""
+        return self.meter.limits
 
     async def cut(
         self,
@@ -61,15 +68,19 @@ class Engine:
         *,
         caller: Caller | None = None,
         credits: float = 1.0,
+        header: images.Header | None = None,
     ) -> pipeline.Result:
         """Header, then charge the caller, then pixels; any failure after the charge refunds it.
 
         `caller` defaults to the one the `authenticate` dependency resolved; a
         route without that dependency is metered as the anonymous account, or
-        refused with MissingKey when anonymous use is off. Raises what
+        refused with MissingKey when anonymous use is off. `header` is the one
+        `images.read_header(data, self.limits)` gave the route, when it read it
+        first (to price the request), so it is not read twice. Raises what
         `Meter.cut` raises; an AccessError's headers are kept on the caller.
         """
-        metered = await self._metered(self.meter.cut, caller, data, options, credits=credits)
+        metered = await self._metered(self.meter.cut, caller, data, options, credits=credits,
+                                      header=header)
         return metered.result
 
     async def run(

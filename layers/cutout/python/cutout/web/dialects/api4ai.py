@@ -1,7 +1,12 @@
 """The API4AI background-removal dialect: /v1/version, /v1/modes, /v1/results.
 
 Image problems are answered as API4AI does: 200 with a `failure` status inside
-the result; malformed requests get 422 with a `detail`.
+the result; malformed requests get 422 with a `detail`. A refusal of the caller
+(401 402 403 429) or a service fault (503 with Retry-After: a backend such as
+the account store or the result store unavailable) is an HTTP status with a `detail`,
+never a `failure`: it is not the image's fault, and the same request may succeed
+later. API4AI's documentation names no status for its own outages; 503 is
+HTTP's (RFC 9110 section 15.6.4), as the other dialects answer it.
 """
 from __future__ import annotations
 
@@ -13,10 +18,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ... import __version__
 from ...engine import pipeline, tiers
-from ...blobs import BlobUnavailable
-from ...errors import AccessError, CutoutError, InvalidOption
+from ...errors import AccessError, CutoutError, InvalidOption, Unavailable
 from ..auth import Caller, authenticate, error_response
-from ..errors import status_of
+from ..errors import headers_of
 from .. import large_results
 from .. import openapi as oa
 from ..inputs import BadRequest, decode_base64, download, read_input
@@ -59,7 +63,7 @@ _RESULTS_OPERATION = oa.operation(
     responses={
         200: oa.json(RESULTS, "The result. An image that cannot be used (not decodable, over the "
                      "size limits, a refused or failed download) is a `failure` result, not an "
-                     "HTTP error.", headers={**oa.RATE_LIMIT, **oa.uncertainty(required=False),
+                     "HTTP error; a service fault is a 503, never a `failure`.", headers={**oa.RATE_LIMIT, **oa.uncertainty(required=False),
                                              "X-Credits-Charged": {
                          **oa.CREDITS_CHARGED, "required": False}},
                      example={"results": [{
@@ -69,14 +73,18 @@ _RESULTS_OPERATION = oa.operation(
                                        "image": "iVBORw0KGgo...", "format": "PNG"}]}]}),
         422: oa.json(oa.DETAIL, "No image or url, an unknown mode, or a body that is not valid "
                      "JSON or multipart.", example={"detail": MISSING}),
-        **oa.refusals(oa.DETAIL, 401, 402, 403, 429, 503),
+        **oa.refusals(oa.DETAIL, 401, 402, 403, 429),
+        503: oa.json(oa.DETAIL, "A service fault, not the image's: a backend (the account store, "
+                     "or the result store for a result too large to inline) is unavailable. "
+                     "Nothing is charged; retry after `Retry-After` seconds.",
+                     headers={"Retry-After": oa.RETRY_AFTER},
+                     example={"detail": "The rate limiter is unavailable; please retry shortly."}),
     },
 )
 _MODE = Query("fg-image", description="What to return: the cut-out, the cut-out on a drop shadow, "
               "or the alpha matte.", json_schema_extra={"enum": list(pipeline.MODES)})
-_MODEL = Query(tiers.DEFAULT_TIER, description="Quality tier: `fast` (the deployment's model), "
-               "`quality` (U^2-Net INT8), `quality-tta` (the same with flip averaging).",
-               json_schema_extra={"enum": list(tiers.TIERS)})
+_MODEL = Query(tiers.DEFAULT_TIER, description=oa.QUALITY_TIER_TEXT,
+               json_schema_extra={"enum": oa.QUALITY_TIER["enum"]})
 
 
 @router.get("/version", response_class=PlainTextResponse, summary="The API version",
@@ -98,6 +106,12 @@ def _result(name: str, md5: str, **fields: Any) -> JSONResponse:
 
 def _failure(name: str, md5: str, message: str) -> JSONResponse:
     return _result(name, md5, status={"code": "failure", "message": message}, entities=[])
+
+
+def _unavailable(exc: Unavailable) -> JSONResponse:
+    """A service fault (a backend unavailable), not the image's: 503 with Retry-After
+    and a `detail`, never a `failure` result; the 5xx makes the metering refund any charge."""
+    return JSONResponse({"detail": exc.message}, status_code=503, headers=headers_of(exc))
 
 
 @router.post("/results", **_RESULTS_OPERATION)
@@ -135,15 +149,17 @@ async def results(
             return JSONResponse({"detail": MISSING}, status_code=422)
         md5 = hashlib.md5(data).hexdigest()
         result = await engine.cut(data, options, caller=caller)
-    except AccessError as exc:  # 402/429/503: a real HTTP status, not an image failure
+    except Unavailable as exc:
+        return _unavailable(exc)
+    except AccessError as exc:  # 401/402/403/429: a real HTTP status, not an image failure
         return error_response(exc)
     except CutoutError as exc:
         large_results.note(request, mode=mode, outcome="failure")
         return _failure(name, md5, exc.message)
     try:  # inline base64, or a URL when the response would pass the Lambda limit
         delivered = await large_results.deliver(request, result, name=f"general-{mode}")
-    except BlobUnavailable as exc:  # a 503, so metering refunds the charge
-        return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
+    except Unavailable as exc:  # the result store is down
+        return _unavailable(exc)
     large_results.note(request, mode=mode, outcome="ok")
     response = _result(
         name,

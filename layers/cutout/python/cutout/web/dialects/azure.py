@@ -20,7 +20,7 @@ from ...engine import pipeline, tiers
 from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
 from .. import openapi as oa
 from ..auth import authenticate
-from ..errors import status_of
+from ..errors import headers_of, status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
 from ..processing import Engine, uncertainty_header
 
@@ -59,7 +59,7 @@ def _body(status: int, code: str, message: str, inner: tuple[str, str] | None,
 
 def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
     """Any refusal in Azure's shape and statuses."""
-    headers = dict(getattr(exc, "headers", None) or {})
+    headers = headers_of(exc)
     if isinstance(exc, AccessError):
         return _access_error(exc, headers)
     if isinstance(exc, AzureError):
@@ -95,16 +95,20 @@ def _access_error(exc: AccessError, headers: dict[str, str]) -> JSONResponse:
 
 
 async def _image(request: Request, found: RequestInput, engine: Engine) -> bytes:
-    """The image bytes, whichever of Azure's body shapes carried them."""
-    if found.raw is not None:
-        return found.raw.data
-    if found.files:
-        return next(iter(found.files.values())).data
+    """The image bytes, whichever of Azure's body shapes carried them; none, or zero bytes, is
+    Azure's InvalidImageSize."""
+    data = b""
     url = found.fields.get("url", "").strip()
-    if url:
-        return (await download(url, engine.settings)).data
-    raise AzureError("The image size is not allowed to be zero or larger than "
-                     f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
+    if found.raw is not None:
+        data = found.raw.data
+    elif found.files:
+        data = next(iter(found.files.values())).data
+    elif url:
+        data = (await download(url, engine.settings)).data
+    if not data:
+        raise AzureError("The image size is not allowed to be zero or larger than "
+                         f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
+    return data
 
 
 async def _read(request: Request) -> RequestInput:
@@ -137,8 +141,7 @@ _SEGMENT_OPERATION = oa.operation(
         oa.query("mode", {"type": "string", "enum": list(MODES)}, required=True,
                  description="`backgroundRemoval`: RGBA PNG of at most 16 MP; "
                              "`foregroundMatting`: greyscale PNG matte, the input's size."),
-        oa.query("model", {"type": "string", "enum": list(tiers.TIERS), "default": tiers.DEFAULT_TIER},
-                 description="Quality tier (Cutout's own): `fast`, `quality` or `quality-tta`."),
+        oa.query("model", oa.QUALITY_TIER, description=oa.QUALITY_TIER_TEXT),
     ],
     body=oa.body(
         multipart=oa.obj(["image"], image=oa.BINARY),
@@ -184,15 +187,10 @@ async def segment(request: Request) -> Response:
         if mode not in MODES:
             raise AzureError(f"The mode query parameter must be one of {', '.join(MODES)}.",
                              "InvalidArgument")
-        if model not in tiers.TIERS:
-            raise AzureError(f"The model query parameter must be one of {', '.join(tiers.TIERS)}.",
-                             "InvalidArgument")
+        options = replace(MODES[mode], model=model)  # an unknown tier: InvalidOption, 400 InvalidArgument
         data = await _image(request, await _read(request), engine)
         size = len(data)
-        if size == 0:
-            raise AzureError("The image size is not allowed to be zero or larger than "
-                             f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
-        result = await engine.cut(data, replace(MODES[mode], model=model), caller=caller)
+        result = await engine.cut(data, options, caller=caller)
     except CutoutError as exc:
         return error_response(exc, size, engine.settings.max_bytes)
     return Response(result.data, media_type="image/png", headers=uncertainty_header(result))

@@ -11,7 +11,7 @@ and no `X-Type` header is sent.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,7 +21,7 @@ from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, Inval
 from .. import openapi as oa
 from ..account import REPORT
 from ..auth import account_report, authenticate
-from ..errors import status_of
+from ..errors import headers_of, status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
 from ..negotiation import prefers
 from ..processing import Engine, uncertainty_header
@@ -108,7 +108,7 @@ def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> 
     elif status in (400, 413, 415, 422) or isinstance(exc, (InvalidImage, InvalidOption, FetchError)):
         status = 400
     title = TITLES.get(code, code.replace("_", " ").capitalize())
-    headers = dict(getattr(exc, "headers", None) or {})
+    headers = headers_of(exc)
     return JSONResponse({"errors": [{"title": title, "code": code, "detail": exc.message}]},
                         status_code=status, headers=headers)
 
@@ -154,8 +154,12 @@ def _recoded(exc: InvalidOption, code: str) -> RemoveBgError:
     return RemoveBgError(exc.code if exc.code != "invalid_option" else code, exc.message)
 
 
-def translate(fields: dict[str, str], background_image: bytes | None = None) -> pipeline.Options:
-    """remove.bg's form fields -> pipeline Options (no I/O; raises RemoveBgError)."""
+def translate(fields: dict[str, str]) -> pipeline.Options:
+    """remove.bg's form fields -> pipeline Options (no I/O; raises RemoveBgError).
+
+    A background image (`bg_image_file`, `bg_image_url`) is read after this
+    check and joins the options with `dataclasses.replace`.
+    """
     size = _choice(fields, "size", SIZES, "preview")
     fmt = _choice(fields, "format", FORMATS, "auto")
     mode = CHANNELS[_choice(fields, "channels", CHANNELS, "rgba")]
@@ -192,7 +196,6 @@ def translate(fields: dict[str, str], background_image: bytes | None = None) -> 
             shadow_opacity=opacity,
             max_megapixels=SIZES[size],
             background_color=colour,
-            background_image=background_image,
             roi=roi,
             crop=crop,
             crop_margin=crop_margin,
@@ -296,8 +299,7 @@ _PARAMETERS = {
              "description": "Accepted; Cutout does no foreground-type detection."},
     "type_level": {"type": "string", "default": "1", "enum": list(TYPE_LEVELS)},
     "format": {"type": "string", "default": "auto", "enum": list(FORMATS)},
-    "model": {"type": "string", "default": tiers.DEFAULT_TIER, "enum": list(tiers.TIERS),
-              "description": "Cutout's quality tier: `fast`, `quality` (U^2-Net INT8) or `quality-tta`."},
+    "model": {**oa.QUALITY_TIER, "description": oa.QUALITY_TIER_TEXT},
     "roi": {"type": "string", "example": "0% 0% 100% 100%",
             "description": "Region of interest `x1 y1 x2 y2`, px or %."},
     "crop": _FLAG,
@@ -392,16 +394,15 @@ async def removebg(request: Request) -> Response:
         if len(backgrounds) > 1:
             raise RemoveBgError("multiple_backgrounds", f"Give at most one background, not "
                                 f"{' and '.join(backgrounds)}.")
-        translate(found.fields)  # refuse bad parameters before downloading anything
-        background = None
+        options = translate(found.fields)  # refuse bad parameters before downloading anything
         if backgrounds and backgrounds[0] != "bg_color":
             background = await _bytes(found, backgrounds[0], engine)
             _check_header(background, engine, sized)
-        options = translate(found.fields, background)
+            options = replace(options, background_image=background)  # the fields, not parsed again
         data = await _bytes(found, sources[0], engine)
-        header = _check_header(data, engine, sized)
-        credits = credits_for(header, options)
-        result = await engine.cut(data, options, caller=caller, credits=credits)
+        header = _check_header(data, engine, sized)  # priced before the charge, read once
+        result = await engine.cut(data, options, caller=caller, credits=credits_for(header, options),
+                                  header=header)
     except CutoutError as exc:
         return error_response(exc, sized.size, engine.settings.max_bytes)
     # JSON only when Accept strictly prefers it to the image (axios's default gets the image).
