@@ -45,7 +45,8 @@ def test_spill_with_the_true_matte_is_mostly_removed_by_decontamination() -> Non
     photo[..., 1] = 120
     photo[..., 2] = 90
     truth = np.where(np.hypot(xx - 160, yy - 120) < 80, 255, 0).astype(np.uint8)
-    off, on = spill.case(photo, truth, spill.BACKDROPS[0], None)
+    off, on, error_off, error_on = spill.case(photo, truth, spill.BACKDROPS[0], None)
     assert off > 10  # levels of green left at the edge without decontamination
     assert on < 0.3 * off
+    assert error_on < 0.5 * error_off  # the colours come closer to the truth, not only less green
     assert spill.case(photo, np.zeros_like(truth), spill.BACKDROPS[0], None) is None
