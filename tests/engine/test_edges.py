@@ -58,48 +58,6 @@ def test_large_images_are_decontaminated_in_bands_like_small_ones() -> None:
         assert (np.abs(out[band].astype(int) - fg[band]).mean(axis=0) <= 4).all()
 
 
-def _on_grey(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha[..., None] / 255.0
-    return rgb * a + 128.0 * (1 - a)
-
-
-@pytest.mark.parametrize("threshold", [64, 128])
-def test_a_matte_too_hard_at_the_edge_loses_most_of_its_spill_and_keeps_the_interior(threshold: int) -> None:
-    """The matte calls every pixel at least 25% (50%) subject opaque and the rest clear, as a
-    model's hard outline does: the opaque mixed pixels are unmixed along the colour line."""
-    composite, alpha, fg = disc_scene(ramp=10.0)
-    hard = np.where(alpha >= threshold, 255, 0).astype(np.uint8)
-    out = foreground.decontaminate(composite, hard)
-    band = (alpha > 0) & (alpha < 255)
-    truth = _on_grey(fg, alpha)[band]  # the subject laid on grey with its true edge
-    toward_green = np.array([-128.0, 92.0, -128.0]) / np.linalg.norm([-128.0, 92.0, -128.0])
-    spill, error = [], []
-    for rgb in (composite, out):
-        difference = _on_grey(rgb, hard)[band] - truth
-        spill.append(np.clip(difference @ toward_green, 0, None).mean())
-        error.append(np.abs(difference).mean())
-    assert spill[0] > 10, spill  # levels of green at the cut-out's edge without the change
-    assert spill[1] < 0.5 * spill[0], spill  # most of it removed
-    assert error[1] < 0.7 * error[0], error  # closer to the true colours, not only less green
-    assert np.array_equal(foreground.decontaminate(composite, hard, 0.0), composite)
-    # the matte is not touched, and 12 px (3 model pixels) inside the true edge nothing changes
-    height, width = alpha.shape
-    yy, xx = np.mgrid[0:height, 0:width]
-    interior = np.hypot(xx - width / 2, yy - height / 2) < 0.3 * min(width, height) - 12 - 5
-    assert np.array_equal(out[interior], composite[interior])
-    changed = (out != composite).any(axis=-1)
-    assert changed[band & (hard == 255)].mean() > 0.5  # the opaque mixed pixels were the ones recoloured
-    assert not changed[hard == 0].any()
-
-
-def test_an_opaque_subject_without_background_in_reach_is_left_alone() -> None:
-    composite, _alpha, _fg = disc_scene()
-    assert np.array_equal(foreground.decontaminate(composite, np.full(composite.shape[:2], 255, np.uint8)),
-                          composite)
-    assert np.array_equal(foreground.decontaminate(composite, np.zeros(composite.shape[:2], np.uint8)),
-                          composite)
-
-
 def test_cut_out_on_a_new_background_shows_no_green_fringe(segmenter) -> None:
     """The whole pipeline: a cut-out of the composite put on white keeps no green at its edge."""
     composite, alpha, _fg = disc_scene()
