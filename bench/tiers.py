@@ -37,13 +37,14 @@ def quality(folder: Path, limit: int = 0) -> dict[str, dict[str, float]]:
     """{"u2net-int8": scores, "u2net-int8 + flip": scores} (MAE, IoU, F means) on one set."""
     from PIL import Image
 
+    from cutout.cli.evaluation import pairs
     from cutout.engine import images, matte
     from cutout.engine import quality as metrics
 
     seg = _quality_segmenter()
     limits = images.Limits(100, 2**30)
     found: dict[str, list[metrics.Scores]] = {MODEL: [], f"{MODEL} + flip": []}
-    for index, (_name, image_path, mask_path) in enumerate(metrics.pairs(folder)):
+    for index, (_name, image_path, mask_path) in enumerate(pairs(folder)):
         if limit and index >= limit:
             break
         truth = np.asarray(Image.open(mask_path).convert("L"))

@@ -57,6 +57,35 @@ class LocalServer:
         self.httpd.server_close()
 
 
+class Hooks:
+    """A real webhook receiver on 127.0.0.1: answers each POST with the next status in `plan`."""
+
+    def __init__(self, plan: list[int]) -> None:
+        self.plan = plan
+        self.calls: list[tuple[dict, bytes]] = []
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.calls.append((dict(self.headers), body))
+                status = hooks.plan[min(len(hooks.calls), len(hooks.plan)) - 1]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class AppServer:
     """The app under uvicorn on a free 127.0.0.1 port, in a thread."""
 

@@ -105,7 +105,7 @@ else:
     capture = Tracer(service=SERVICE).capture_lambda_handler(capture_response=False)  # bodies hold images
 _access = logging.getLogger("cutout.access")
 _access.setLevel(logging.INFO)
-_access.addFilter(RequestMetrics(metrics, CONFIG.log_level))
+_request_metrics = RequestMetrics(metrics, CONFIG.log_level)  # on the logger during invocations only
 logging.getLogger("mangum").setLevel(logging.WARNING)  # the access-log line says it all
 asgi = Mangum(app, lifespan="off")
 INIT_SECONDS = time.perf_counter() - _IMPORT_STARTED
@@ -124,6 +124,15 @@ logger.info(
 @capture
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """One HTTP API request -> one response, never larger than Lambda accepts."""
-    response = asgi(event, context)
+    """One HTTP API request -> one response, never larger than Lambda accepts.
+
+    The metrics filter watches the access log for this invocation only: Powertools keeps
+    one metric set per process, so a filter left on the shared logger (another copy of
+    this module, an app served outside Lambda) would add each request's dimensions twice.
+    """
+    _access.addFilter(_request_metrics)
+    try:
+        response = asgi(event, context)
+    finally:
+        _access.removeFilter(_request_metrics)
     return fit_lambda_response(response, CONFIG.max_response_bytes)

@@ -183,6 +183,47 @@ def test_cover_fills_the_canvas_without_distortion():
     assert tall.shape == (60, 30, 4) and (tall[:, :, 3] == 255).all()
 
 
+def test_cover_cuts_the_overflow_at_the_position():
+    # 43 columns, each its own value, covering 20x20: no scaling, 23 columns cut off.
+    image = np.zeros((20, 43, 4), np.uint8)
+    image[:, :, 0] = np.arange(43, dtype=np.uint8)
+    image[:, :, 3] = 255
+    assert np.array_equal(compose.cover(image, 20, 20, (0.0, 0.5)), image[:, :20])
+    assert np.array_equal(compose.cover(image, 20, 20, (1.0, 0.5)), image[:, 23:])
+    assert np.array_equal(compose.cover(image, 20, 20), image[:, 12:32])  # round(11.5): 12
+
+
+def test_cover_at_the_images_own_aspect_ratio_is_a_plain_resize():
+    # 7 * (29 / 7) is 29.000000000000004 in floating point: still 29 px, no column cut off.
+    image = np.random.default_rng(1).integers(0, 256, (7, 7, 4), dtype=np.uint8)
+    assert np.array_equal(compose.cover(image, 29, 29), compose.resize(image, 29, 29))
+
+
+def test_rgba_packs_colour_and_alpha_into_a_new_array():
+    rgb = np.random.default_rng(2).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    alpha = np.arange(15, dtype=np.uint8).reshape(3, 5) * 17
+    packed = compose.rgba(rgb, alpha)
+    assert packed.shape == (3, 5, 4) and packed.dtype == np.uint8
+    assert np.array_equal(packed[:, :, :3], rgb) and np.array_equal(packed[:, :, 3], alpha)
+    opaque = compose.rgba(rgb)
+    assert np.array_equal(opaque[:, :, :3], rgb) and (opaque[:, :, 3] == 255).all()
+    packed[:, :, :] = 0  # a copy: the inputs are untouched
+    assert rgb.any() and alpha.any()
+
+
+def test_background_layers_and_stored_images_decode_to_pillows_rgba():
+    from cutout import imagelib
+
+    rgba = np.random.default_rng(3).integers(0, 256, (6, 9, 4), dtype=np.uint8)
+    png = encode(rgba, "PNG")
+    assert np.array_equal(pipeline.background_layer(png, LIMITS), rgba)
+    assert np.array_equal(imagelib.decode(png, LIMITS), rgba)
+    opaque = encode(rgba[:, :, :3], "PNG")
+    assert np.array_equal(pipeline.background_layer(opaque, LIMITS), np.dstack(
+        [rgba[:, :, :3], np.full((6, 9), 255, np.uint8)]))
+    assert np.array_equal(imagelib.decode(opaque, LIMITS), rgba[:, :, :3])  # no alpha added
+
+
 def test_on_background_shows_the_background_only_where_the_subject_is_clear():
     rgb, alpha = square_subject()
     product = compose.cutout(rgb, alpha)

@@ -88,6 +88,38 @@ def test_resize_cover_crops_at_the_position() -> None:
     assert tuple(right[10, 10]) == BLUE
 
 
+def test_resize_cover_cuts_the_overflow_at_the_position_exactly() -> None:
+    """No scaling needed (20 rows already): cover only cuts 23 of 43 columns, by position."""
+    px = np.zeros((20, 43, 3), np.uint8)
+    px[:, :, 0] = np.arange(43, dtype=np.uint8)
+    for position, left in (("left", 0), ("top-left", 0), ("center", 12), ("top", 12),
+                           ("bottom", 12), ("right", 23), ("bottom-right", 23)):
+        assert np.array_equal(imageops.resize(px, 20, 20, "cover", position), px[:, left:left + 20])
+
+
+def test_resize_contain_puts_the_image_unchanged_on_the_letterbox() -> None:
+    """Already 20 px wide: contain pastes it as it is, above / between / below the bands."""
+    px = np.random.default_rng(4).integers(0, 256, (10, 20, 3), dtype=np.uint8)
+    for position, top in (("top", 0), ("center", 15), ("bottom", 30)):
+        out = imageops.resize(px, 20, 40, "contain", position, (0, 255, 0, 255))
+        assert out.shape == (40, 20, 3)
+        assert np.array_equal(out[top:top + 10], px)
+        band = np.concatenate([out[:top], out[top + 10:]])
+        assert band.shape[0] == 30 and (band == GREEN).all()
+
+
+def test_resize_contain_lays_a_translucent_image_over_a_translucent_letterbox() -> None:
+    """Porter-Duff over, straight colour: a half-clear red pixel on a half-clear blue band."""
+    px = np.zeros((10, 20, 4), np.uint8)
+    px[:, :] = (200, 0, 0, 128)
+    out = imageops.resize(px, 20, 40, "contain", "center", (0, 0, 255, 128))
+    assert out.shape == (40, 20, 4)
+    assert tuple(out[0, 0]) == (0, 0, 255, 128)  # the band
+    a, b = 128 / 255, 128 / 255 * (1 - 128 / 255)
+    expected = (round(200 * a / (a + b)), 0, round(255 * b / (a + b)), round((a + b) * 255))
+    assert all(abs(int(got) - want) <= 1 for got, want in zip(out[20, 10], expected))
+
+
 def test_resize_keeps_the_aspect_ratio_when_one_side_is_missing() -> None:
     assert imageops.resize(marked(40, 20), 20, None).shape == (10, 20, 3)
     assert imageops.resize(marked(40, 20), None, 40).shape == (40, 80, 3)

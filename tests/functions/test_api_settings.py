@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
 from cutout.config import settings
 
-HANDLER = Path(__file__).resolve().parents[2] / "functions" / "api" / "handler.py"
+ROOT = Path(__file__).resolve().parents[2]
+HANDLER = ROOT / "functions" / "api" / "handler.py"
+EVENTS = ROOT / "events"
 
 
 def load_handler(name: str):
@@ -29,3 +32,26 @@ def test_the_idle_trim_is_off_on_lambda_unless_set(monkeypatch, env, expected):
     handler = load_handler(f"api_handler_trim_{env}")
     assert handler.CONFIG.trim_idle_seconds == expected
     assert handler.app.state.engine.workload.trim_idle_seconds == expected
+
+
+@pytest.mark.filterwarnings("error::aws_lambda_powertools.warnings.PowertoolsUserWarning")
+def test_each_invocation_counts_its_own_request_once(monkeypatch, capsys):
+    """Two copies of the module (as the tests load it) and a request served outside Lambda:
+    each invocation still flushes its one request, its dimensions added once."""
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    first, second = load_handler("api_handler_metrics_a"), load_handler("api_handler_metrics_b")
+    spec = importlib.util.spec_from_file_location("api_metrics_invoke", EVENTS / "invoke.py")
+    invoke = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(invoke)
+    event = json.loads((EVENTS / "api-get-modes.json").read_text())
+    capsys.readouterr()
+    for handler in (first, second):
+        assert TestClient(first.app).get("/v1/modes").status_code == 200  # no invocation: no metrics
+        assert handler.handler(event, invoke.Context())["statusCode"] == 200
+        emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{") and '"_aws"' in line]
+        (requests,) = [line for line in emf if "Requests" in line]
+        assert requests["Requests"] == [1.0] and requests["mode"] == "none"
+        assert requests["outcome"] == "ok"

@@ -7,7 +7,6 @@ import base64
 import importlib.util
 import io
 import json
-import logging
 import os
 import time
 import uuid
@@ -46,7 +45,6 @@ def lambda_env(dynalite, moto_server):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings.cache_clear()
-    handler = None
     try:
         handler = _load(ROOT / "functions" / "api" / "handler.py", "imgproc_lambda_handler")
         context = _load(EVENTS / "invoke.py", "imgproc_invoke").Context
@@ -54,11 +52,6 @@ def lambda_env(dynalite, moto_server):
             "mega", mp_per_minute=100_000, monthly_credits=100_000)[0]
         yield handler, context, key, table, bucket
     finally:
-        if handler is not None:  # its metrics filter would outlive the module otherwise
-            access = logging.getLogger("cutout.access")
-            for found in list(access.filters):
-                if isinstance(found, handler.RequestMetrics):
-                    access.removeFilter(found)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -58,16 +58,18 @@ def test_a_hundred_jobs_submitted_at_once_all_finish_correctly_in_bounded_memory
         # Bounded: the pool's threads settle (allocator arenas, the model's buffers) and
         # then stay flat; nothing is kept per job (a leaked result would add 0.5 MB each).
         assert peak - before < 600, f"RSS grew {peak - before:.0f} MB over 100 jobs"
-        # A leak of even the decoded photo (0.75 MB a job) would show over a further wave
-        # once the first further wave has let every thread's allocator settle.
+        # A leak of even the decoded photo (0.75 MB a job) would show over every further
+        # wave once the first has let every thread's allocator settle; a leak grows each
+        # wave, so the quieter of the last two is the measure (the whole suite's process
+        # may grow once for reasons of its own: a server thread, a cache).
         growth = []
-        for _ in range(2):
+        for _ in range(3):
             settled = rss_mb()
             wave = [submit(http, key, {"mode": "mask"}, encode(astronaut)).json() for _ in range(50)]
             for job in wave:
                 assert wait(http, key, job["statusUrl"], timeout=300)["status"] == "succeeded"
             growth.append(rss_mb() - settled)
-        assert growth[-1] < 30, f"RSS grew {growth} MB over two further waves of 50 jobs"
+        assert min(growth[1:]) < 30, f"RSS grew {growth} MB over three further waves of 50 jobs"
     finally:
         app.state.jobs.queue.close()
 

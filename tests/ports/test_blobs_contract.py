@@ -9,7 +9,8 @@ from typing import Iterator
 import boto3
 import pytest
 
-from cutout.blobs import BlobNotFound, BlobStore, BlobUnavailable, InvalidObjectKey
+from cutout.blobs import BlobNotFound, BlobStore, BlobUnavailable, InvalidObjectKey, read
+from cutout.errors import ImageTooLarge
 from cutout.blobs.local import LocalBlobStore
 from cutout.blobs.s3 import S3BlobStore
 
@@ -71,6 +72,22 @@ def test_list_gives_the_keys_under_a_prefix_in_byte_order(store: BlobStore) -> N
     assert store.list("results/") == ["results/a.png", "results/a/z.png", "results/a/é.png",
                                       "results/b.png"]
     assert store.list("nothing/") == []
+
+
+def test_a_bounded_read_refuses_an_object_over_the_limit_and_reads_that_version(store: BlobStore) -> None:
+    etag = store.put("uploads/photo.png", PNG, "image/png", {"cutout-mode": "fg-mask"})
+    blob = read(store, "uploads/photo.png", max_bytes=len(PNG))
+    assert (blob.data, blob.metadata, blob.etag) == (PNG, {"cutout-mode": "fg-mask"}, etag)
+    assert read(store, "uploads/photo.png", len(PNG), if_match=etag).data == PNG
+    with pytest.raises(ImageTooLarge) as too_large:
+        read(store, "uploads/photo.png", max_bytes=len(PNG) - 1)
+    assert too_large.value.code == "image_too_large" and not too_large.value.retryable
+    assert too_large.value.message == f"Image is too large: {len(PNG)} bytes exceeds {len(PNG) - 1} bytes."
+    store.put("uploads/photo.png", b"replaced", "image/png")
+    with pytest.raises(BlobNotFound):  # the version asked for is gone
+        read(store, "uploads/photo.png", len(PNG), if_match=etag)
+    with pytest.raises(BlobNotFound):
+        read(store, "uploads/none.png", len(PNG))
 
 
 @pytest.mark.parametrize("key", ["../outside.png", "/etc/passwd", "results/../../x", "results//x", "",

@@ -11,8 +11,6 @@ import io
 import json
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
 
 import numpy as np
 import pytest
@@ -20,7 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import keyed_app, new_key
-from local_http import Route
+from local_http import Hooks, Route
 from adobe_client import run, submit, wait
 from photos import assert_subject_found
 
@@ -211,40 +209,13 @@ def test_an_idempotency_key_returns_the_first_job_and_charges_once(app, http, co
     again = submit(http, key, {}, coffee_jpeg, headers={"Idempotency-Key": "order-1"})
     assert first.status_code == again.status_code == 202
     assert first.json()["jobId"] == again.json()["jobId"]
+    # Each answer says what it charged (the spec requires the header on every 202).
+    assert (first.headers["x-credits-charged"], again.headers["x-credits-charged"]) == ("1", "0")
     other = submit(http, key, {}, coffee_jpeg, headers={"Idempotency-Key": "order-2"})
     assert other.json()["jobId"] != first.json()["jobId"]
     wait(http, key, first.json()["statusUrl"])
     wait(http, key, other.json()["statusUrl"])
     assert usage(app, key) == 2
-
-
-class Hooks:
-    """A real webhook receiver on 127.0.0.1: answers each POST with the next status in `plan`."""
-
-    def __init__(self, plan: list[int]) -> None:
-        self.plan = plan
-        self.calls: list[tuple[dict, bytes]] = []
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hooks.calls.append((dict(self.headers), body))
-                status = hooks.plan[min(len(hooks.calls), len(hooks.plan)) - 1]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -261,6 +261,26 @@ def test_resize_fit_modes(svc, stored) -> None:
     assert (image["width"], image["height"]) == (40, 20)
 
 
+def test_resize_and_crop_refusals_name_the_fields_and_are_not_charged(svc, stored) -> None:
+    """Checked by the engine's own rules (imageops) before any charge, answered in the dialect's
+    shape: 400 `validation_error`, the fields named in `errors`."""
+    before = svc.usage(stored.key)
+    for operation, body, fields, words in (
+        ("resize", {"width": 10_000, "height": 10_000}, "width, height", "25 megapixels"),
+        ("resize", {"width": 10_000}, "width, height", "10000x5000"),  # the height it would take
+        ("resize", {"fit": "cover"}, "width, height", "Give width, height or both"),
+        ("crop", {"x1": 0, "y1": 0, "x2": 81, "y2": 5}, "x1, y1, x2, y2", "inside the 80x40 image"),
+        ("crop", {"x1": 5, "y1": 0, "x2": 5, "y2": 5}, "x1, y1, x2, y2", "x1 < x2"),
+    ):
+        answer = svc.op(stored.key, stored.id, operation, body)
+        assert answer.status_code == 400, (operation, body)
+        document = answer.json()
+        assert document["type"] == "validation_error" and document["status"] == 400
+        (error,) = document["errors"]
+        assert error.startswith(f"{fields}: ") and words in error, error
+    assert svc.usage(stored.key) == before
+
+
 def test_convert_blur_modulate(svc, stored, astronaut_jpeg) -> None:
     image, px = made(svc, stored, "convert", {"format": "jpg"})
     assert image["format"] == "jpeg"

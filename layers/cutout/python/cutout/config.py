@@ -93,7 +93,7 @@ class Settings:
         16 * MIB * 4 // 3 + MIB, "CUTOUT_MAX_REQUEST_BYTES", "limits",
         derive=lambda read: read["max_bytes"] * 4 // 3 + MIB)
     png_compress_level: int = setting(1, "CUTOUT_PNG_COMPRESS_LEVEL", "limits")
-    # --- fetching image URLs (web/fetch.py) -----------------------------------------
+    # --- fetching image URLs (fetch.py) -------------------------------------------------
     fetch_timeout: float = setting(10.0, "CUTOUT_FETCH_TIMEOUT", "fetch")  # seconds
     fetch_max_redirects: int = setting(3, "CUTOUT_FETCH_MAX_REDIRECTS", "fetch")
     fetch_allow_hosts: tuple[str, ...] = setting((), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch")

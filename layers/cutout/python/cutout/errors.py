@@ -7,7 +7,8 @@ CutoutError                  code (stable, machine-readable), message, headers
 │   │   └── TooManyScans     a JPEG with more than 100 scans              (engine/jpeg.py)
 │   ├── ImageTooLarge        over the pixel or byte limits
 │   ├── InvalidOption        an option outside its documented range
-│   ├── FetchError           an image URL could not be fetched, or the SSRF guard refused it
+│   ├── FetchError           an image URL could not be fetched                  (fetch.py)
+│   │   └── FetchRefused     the SSRF guard or a limit refused it: never worth retrying
 │   ├── NoForeground         no subject found, when asked to refuse then   (engine/pipeline.py)
 │   ├── InvalidObjectKey     an object key that could escape the store     (blobs/)
 │   └── BadRequest, ResultTooLarge                                         (web/)
@@ -102,9 +103,17 @@ class ImageTooLarge(InputError):
 
 
 class FetchError(InputError):
-    """An image URL could not be fetched, or was refused by the SSRF guard."""
+    """An image URL could not be fetched (unresolvable, unreachable, an HTTP error, too slow)."""
 
     code = "fetch_failed"
+
+
+class FetchRefused(FetchError):
+    """The SSRF guard or a limit refused the URL (scheme, private address, size, redirects).
+
+    Same code as its parent, so every status and error code stays `fetch_failed`;
+    a caller that retries (the webhook) tells the two apart by type.
+    """
 
 
 class InvalidOption(InputError):

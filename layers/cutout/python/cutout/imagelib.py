@@ -89,11 +89,7 @@ def decode(data: bytes, limits: images.Limits, header: images.Header | None = No
     never read twice. Raises InvalidImage or ImageTooLarge.
     """
     decoded = images.decode(data, limits, header)
-    if decoded.alpha is None:
-        return decoded.rgb
-    rgba = np.empty(decoded.rgb.shape[:2] + (4,), dtype=np.uint8)
-    rgba[:, :, :3], rgba[:, :, 3] = decoded.rgb, decoded.alpha
-    return rgba
+    return decoded.rgb if decoded.alpha is None else compose.rgba(decoded.rgb, decoded.alpha)
 
 
 def encode(pixels: np.ndarray, fmt: str, quality: int = 90, png_level: int = 1) -> bytes:

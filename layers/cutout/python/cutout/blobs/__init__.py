@@ -6,7 +6,8 @@ bucket stays private) and `LocalBlobStore` (local.py) for `make run` (a
 folder, with URLs signed by HMAC that the app serves itself and that expire
 like presigned ones). Each adapter turns its backend's failures into this
 module's errors: `BlobNotFound` (a NotFound), `BlobUnavailable` (an
-Unavailable: retry), `InvalidObjectKey` (an InputError). The API stores results
+Unavailable: retry), `InvalidObjectKey` (an InputError). `read` is the one
+size-bounded read over either (head, refuse if too large, then get). The API stores results
 too large to answer inline here (web/large_results.py); the S3 uploads trigger
 (jobs/s3_uploads.py) reads uploads and writes results through the same port.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Mapping, Protocol
 
 from ..config import Settings
-from ..errors import InputError, NotFound, Unavailable
+from ..errors import ImageTooLarge, InputError, NotFound, Unavailable
 
 MAX_KEY_BYTES = 1024  # S3's own limit on key length
 
@@ -104,6 +105,22 @@ def check_key(key: str) -> str:
             or any(part in ("", ".", "..") for part in key.split("/"))):
         raise InvalidObjectKey(f"Invalid object key {key!r}.")
     return key
+
+
+def read(store: BlobStore, key: str, max_bytes: int, if_match: str | None = None) -> Blob:
+    """The object under `key`, refused before its bytes are read if over `max_bytes` bytes.
+
+    For objects a client wrote (S3 uploads, presigned job uploads), whose size
+    nothing bounded: `head` first, then `get` of that same version (its ETag), so
+    an object replaced in between by a larger one is not read either.
+    Raises ImageTooLarge (an InputError), BlobNotFound if nothing is there (or not
+    with ETag `if_match`, or replaced between the two calls), InvalidObjectKey,
+    BlobUnavailable.
+    """
+    info = store.head(key, if_match=if_match)
+    if info.size > max_bytes:
+        raise ImageTooLarge(f"Image is too large: {info.size} bytes exceeds {max_bytes} bytes.")
+    return store.get(key, if_match=info.etag or if_match)
 
 
 def open_blobs(cfg: Settings) -> BlobStore:

@@ -1,2 +1,2 @@
-"""The `cutout` command: cut-outs, the local server and evaluation (main.py), and the
-account administration commands (admin.py)."""
+"""The `cutout` command: cut-outs and the local server (main.py), scores on dataset folders
+(evaluation.py), and the account administration commands (admin.py)."""

@@ -71,51 +71,9 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace) -> int:
-    """Print MAE, IoU, F and boundary MAE beside rembg's published figures; optionally spill."""
-    from ..engine import confidence, images, model, pipeline, quality, spill
-    from ..config import settings
-
-    cfg = settings()
-    segmenter = model.load(cfg)
-    limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
-
-    def predict(data: bytes):
-        rgb = images.decode(data, limits).rgb
-        soft = segmenter.predict(rgb)
-        variants = {"cutout": pipeline.full_matte(soft, rgb),
-                    "cutout refine_edges": pipeline.full_matte(soft, rgb, refine_edges=True)}
-        return variants, confidence.uncertainty(soft)
-
-    report = quality.evaluate(args.dataset, predict)
-    print(f"dataset  {args.dataset}")
-    print(f"model    {segmenter.spec.name} ({segmenter.path})")
-    print(f"images   {report.count}")
-    print(f"{'':22} {'MAE':>7} {'IoU':>7} {'F':>7} {'bMAE':>7}")
-    ref = quality.reference(args.dataset)
-    if ref is not None:
-        print(f"{'rembg u2netp (README)':22} {ref.mae:7.4f} {ref.iou:7.4f} {ref.f:7.4f} {'-':>7}")
-    for name, s in report.means.items():
-        print(f"{name:22} {s.mae:7.4f} {s.iou:7.4f} {s.f:7.4f} {s.boundary:7.4f}")
-    print(f"bMAE: MAE within {quality.BAND} px of the truth's outline (lower is better)")
-    print(f"uncertainty vs IoU error (1 - IoU), Spearman rho: {report.rank_correlation:+.3f} "
-          "(positive: doubtful images are the wrong ones)")
-    if args.spill:
-        def matte(rgb):
-            return pipeline.matte_of(rgb, None, segmenter)
-
-        print("spill: levels toward the old backdrop in the edge band, on a neutral grey;"
-              " error: mean absolute colour error there against the true composite")
-        for label, chosen in (("model's matte", matte), ("true matte", None)):
-            measured = spill.measure(args.dataset, chosen, args.limit)
-            print(f"  {label:14} {measured.count} composites: decontaminate off {measured.off:.2f}, "
-                  f"on {measured.on:.2f} ({1 - measured.on / measured.off:.0%} removed); "
-                  f"error off {measured.error_off:.2f}, on {measured.error_on:.2f}")
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     from ..engine.pipeline import MODES
+    from . import admin, evaluation
 
     root = argparse.ArgumentParser(prog="cutout", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -137,9 +95,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--spill", action="store_true",
                    help="also composite the subjects on saturated colours and measure the colour spill")
     p.add_argument("--limit", type=int, default=None, help="spill: use only the first N pairs")
-    p.set_defaults(run=evaluate)
-
-    from . import admin
+    p.set_defaults(run=evaluation.run)
 
     admin.add_commands(commands)
     return root

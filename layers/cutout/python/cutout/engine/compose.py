@@ -6,10 +6,21 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-from . import bands
+from . import bands, images
 from ..types import RGB, RGBA, Alpha
 
 CHUNK_PIXELS = 65_536  # pixels per step of the compositing loops: their temporaries stay in cache
+
+
+def rgba(rgb: RGB, alpha: Alpha | None = None) -> RGBA:
+    """Colour and alpha packed into one new HxWx4 uint8 array (straight colour).
+
+    rgb: HxWx3 uint8; alpha: HxW uint8 0-255, or None for opaque (255 everywhere).
+    """
+    packed = np.empty(rgb.shape[:2] + (4,), dtype=np.uint8)
+    packed[:, :, :3] = rgb
+    packed[:, :, 3] = 255 if alpha is None else alpha
+    return packed
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -148,9 +159,7 @@ def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     """An L, RGB or RGBA array resized to width x height (LANCZOS: outputs are for people)."""
     if pixels.shape[1] == width and pixels.shape[0] == height:
         return pixels
-    mode = "L" if pixels.ndim == 2 else ("RGBA" if pixels.shape[2] == 4 else "RGB")
-    img = Image.fromarray(pixels, mode)
-    return np.asarray(img.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0))
+    return np.asarray(images.pil(pixels).resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0))
 
 
 def crop(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -209,16 +218,24 @@ def solid(colour: tuple[int, int, int, int], width: int, height: int) -> np.ndar
     return layer
 
 
-def cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale an RGBA image to cover width x height (aspect kept), then crop the centre.
+def cover(
+    image: np.ndarray, width: int, height: int, position: tuple[float, float] = (0.5, 0.5)
+) -> np.ndarray:
+    """Scale an L, RGB or RGBA array to cover width x height px (aspect kept), then crop it.
 
-    Like CSS `background-size: cover`: no empty bands and no distortion.
+    Like CSS `background-size: cover`: no empty bands and no distortion. position:
+    (x, y) fractions of the overflow cut off left of / above the kept part (0.5, 0.5 =
+    the centre; 0 = keep the left / top edge, 1 = the right / bottom edge), each
+    offset rounded to whole pixels (Python's round: halves to even).
     """
     src_h, src_w = image.shape[:2]
     factor = max(width / src_w, height / src_h)
-    scaled_w, scaled_h = max(width, math.ceil(src_w * factor)), max(height, math.ceil(src_h * factor))
+    # Less a hair before rounding up: src * (side / src) may come out a float step above
+    # the whole number it is, and one more pixel would be scaled and then cut off.
+    scaled_w = max(width, math.ceil(src_w * factor - 1e-9))
+    scaled_h = max(height, math.ceil(src_h * factor - 1e-9))
     scaled = resize(image, scaled_w, scaled_h)
-    left, top = (scaled_w - width) // 2, (scaled_h - height) // 2
+    left, top = round(position[0] * (scaled_w - width)), round(position[1] * (scaled_h - height))
     return np.ascontiguousarray(scaled[top : top + height, left : left + width])
 
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from . import compose
+from . import compose, images
 from .colors import RGBA
 from ..errors import InvalidOption
 
@@ -37,17 +37,13 @@ MAX_SIGMA = 1000.0  # sharp's upper bound for blur sigma
 
 
 def _rgba(pixels: np.ndarray) -> np.ndarray:
-    """HxWx4 uint8 (an opaque alpha added to RGB)."""
-    if pixels.shape[2] == 4:
-        return pixels
-    out = np.empty(pixels.shape[:2] + (4,), dtype=np.uint8)
-    out[:, :, :3] = pixels
-    out[:, :, 3] = 255
-    return out
+    """HxWx4 uint8: RGBA as it is, RGB with an opaque alpha."""
+    return pixels if pixels.shape[2] == 4 else compose.rgba(pixels)
 
 
-def _pil(pixels: np.ndarray) -> Image.Image:
-    return Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+def _over(layer: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """An RGBA layer (HxWx4 uint8) over `under` (an HxWx4 uint8 layer or one RGBA colour): HxWx4."""
+    return compose.subject_on(layer[:, :, :3], layer[:, :, 3], under)
 
 
 def _same_channels(pixels: np.ndarray, like: np.ndarray, colour: RGBA | None = None) -> np.ndarray:
@@ -66,17 +62,42 @@ def _check_size(width: int, height: int) -> None:
                             code="invalid_size")
 
 
-def crop(pixels: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
-    """The rectangle from the top-left corner (x1, y1) to the bottom-right (x2, y2), exclusive.
-
-    Raises InvalidOption when the box is empty or leaves the image.
-    """
-    height, width = pixels.shape[:2]
+def check_crop(width: int, height: int, x1: int, y1: int, x2: int, y2: int) -> None:
+    """Refuse a crop box (corners in px, x2 and y2 exclusive) that is empty or leaves a
+    width x height px image: InvalidOption `invalid_crop`. Needs no pixels, so a caller
+    can check before charging."""
     if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
         raise InvalidOption(
             f"The crop box ({x1}, {y1}) - ({x2}, {y2}) must lie inside the {width}x{height} "
             "image with x1 < x2 and y1 < y2.", code="invalid_crop")
+
+
+def crop(pixels: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    """The rectangle from the top-left corner (x1, y1) to the bottom-right (x2, y2), exclusive.
+
+    Raises InvalidOption when the box is empty or leaves the image (`check_crop`).
+    """
+    height, width = pixels.shape[:2]
+    check_crop(width, height, x1, y1, x2, y2)
     return np.ascontiguousarray(pixels[y1:y2, x1:x2])
+
+
+def resized_size(src_width: int, src_height: int, width: int | None, height: int | None
+                 ) -> tuple[int, int]:
+    """The (width, height) px `resize` makes of a src_width x src_height px image: a missing
+    side keeps the aspect ratio. Needs no pixels, so a caller can check before charging.
+
+    Raises InvalidOption `invalid_size` when neither side is given, or when the result
+    would pass MAX_SIDE px a side or MAX_OUTPUT_PIXELS.
+    """
+    if width is None:
+        if height is None:
+            raise InvalidOption("Give width, height or both.", code="invalid_size")
+        width = max(1, round(src_width * height / src_height))
+    elif height is None:
+        height = max(1, round(src_height * width / src_width))
+    _check_size(width, height)
+    return width, height
 
 
 def resize(
@@ -87,7 +108,7 @@ def resize(
     position: str = "center",
     letterbox: RGBA = (0, 0, 0, 255),
 ) -> np.ndarray:
-    """Resize to width x height px (a missing side keeps the aspect ratio).
+    """Resize to width x height px (a missing side keeps the aspect ratio: `resized_size`).
 
     fill: stretch to exactly that size. contain: scale to fit inside it and
     fill the rest with `letterbox` (placed by `position`). cover: scale to cover
@@ -100,31 +121,18 @@ def resize(
         raise InvalidOption(f"position must be one of {', '.join(POSITIONS)}.",
                             code="invalid_position")
     src_h, src_w = pixels.shape[:2]
-    if width is None and height is None:
-        raise InvalidOption("Give width, height or both.", code="invalid_size")
-    if width is None:
-        width = max(1, round(src_w * height / src_h))
-    if height is None:
-        height = max(1, round(src_h * width / src_w))
-    _check_size(width, height)
+    width, height = resized_size(src_w, src_h, width, height)
     px, py = POSITIONS[position]
     if fit == "fill":
         return compose.resize(pixels, width, height)
     if fit == "cover":
-        factor = max(width / src_w, height / src_h)
-        scaled_w, scaled_h = max(width, math.ceil(src_w * factor - 1e-9)), max(height, math.ceil(src_h * factor - 1e-9))
-        scaled = compose.resize(pixels, scaled_w, scaled_h)
-        left, top = round(px * (scaled_w - width)), round(py * (scaled_h - height))
-        return np.ascontiguousarray(scaled[top:top + height, left:left + width])
+        return compose.cover(pixels, width, height, (px, py))
     factor = min(width / src_w, height / src_h)
     inner_w, inner_h = max(1, round(src_w * factor)), max(1, round(src_h * factor))
     inner = _rgba(compose.resize(pixels, inner_w, inner_h))
     canvas = compose.solid(letterbox, width, height)
     left, top = round(px * (width - inner_w)), round(py * (height - inner_h))
-    region = canvas[top:top + inner_h, left:left + inner_w]
-    under = region[:, :, 3].astype(np.float32) / 255.0
-    canvas[top:top + inner_h, left:left + inner_w] = compose.over(
-        inner[:, :, :3], inner[:, :, 3], region[:, :, :3].astype(np.float32), under)
+    canvas[top:top + inner_h, left:left + inner_w] = _over(inner, np.array(letterbox, np.uint8))
     return _same_channels(canvas, pixels, letterbox)
 
 
@@ -145,13 +153,9 @@ def rotate(pixels: np.ndarray, degrees: float, background: RGBA = (0, 0, 0, 255)
     _check_size(math.ceil(abs(width * math.cos(rad)) + abs(height * math.sin(rad))),
                 math.ceil(abs(width * math.sin(rad)) + abs(height * math.cos(rad))))
     rgba = _rgba(pixels)
-    turned = _pil(rgba).rotate(-turn, resample=Image.Resampling.BICUBIC, expand=True,
+    turned = images.pil(rgba).rotate(-turn, resample=Image.Resampling.BICUBIC, expand=True,
                                fillcolor=(0, 0, 0, 0))
-    out = np.asarray(turned)
-    height, width = out.shape[:2]
-    under = compose.solid(background, width, height)
-    flat = compose.over(out[:, :, :3], out[:, :, 3], under[:, :, :3].astype(np.float32),
-                        under[:, :, 3].astype(np.float32) / 255.0)
+    flat = _over(np.asarray(turned), np.array(background, np.uint8))
     return _same_channels(flat, pixels, background)
 
 
@@ -171,7 +175,7 @@ def blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur with standard deviation `sigma` px (0.3..1000, sharp's range)."""
     if not 0.3 <= sigma <= MAX_SIGMA:
         raise InvalidOption(f"sigma must be between 0.3 and {MAX_SIGMA:g}.", code="invalid_sigma")
-    return np.asarray(_pil(pixels).filter(ImageFilter.GaussianBlur(radius=sigma)))
+    return np.asarray(images.pil(pixels).filter(ImageFilter.GaussianBlur(radius=sigma)))
 
 
 def modulate(
@@ -211,9 +215,7 @@ def watermark(pixels: np.ndarray, marks: list[tuple[np.ndarray, int, int]]) -> n
     out = _rgba(pixels).copy()
     height, width = out.shape[:2]
     for mark, left, top in marks:
-        layer = compose.crop(_rgba(mark), (-left, -top, width - left, height - top))
-        out = compose.over(layer[:, :, :3], layer[:, :, 3], out[:, :, :3].astype(np.float32),
-                           out[:, :, 3].astype(np.float32) / 255.0)
+        out = _over(compose.crop(_rgba(mark), (-left, -top, width - left, height - top)), out)
     return _same_channels(out, pixels) if pixels.shape[2] == 3 else out
 
 
@@ -232,7 +234,4 @@ def sandbox_mark(pixels: np.ndarray) -> np.ndarray:
     draw.rectangle((0, top, width, top + band_h), fill=(255, 255, 255, 160))
     draw.text((width // 2, top + band_h // 2), SANDBOX_TEXT, fill=(0, 0, 0, 255), anchor="mm",
               font_size=max(10, band_h // 2))
-    mark = np.asarray(layer)
-    out = compose.over(mark[:, :, :3], mark[:, :, 3], rgba[:, :, :3].astype(np.float32),
-                       rgba[:, :, 3].astype(np.float32) / 255.0)
-    return _same_channels(out, pixels)
+    return _same_channels(_over(np.asarray(layer), rgba), pixels)

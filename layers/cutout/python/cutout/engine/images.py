@@ -250,7 +250,7 @@ CONTENT_TYPES = {
 }
 
 
-def _pil(pixels: np.ndarray) -> Image.Image:
+def pil(pixels: np.ndarray) -> Image.Image:
     if pixels.ndim == 2:
         return Image.fromarray(pixels, "L")
     return Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
@@ -268,7 +268,7 @@ def encode(
     colour = pixels.ndim == 3
     if fmt == "png":  # see png.py: 5-10x faster than Pillow's
         return encode_png(pixels, png_level, srgb=colour)
-    img = _pil(pixels)
+    img = pil(pixels)
     out = io.BytesIO()
     tag = {"icc_profile": icc.srgb_profile_bytes()} if colour else {}
     if fmt == "jpg":

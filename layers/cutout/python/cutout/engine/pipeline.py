@@ -120,11 +120,7 @@ def preflight(options: Options, header: Header) -> None:
 def background_layer(data: bytes, limits: Limits) -> np.ndarray:
     """Decode a background image to RGBA (under the same limits as any input)."""
     decoded = images.decode(data, limits)
-    height, width = decoded.rgb.shape[:2]
-    layer = np.empty((height, width, 4), dtype=np.uint8)
-    layer[:, :, :3] = decoded.rgb
-    layer[:, :, 3] = 255 if decoded.alpha is None else decoded.alpha
-    return layer
+    return compose.rgba(decoded.rgb, decoded.alpha)
 
 
 # The model's raw output peaks above 0.5 on every photo of the shared evaluation

@@ -8,26 +8,14 @@ The boundary metric is the MAE within `BAND` pixels of the truth's outline
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 BETA2 = 0.3
 BAND = 5  # pixels each side of the truth's outline
-
-# rembg 2.0.86 with u2netp.onnx on the shared sets: the table in the shared
-# evaluation folder's README.md ("Reference figures"), copied for when that
-# README is not beside the dataset. Numbers only, no data.
-REMBG_U2NETP = {
-    "grabcut": (0.0591, 0.7994, 0.8426),
-    "davis345": (0.0349, 0.7279, 0.7998),
-    "pascal-s-dev": (0.0927, 0.7266, 0.8018),
-}
-
 
 @dataclass(frozen=True)
 class Scores:
@@ -71,21 +59,6 @@ def score(alpha: np.ndarray, truth: np.ndarray) -> Scores | None:
     return Scores(mae=mae, iou=inter / union if union else 0.0, f=float(f), boundary=boundary)
 
 
-def reference(folder: Path) -> Scores | None:
-    """rembg u2netp's published (MAE, IoU, F) for a shared set: its README's table, else the copy."""
-    readme = folder.parent / "README.md"
-    if readme.is_file():
-        for line in readme.read_text().splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) >= 4 and cells[0] == folder.name:
-                try:
-                    return Scores(*(float(c) for c in cells[1:4]))
-                except ValueError:
-                    break
-    known = REMBG_U2NETP.get(folder.name)
-    return Scores(*known) if known else None
-
-
 def spearman(x: list[float], y: list[float]) -> float:
     """Spearman's rank correlation of two equal-length samples (average ranks for ties)."""
     def ranks(v: list[float]) -> np.ndarray:
@@ -101,13 +74,6 @@ def spearman(x: list[float], y: list[float]) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def pairs(folder: Path) -> Iterator[tuple[str, Path, Path]]:
-    """(name, image path, mask path) from a dataset folder's manifest.csv."""
-    with open(folder / "manifest.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            yield row["name"], folder / row["image"], folder / row["mask"]
 
 
 def mean(results: list[Scores]) -> Scores:
@@ -134,16 +100,19 @@ class Report:
     rank_correlation: float
 
 
-def evaluate(folder: Path, predict: Callable[[bytes], tuple[dict[str, np.ndarray], float]]) -> Report:
-    """Scores of `predict(image bytes) -> ({variant: alpha}, uncertainty)` over a dataset folder.
+def evaluate(
+    samples: Iterable[tuple[bytes, np.ndarray]],
+    predict: Callable[[bytes], tuple[dict[str, np.ndarray], float]],
+) -> Report:
+    """Scores of `predict(image bytes) -> ({variant: alpha}, uncertainty)` over `samples`.
 
-    Raises ValueError when no image of the folder can be scored.
+    samples: (encoded image, truth mask HxW uint8) pairs, read lazily (cli/evaluation.py
+    reads them from a dataset folder). Raises ValueError when no sample can be scored.
     """
     results: dict[str, list[Scores]] = {}
     doubts, errors = [], []
-    for _name, image_path, mask_path in pairs(folder):
-        truth = np.asarray(Image.open(mask_path).convert("L"))
-        variants, doubt = predict(image_path.read_bytes())
+    for data, truth in samples:
+        variants, doubt = predict(data)
         for index, (variant, alpha) in enumerate(variants.items()):
             scored = score(alpha, truth)
             if scored is None:
@@ -153,5 +122,5 @@ def evaluate(folder: Path, predict: Callable[[bytes], tuple[dict[str, np.ndarray
                 doubts.append(doubt)
                 errors.append(1.0 - scored.iou)
     if not results:
-        raise ValueError(f"no scorable images in {folder}")
+        raise ValueError("no scorable images")
     return Report({k: mean(v) for k, v in results.items()}, len(doubts), spearman(doubts, errors))

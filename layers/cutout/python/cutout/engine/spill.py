@@ -8,22 +8,20 @@ grey toward the old colour is spill; its mean is reported in levels (0..255)
 with colour decontamination off and on (engine/foreground.py). So that a
 change cannot score by pushing colours away from the old backdrop (any
 direction but the true one), the same band's mean absolute colour error
-against the true composite (all channels, all directions) is reported too. With the
-model's matte the figure also holds the matte's own errors (a pixel the matte
+against the true composite (all channels, all directions) is reported too.
+With the model's matte the figure also holds the matte's own errors (a pixel the matte
 calls solid keeps its colour); with the true, feathered matte it measures the
 decontamination alone.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from . import foreground
-from .quality import pairs
 from ..types import RGB, Alpha
 
 BACKDROPS = ((0, 200, 0), (220, 0, 220))  # green screen and magenta: saturated, unlike skin or sky
@@ -82,22 +80,20 @@ def case(photo: RGB, truth: np.ndarray, backdrop: tuple[int, int, int],
     return spills[0], spills[1], errors[0], errors[1]
 
 
-def measure(folder: Path, matte: Callable[[RGB], Alpha] | None, limit: int | None = None) -> Spill:
-    """Mean spill over a dataset folder's first `limit` pairs (all: None) on every backdrop.
+def measure(samples: Iterable[tuple[RGB, np.ndarray]], matte: Callable[[RGB], Alpha] | None) -> Spill:
+    """Mean spill over (photo HxWx3 uint8, truth HxW uint8) samples, each on every backdrop.
 
-    matte: as in `case` (None: the true matte). Raises ValueError when no pair has an edge.
+    matte: as in `case` (None: the true matte). The samples are read lazily
+    (cli/evaluation.py reads them from a dataset folder). Raises ValueError when no
+    sample has an edge.
     """
     results = []
-    for index, (_name, image_path, mask_path) in enumerate(pairs(folder)):
-        if limit is not None and index >= limit:
-            break
-        photo = np.asarray(Image.open(image_path).convert("RGB"))
-        truth = np.asarray(Image.open(mask_path).convert("L"))
+    for photo, truth in samples:
         for backdrop in BACKDROPS:
             result = case(photo, truth, backdrop, matte)
             if result is not None:
                 results.append(result)
     if not results:
-        raise ValueError(f"no pair with a foreground edge in {folder}")
+        raise ValueError("no sample with a foreground edge")
     off, on, error_off, error_on = (float(m) for m in np.mean(results, axis=0))
     return Spill(off, on, len(results), error_off, error_on)

@@ -23,9 +23,9 @@ from typing import Any, Callable, Mapping
 from urllib.parse import quote, unquote_plus
 
 from ..accounts.keys import Account
-from ..blobs import BlobStore, InvalidObjectKey, check_key
+from ..blobs import BlobStore, InvalidObjectKey, check_key, read as read_blob
 from ..engine import pipeline
-from ..errors import CutoutError, ImageTooLarge, InvalidOption, NotFound
+from ..errors import CutoutError, InvalidOption, NotFound
 from ..metering import Meter
 
 log = logging.getLogger(__name__)
@@ -138,14 +138,9 @@ class Trigger:
             written.append(target)
 
         try:
-            head = store.head(key, if_match=etag or None)
-            if head.size > self.meter.limits.max_bytes:
-                raise ImageTooLarge(
-                    f"Image is too large: {head.size} bytes exceeds {self.meter.limits.max_bytes} bytes."
-                )
-            options = options_from(head.metadata, self.png_level)
-            data = store.get(key, if_match=head.etag).data
-            metered = self.meter.cut(data, options, account=self.account, deliver=deliver)
+            blob = read_blob(store, key, self.meter.limits.max_bytes, if_match=etag or None)
+            options = options_from(blob.metadata, self.png_level)
+            metered = self.meter.cut(blob.data, options, account=self.account, deliver=deliver)
         except NotFound:
             log.info("upload gone or replaced; nothing to do", extra={"key": key})
             return {"key": key, "status": "skipped"}

@@ -20,7 +20,7 @@ from ..engine.model import Segmenter
 from ..queues import JobMessage, JobQueue, open_queue
 from ..stores import Charge, JobExists, Store, StoreUnavailable
 from . import FAILED, INTERNAL_ERROR, PENDING, RUNNING, Job, JobOptions
-from .worker import JobBusy, Worker, source_key, upload_key
+from .worker import JobBusy, Worker, result_url, source_key, upload_key
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,20 @@ class Jobs:
                ) -> tuple[Job, bool]:
         """Store the job (and its upload) and queue it; returns (job, created now).
 
+        The upload goes to a key of its own (`source_key`), so when two requests
+        with one Idempotency-Key race to the same job id, the loser's bytes never
+        replace the winner's: it learns JobExists, deletes its own copy and answers
+        with the stored job.
         Raises QueueFull / QueueUnavailable (the job is then marked failed; the
-        caller refunds), StoreUnavailable or BlobError.
+        caller refunds), Unavailable (job id taken by another account, no queue),
+        StoreUnavailable or BlobUnavailable.
         """
         now = self.clock()
         source = {"url": source_url}
         if upload_id:
             source = {"key": upload_key(account, upload_id)}
         elif upload is not None:
-            key = source_key(job_id)
+            key = source_key(job_id, uuid.uuid4().hex)
             self.blobs.put(key, upload, "application/octet-stream", {"job-id": job_id})
             source = {"key": key}
         job = Job(job_id=job_id, account=account, options=options, source=source, created=now,
@@ -92,6 +97,8 @@ class Jobs:
         try:
             self.store.create_job(job.item())
         except JobExists as exc:  # the same Idempotency-Key raced us: that job stands
+            if upload is not None and not upload_id:
+                self._drop_upload(source["key"], job_id)
             existing = self.get(job_id, account)
             if existing is None:  # not this account's: the caller refunds and answers 503
                 raise Unavailable("The job id is taken; retry the request.",
@@ -113,10 +120,17 @@ class Jobs:
                                         "mode": options.mode})
         return job, True
 
+    def _drop_upload(self, key: str, job_id: str) -> None:
+        """Delete a losing submission's copy of the upload (the bucket's lifecycle rule
+        would expire it anyway)."""
+        try:
+            self.blobs.delete(key)
+        except CutoutError:
+            log.warning("duplicate job upload not deleted", extra={"job_id": job_id, "key": key})
+
     def result_url(self, job: Job) -> str:
-        if not job.result:
-            return ""
-        return self.blobs.url(job.result["key"], self.cfg.result_url_ttl, job.base_url)
+        """The job's result URL, valid CUTOUT_RESULT_URL_TTL seconds ("" before a result)."""
+        return result_url(self.blobs, job, self.cfg.result_url_ttl)
 
     # --- the local pool ---------------------------------------------------------------
 

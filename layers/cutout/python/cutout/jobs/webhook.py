@@ -3,7 +3,7 @@
 Signature (documented in the README): header `X-Cutout-Signature: t=<unix seconds>,
 v1=<hex HMAC-SHA256 of "<t>.<body>" with CUTOUT_WEBHOOK_SECRET>`, the scheme
 Stripe documents for its webhooks, so the receiver can check both origin and
-freshness. The target goes through fetch.py's SSRF guard (never a private
+freshness. The target goes through cutout/fetch.py's SSRF guard (never a private
 address); a 2xx ends it, anything else is retried with exponential backoff and
 then given up: the job's own status does not depend on it.
 """
@@ -16,7 +16,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..errors import FetchError
+from .. import fetch
+from ..errors import FetchError, FetchRefused
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ def deliver(
 ) -> bool:
     """POST the document until a 2xx or `attempts` tries (waits backoff, 2x backoff, ...).
 
-    Returns True when delivered. A refused URL (private address, bad scheme) is not retried.
+    `backoff` and `timeout` are in seconds. Returns True when delivered; never raises
+    for the target's failures. A URL the guard refuses (fetch.FetchRefused: a private
+    address, a bad scheme) is not retried; an unreachable or failing target is.
     """
-    from ..web import fetch  # at call time: importing cutout.web builds the app module
-
     body = json.dumps(document, separators=(",", ":")).encode()
     for attempt in range(1, attempts + 1):
         headers = {"Content-Type": "application/json",
@@ -58,7 +59,7 @@ def deliver(
                 return True
             reason = f"HTTP {status}"
         except FetchError as exc:
-            if "refused" in exc.message:
+            if isinstance(exc, FetchRefused):
                 log.warning("webhook refused", extra={"job_id": document.get("jobId"),
                                                       "reason": exc.message})
                 return False

@@ -25,10 +25,11 @@ import time
 import uuid
 from typing import Callable
 
+from .. import fetch
 from ..engine import images
-from ..blobs import BlobStore
+from ..blobs import BlobStore, read as read_blob
 from ..config import Settings
-from ..errors import CutoutError, ImageTooLarge
+from ..errors import CutoutError
 from ..metering import Meter
 from ..engine.model import Segmenter
 from ..queues import JobMessage
@@ -65,8 +66,21 @@ def result_key(job_id: str, extension: str) -> str:
     return f"{JOBS_PREFIX}{job_id}/result.{extension}"
 
 
-def source_key(job_id: str) -> str:
-    return f"{JOBS_PREFIX}{job_id}/source"
+def source_key(job_id: str, attempt: str) -> str:
+    """Where one submission's uploaded bytes go: unique per submission (`attempt`, a
+    random id), so a second submission of the same job id (an Idempotency-Key race)
+    never replaces the bytes the stored job points to."""
+    return f"{JOBS_PREFIX}{job_id}/source-{attempt}"
+
+
+def result_url(blobs: BlobStore, job: Job, expires_in: int) -> str:
+    """A URL that GETs the job's result for `expires_in` seconds; "" before it has one.
+
+    The one place both the status route (through `Jobs.result_url`) and the webhook
+    get it from. Raises InvalidObjectKey."""
+    if not job.result:
+        return ""
+    return blobs.url(job.result["key"], expires_in, job.base_url)
 
 
 def upload_key(account: str, upload_id: str) -> str:
@@ -76,17 +90,19 @@ def upload_key(account: str, upload_id: str) -> str:
 
 
 class Worker:
-    """Everything a run needs: the job store (also the metering store), results, the model."""
+    """Everything a run needs: the job store (also the metering store), results, the model.
+
+    The model and the limits (CUTOUT_MAX_MEGAPIXELS, CUTOUT_MAX_BYTES) live in
+    `meter` only; the cut is unmetered there, as the job was charged at accept.
+    """
 
     def __init__(self, store: Store, blobs: BlobStore, segmenter: Segmenter, cfg: Settings,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.blobs = blobs
-        self.segmenter = segmenter
         self.cfg = cfg
         self.clock = clock
-        self.limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
-        self.meter = Meter(segmenter, self.limits)  # charged at accept: the cut is unmetered
+        self.meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes))
 
     def load(self, job_id: str) -> Job | None:
         item = self.store.get_job(job_id)
@@ -162,21 +178,16 @@ class Worker:
 
     def _read(self, job: Job) -> tuple[bytes, images.Header]:
         """The source's bytes and checked header (ImageTooLarge, fetch and image errors)."""
+        limits = self.meter.limits
         if "key" in job.source:
             # A presigned PUT is not size-bounded: look before reading it into memory.
-            size = self.blobs.head(job.source["key"]).size
-            if size > self.cfg.max_bytes:
-                raise ImageTooLarge(f"Image is too large: {size} bytes exceeds "
-                                    f"{self.cfg.max_bytes} bytes.")
-            data = self.blobs.get(job.source["key"]).data
+            data = read_blob(self.blobs, job.source["key"], limits.max_bytes).data
         else:
-            from ..web import fetch  # at call time: importing cutout.web builds the app module
-
-            data = fetch.fetch(job.source["url"], max_bytes=self.cfg.max_bytes,
+            data = fetch.fetch(job.source["url"], max_bytes=limits.max_bytes,
                                timeout=self.cfg.fetch_timeout,
                                max_redirects=self.cfg.fetch_max_redirects,
                                allow_hosts=self.cfg.fetch_allow_hosts).data
-        return data, images.read_header(data, self.limits)
+        return data, images.read_header(data, limits)
 
     def _release(self, job: Job) -> None:
         """Give the claim back so the next delivery may run the job at once."""
@@ -212,15 +223,11 @@ class Worker:
             self.notify(done)
         return Outcome(job.job_id, status, (done.error or {}).get("reason", ""))
 
-    def result_url(self, job: Job) -> str:
-        if not job.result:
-            return ""
-        return self.blobs.url(job.result["key"], self.cfg.result_url_ttl, job.base_url)
-
     def notify(self, job: Job) -> bool:
         """The webhook: the status document, signed; failures are logged, never raised."""
+        url = result_url(self.blobs, job, self.cfg.result_url_ttl)
         return webhook.deliver(
-            job.callback_url, job.status_document(self.result_url(job)),
+            job.callback_url, job.status_document(url),
             secret=self.cfg.webhook_secret, attempts=self.cfg.webhook_attempts,
             backoff=self.cfg.webhook_backoff, timeout=self.cfg.fetch_timeout,
             allow_hosts=self.cfg.fetch_allow_hosts)

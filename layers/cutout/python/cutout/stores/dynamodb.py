@@ -62,6 +62,9 @@ MAX_ATTEMPTS = 6  # the first call and five retries: about 1.5 s of backoff at m
 CONNECTION_ATTEMPTS = 2  # a refused or dropped connection is tried once more
 BACKOFF = 0.05  # seconds; doubled each retry, full jitter
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# Conditional writes claim_idempotency makes before giving up: each lost one means a
+# binding expired and was deleted between the write and the read, so 3 is plenty.
+CLAIM_ATTEMPTS = 3
 
 
 class ConditionFailed(Exception):
@@ -500,15 +503,23 @@ class DynamoStore:
         return found[:limit]
 
     def claim_idempotency(self, scope: str, job_id: str, expires: int) -> str:
+        """Bind `scope` to `job_id` unless a live binding exists; returns the bound job id.
+
+        A binding seen by the conditional write but gone when read (expired and
+        deleted in between) is claimed again, at most CLAIM_ATTEMPTS times in all;
+        then StoreUnavailable."""
         key = {"pk": _s(job_key_pk(scope)), "sk": _s(META)}
-        try:
-            self._call("put_item", Item=key | {"job_id": _s(job_id), TTL_ATTRIBUTE: _num(expires)},
-                       ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
-                       ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                       ExpressionAttributeValues={":now": _num(int(time.time()))})
-        except ConditionFailed:
-            bound = self._get(job_key_pk(scope), META)
-            if bound is None:  # expired and deleted in between: try once more
-                return self.claim_idempotency(scope, job_id, expires)
-            return str(bound["job_id"]["S"])
-        return job_id
+        for _attempt in range(CLAIM_ATTEMPTS):
+            try:
+                self._call("put_item", Item=key | {"job_id": _s(job_id), TTL_ATTRIBUTE: _num(expires)},
+                           ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
+                           ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                           ExpressionAttributeValues={":now": _num(int(time.time()))})
+            except ConditionFailed:
+                bound = self._get(job_key_pk(scope), META)
+                if bound is not None:
+                    return str(bound["job_id"]["S"])
+                continue  # expired and deleted in between: claim it again
+            return job_id
+        raise StoreUnavailable(f"DynamoDB table {self.table}: idempotency key {scope!r} "
+                               f"changed under {CLAIM_ATTEMPTS} claims in a row")

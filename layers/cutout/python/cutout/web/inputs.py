@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from . import fetch
+from .. import fetch
 from ..config import Settings
 from ..errors import CutoutError, InputError, InvalidImage
 

@@ -314,9 +314,11 @@ async def _body(request: Request) -> tuple[Any, bytes | None]:
     return options, upload.data if upload else None
 
 
-def _accepted(request: Request, job_id: str) -> JSONResponse:
+def _accepted(request: Request, job_id: str, replayed: bool = False) -> JSONResponse:
+    """Adobe's 202; a replay of an Idempotency-Key charged nothing and says so."""
     status_url = f"{str(request.base_url).rstrip('/')}/v2/status/{job_id}"
-    return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202)
+    headers = {"X-Credits-Charged": "0"} if replayed else None
+    return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202, headers=headers)
 
 
 @router.post("/v2/remove-background", status_code=202, **POST_OPERATION)
@@ -340,7 +342,7 @@ async def remove_background(request: Request) -> JSONResponse:
         key = request.headers.get("idempotency-key", "").strip()
         job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
         if existing is not None:
-            return _accepted(request, existing.job_id)
+            return _accepted(request, existing.job_id, replayed=True)
         # Charged now, so an account over its limit hears it at once; a URL's (or a
         # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel,
         # and the worker charges the rest to the window once it has read the header.

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ... import imagelib
+from ... import fetch, imagelib
 from ...engine import images
 from ...errors import CutoutError, FetchError, ImageTooLarge
 from ...imagelib import ImageLibrary
 from ...stores import ImageRecord
-from .. import fetch, large_results
+from .. import large_results
 from ..auth import Caller, authenticate
 from ..processing import Engine
 from . import imgproc_params as p

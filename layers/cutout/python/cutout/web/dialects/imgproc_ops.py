@@ -28,7 +28,6 @@ from . import imgproc_spec as spec
 from .imgproc import PREFIX, created, library, limits, path_id
 
 UNSUPPORTED = ("imagine", "classify", "visualize", "extract-text", "extract-formatted-text")
-MAX_OUTPUT_PIXELS = imageops.MAX_OUTPUT_PIXELS  # checked here too, before charging
 OPERATIONS = ("remove-background", "convert", "resize", "crop", "rotate", "mirror", "blur",
               "modulate", "watermark")
 # Included after imgproc.router: its catch-all for unknown operations comes last.
@@ -115,28 +114,17 @@ def _convert(body: p.Convert, record: ImageRecord) -> Edit:
                           "letterbox_color": "white"},
      "Resize: fit fill (default), contain (letterboxed) or cover (cropped) at a position")
 def _resize(body: p.Resize, record: ImageRecord) -> Edit:
-    if body.width is None and body.height is None:
-        raise p.Invalid(["width, height: give at least one"])
     colour = p.colour(body.letterbox_color, "letterbox_color")
-    if body.width is None:
-        height = body.height or 1
-        width = max(1, round(record.width * height / record.height))
-    else:
-        width = body.width
-        height = body.height or max(1, round(record.height * width / record.width))
-    if width > imageops.MAX_SIDE or height > imageops.MAX_SIDE or width * height > MAX_OUTPUT_PIXELS:
-        raise p.Invalid([f"width, height: {width}x{height} is larger than this server makes "
-                         f"(at most {MAX_OUTPUT_PIXELS // 1_000_000} megapixels, "
-                         f"{imageops.MAX_SIDE} px a side)"])
+    with p.invalid_fields("width, height"):
+        width, height = imageops.resized_size(record.width, record.height, body.width, body.height)
     return Edit(lambda px: imageops.resize(px, width, height, body.fit, body.position, colour),
                 record.format)
 
 
 @_op("crop", p.Crop, {"x1": 10, "y1": 10, "x2": 410, "y2": 310}, "Crop to the box (x1, y1)-(x2, y2)")
 def _crop(body: p.Crop, record: ImageRecord) -> Edit:
-    if not (body.x1 < body.x2 <= record.width and body.y1 < body.y2 <= record.height):
-        raise p.Invalid([f"x1, y1, x2, y2: the box must lie inside the {record.width}x"
-                         f"{record.height} image with x1 < x2 and y1 < y2"])
+    with p.invalid_fields("x1, y1, x2, y2"):
+        imageops.check_crop(record.width, record.height, body.x1, body.y1, body.x2, body.y2)
     return Edit(lambda px: imageops.crop(px, body.x1, body.y1, body.x2, body.y2), record.format)
 
 

@@ -8,8 +8,9 @@ for validation, which the SDK's IMGProcessingAPIError reads.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any, Literal, TypeVar
+from typing import Any, Iterator, Literal, TypeVar
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -127,10 +128,19 @@ def colour(text: str, field: str) -> colors.RGBA:
     """A CSS colour name, hex code or `transparent`; raises Invalid naming the field."""
     if text.strip().lower() == "transparent":
         return (0, 0, 0, 0)
+    with invalid_fields(field):
+        parsed = colors.parse(text)
+    return parsed
+
+
+@contextmanager
+def invalid_fields(fields: str) -> Iterator[None]:
+    """The engine's InvalidOption (a check made before charging) as Invalid naming `fields`:
+    `validation_error`, the engine's message in `errors`."""
     try:
-        return colors.parse(text)
+        yield
     except InvalidOption as exc:
-        raise Invalid([f"{field}: {exc.message}"]) from None
+        raise Invalid([f"{fields}: {exc.message}"]) from None
 
 
 def check_name(name: str | None) -> str:

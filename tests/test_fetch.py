@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from cutout.web import fetch
-from cutout.errors import FetchError
+from cutout import fetch
+from cutout.errors import FetchError, FetchRefused
 from local_http import Route
 
 
@@ -121,3 +121,30 @@ def test_slow_server_times_out(web_server) -> None:
 def test_unresolvable_host() -> None:
     with pytest.raises(FetchError, match="cannot resolve"):
         fetch.fetch("http://no-such-host.invalid/a.jpg", max_bytes=1000)
+
+
+def test_refusals_are_fetch_refused_and_failures_are_not(web_server) -> None:
+    """Both keep the code fetch_failed; a caller that retries tells them apart by type."""
+    web_server.routes["/big"] = Route(body=b"x" * 5000)
+    web_server.routes["/loop"] = Route(302, headers={"Location": "/loop"})
+    allowed = {"max_bytes": 1000, "allow_hosts": ("127.0.0.1",)}
+    refusals = [
+        lambda: fetch.fetch("ftp://images.example/a.jpg", max_bytes=1000),
+        lambda: fetch.fetch("http:///a.jpg", max_bytes=1000),
+        lambda: fetch.fetch(web_server.url("/x.jpg"), max_bytes=1000),  # loopback, not allowed
+        lambda: fetch.fetch(web_server.url("/big"), **allowed),
+        lambda: fetch.fetch(web_server.url("/loop"), **allowed),
+        lambda: fetch.post("http://10.0.0.1/hook", b"{}", {}),
+    ]
+    failures = [
+        lambda: fetch.fetch(web_server.url("/missing"), **allowed),
+        lambda: fetch.fetch("http://no-such-host.invalid/refused.jpg", max_bytes=1000),
+    ]
+    for call in refusals:
+        with pytest.raises(FetchRefused) as refused:
+            call()
+        assert refused.value.code == "fetch_failed" and "refused" in refused.value.message
+    for call in failures:
+        with pytest.raises(FetchError) as failed:
+            call()
+        assert not isinstance(failed.value, FetchRefused) and failed.value.code == "fetch_failed"

@@ -10,6 +10,12 @@ non-ASCII path is percent-encoded as UTF-8, an internationalised host name is
 IDNA-encoded, and a URL that cannot be made meaningful is refused.
 Hosts on the explicit allow-list skip the public-address check (private
 deployments, tests) but nothing else.
+
+Errors: `FetchRefused` when the guard or a limit says no (the same URL will
+always be refused: a caller does not retry it), `FetchError` for the rest (the
+host cannot be resolved or reached, an HTTP error status, a timeout); both are
+`InputError`s with the code `fetch_failed`. Used by the web's URL inputs, the job
+worker (URL sources) and the job webhook; it knows nothing of either.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import idna
 
-from ..errors import FetchError
+from .errors import FetchError, FetchRefused
 
 Resolver = Callable[[str, int], list[str]]
 USER_AGENT = "Cutout/1.0 (+image fetch)"
@@ -73,16 +79,17 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
-def _refused(why: str) -> FetchError:
-    return FetchError(f"Image download refused: the URL {why}.")
+def _refused(why: str) -> FetchRefused:
+    return FetchRefused(f"Image download refused: the URL {why}.")
 
 
 def ascii_host(host: str) -> str:
@@ -125,9 +132,9 @@ def normalise(url: str) -> str:
     except ValueError as exc:  # unbalanced [ ], an invalid IPv6 literal or port
         raise _refused(f"is malformed ({exc})") from exc
     if parts.scheme not in ("http", "https"):
-        raise FetchError("Image download refused: only http and https URLs are allowed.")
+        raise FetchRefused("Image download refused: only http and https URLs are allowed.")
     if not parts.hostname:
-        raise FetchError("Image download refused: the URL has no host.")
+        raise FetchRefused("Image download refused: the URL has no host.")
     host = ascii_host(parts.hostname)
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
@@ -156,7 +163,7 @@ def _target(url: str, allow_hosts: tuple[str, ...], resolver: Resolver) -> tuple
     if host.lower() not in allow_hosts:
         blocked = [a for a in addresses if not is_public(a)]
         if blocked:
-            raise FetchError(
+            raise FetchRefused(
                 f"Image download refused: {host} resolves to a non-public address ({blocked[0]})."
             )
     return parts.scheme, host, port, addresses[0]
@@ -182,9 +189,11 @@ def fetch(
     allow_hosts: tuple[str, ...] = (),
     resolver: Resolver = system_resolver,
 ) -> Fetched:
-    """GET an image URL within the guard's rules; FetchError says why it failed.
+    """GET an image URL within the guard's rules: its bytes (at most `max_bytes`), name, type.
 
-    Every hop's URL (the first and each redirect target) goes through `normalise`.
+    `timeout` is in seconds, for each connection and for the whole body. Every
+    hop's URL (the first and each redirect target) goes through `normalise`.
+    Raises FetchRefused (the guard or a limit said no) or FetchError (the download failed).
     """
     deadline = time.monotonic() + timeout
     for _hop in range(max_redirects + 1):
@@ -207,7 +216,7 @@ def fetch(
                 raise FetchError(f"Image download failed: HTTP {response.status} from {host}.")
             length = response.getheader("Content-Length")
             if length and length.isdigit() and int(length) > max_bytes:
-                raise FetchError(f"Image download refused: larger than {max_bytes} bytes.")
+                raise FetchRefused(f"Image download refused: larger than {max_bytes} bytes.")
             data = _read(response, max_bytes, deadline)
             name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or host
             return Fetched(data, name, response.getheader("Content-Type", ""))
@@ -215,11 +224,12 @@ def fetch(
             raise FetchError(f"Image download failed: {exc.__class__.__name__} from {host}.") from exc
         finally:
             conn.close()
-    raise FetchError(f"Image download refused: more than {max_redirects} redirects.")
+    raise FetchRefused(f"Image download refused: more than {max_redirects} redirects.")
 
 
 def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         if time.monotonic() > deadline:
             raise FetchError("Image download failed: timed out.")
@@ -228,7 +238,7 @@ def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -
             return b"".join(chunks)
         total += len(chunk)
         if total > max_bytes:
-            raise FetchError(f"Image download refused: larger than {max_bytes} bytes.")
+            raise FetchRefused(f"Image download refused: larger than {max_bytes} bytes.")
         chunks.append(chunk)
 
 
@@ -245,9 +255,11 @@ def post(
 
     For webhooks: the target must be public (or on `allow_hosts`), the
     connection is pinned to the checked address, and the answer is not read
-    past its status. Raises FetchError when refused or unreachable.
+    past its status. Raises FetchRefused when the guard refuses the URL, FetchError
+    when the host cannot be resolved or reached.
     """
-    conn, path = _connection(url, allow_hosts, resolver, timeout)
+    conn, path = _connection(normalise(url), allow_hosts, resolver, timeout)
+    host = conn.host
     try:
         conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
         return conn.getresponse().status

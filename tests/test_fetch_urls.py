@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cutout.web import fetch
+from cutout import fetch
 from cutout.errors import FetchError
 from local_http import Route
 

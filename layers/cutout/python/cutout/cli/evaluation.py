@@ -1,0 +1,116 @@
+"""`cutout eval`: a dataset folder in, the quality (and spill) figures out.
+
+The folder has the shared evaluation sets' layout: `manifest.csv` (columns
+name, image, mask), the photos and the truth masks. Everything that reads the
+folder is here; the scores themselves are pure functions of arrays in the
+engine (engine/quality.py, engine/spill.py).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from ..engine.quality import Scores
+
+# rembg 2.0.86 with u2netp.onnx on the shared sets: the table in the shared
+# evaluation folder's README.md ("Reference figures"), copied for when that
+# README is not beside the dataset. Numbers only, no data.
+REMBG_U2NETP = {
+    "grabcut": (0.0591, 0.7994, 0.8426),
+    "davis345": (0.0349, 0.7279, 0.7998),
+    "pascal-s-dev": (0.0927, 0.7266, 0.8018),
+}
+
+
+def pairs(folder: Path) -> Iterator[tuple[str, Path, Path]]:
+    """(name, image path, mask path) from a dataset folder's manifest.csv, in its order."""
+    with open(folder / "manifest.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            yield row["name"], folder / row["image"], folder / row["mask"]
+
+
+def truth_of(mask: Path) -> np.ndarray:
+    """A truth mask file as HxW uint8 (0 background, 255 subject, 128 uncertain)."""
+    return np.asarray(Image.open(mask).convert("L"))
+
+
+def encoded(folder: Path) -> Iterator[tuple[bytes, np.ndarray]]:
+    """(image file bytes, truth HxW uint8) per pair, read one at a time: quality.evaluate's samples."""
+    for _name, image_path, mask_path in pairs(folder):
+        yield image_path.read_bytes(), truth_of(mask_path)
+
+
+def photos(folder: Path, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(photo HxWx3 uint8, truth HxW uint8) for the first `limit` pairs (all: None): spill.measure's."""
+    for _name, image_path, mask_path in itertools.islice(pairs(folder), limit):
+        yield np.asarray(Image.open(image_path).convert("RGB")), truth_of(mask_path)
+
+
+def reference(folder: Path) -> Scores | None:
+    """rembg u2netp's published (MAE, IoU, F) for a shared set: its README's table, else the copy."""
+    readme = folder.parent / "README.md"
+    if readme.is_file():
+        for line in readme.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 4 and cells[0] == folder.name:
+                try:
+                    return Scores(*(float(c) for c in cells[1:4]))
+                except ValueError:
+                    break
+    known = REMBG_U2NETP.get(folder.name)
+    return Scores(*known) if known else None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print MAE, IoU, F and boundary MAE beside rembg's published figures; optionally spill."""
+    from ..config import settings
+    from ..engine import confidence, images, model, pipeline, quality, spill
+
+    cfg = settings()
+    segmenter = model.load(cfg)
+    limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
+
+    def predict(data: bytes) -> tuple[dict[str, np.ndarray], float]:
+        rgb = images.decode(data, limits).rgb
+        soft = segmenter.predict(rgb)
+        variants = {"cutout": pipeline.full_matte(soft, rgb),
+                    "cutout refine_edges": pipeline.full_matte(soft, rgb, refine_edges=True)}
+        return variants, confidence.uncertainty(soft)
+
+    try:
+        report = quality.evaluate(encoded(args.dataset), predict)
+    except ValueError as exc:
+        raise SystemExit(f"cutout: {args.dataset}: {exc}") from None
+    print(f"dataset  {args.dataset}")
+    print(f"model    {segmenter.spec.name} ({segmenter.path})")
+    print(f"images   {report.count}")
+    print(f"{'':22} {'MAE':>7} {'IoU':>7} {'F':>7} {'bMAE':>7}")
+    ref = reference(args.dataset)
+    if ref is not None:
+        print(f"{'rembg u2netp (README)':22} {ref.mae:7.4f} {ref.iou:7.4f} {ref.f:7.4f} {'-':>7}")
+    for name, s in report.means.items():
+        print(f"{name:22} {s.mae:7.4f} {s.iou:7.4f} {s.f:7.4f} {s.boundary:7.4f}")
+    print(f"bMAE: MAE within {quality.BAND} px of the truth's outline (lower is better)")
+    print(f"uncertainty vs IoU error (1 - IoU), Spearman rho: {report.rank_correlation:+.3f} "
+          "(positive: doubtful images are the wrong ones)")
+    if args.spill:
+        def matte(rgb: np.ndarray) -> np.ndarray:
+            return pipeline.matte_of(rgb, None, segmenter)
+
+        print("spill: levels toward the old backdrop in the edge band, on a neutral grey;"
+              " error: mean absolute colour error there against the true composite")
+        for label, chosen in (("model's matte", matte), ("true matte", None)):
+            try:
+                measured = spill.measure(photos(args.dataset, args.limit), chosen)
+            except ValueError as exc:
+                raise SystemExit(f"cutout: {args.dataset}: {exc}") from None
+            print(f"  {label:14} {measured.count} composites: decontaminate off {measured.off:.2f}, "
+                  f"on {measured.on:.2f} ({1 - measured.on / measured.off:.0%} removed); "
+                  f"error off {measured.error_off:.2f}, on {measured.error_on:.2f}")
+    return 0

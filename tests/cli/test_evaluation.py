@@ -1,0 +1,56 @@
+"""`cutout eval`'s dataset reading (cli/evaluation.py): manifest order, limits, rembg's reference row."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from cutout.cli import evaluation
+from cutout.engine.quality import Scores
+
+
+def dataset(folder: Path, count: int) -> Path:
+    """A folder in the shared layout: `count` photos, each its own grey, and their masks."""
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    rows = ["name,image,mask,width,height,fg_fraction"]
+    for index in range(count):
+        Image.fromarray(np.full((6, 8, 3), 10 * index, np.uint8)).save(folder / "images" / f"p{index}.png")
+        mask = np.zeros((6, 8), np.uint8)
+        mask[:, : index + 1] = 255
+        Image.fromarray(mask).save(folder / "masks" / f"p{index}.png")
+        rows.append(f"p{index},images/p{index}.png,masks/p{index}.png,8,6,0.5")
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_pairs_photos_and_encoded_follow_the_manifest(tmp_path: Path) -> None:
+    folder = dataset(tmp_path / "set", 3)
+    assert [name for name, _, _ in evaluation.pairs(folder)] == ["p0", "p1", "p2"]
+    read = list(evaluation.photos(folder))
+    assert [int(photo[0, 0, 0]) for photo, _ in read] == [0, 10, 20]
+    assert [int((truth == 255).sum()) for _, truth in read] == [6, 12, 18]
+    assert [int(photo[0, 0, 0]) for photo, _ in evaluation.photos(folder, 2)] == [0, 10]
+    (data, truth), *_ = evaluation.encoded(folder)
+    assert data == (folder / "images" / "p0.png").read_bytes() and truth.dtype == np.uint8
+
+
+def test_reference_reads_the_shared_readme_else_the_copy(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text(
+        "| set | u2netp MAE | IoU | F | u2net MAE | IoU | F |\n|---|---|---|---|---|---|---|\n"
+        "| mine | 0.1 | 0.2 | 0.3 | 0.4 | 0.5 | 0.6 |\n")
+    assert evaluation.reference(tmp_path / "mine") == Scores(0.1, 0.2, 0.3)
+    assert evaluation.reference(tmp_path / "davis345") == Scores(0.0349, 0.7279, 0.7998)
+    assert evaluation.reference(tmp_path / "unknown") is None
+
+
+def test_eval_of_a_folder_without_a_subject_says_so(tmp_path: Path) -> None:
+    folder = dataset(tmp_path / "set", 1)
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(folder / "masks" / "p0.png")  # no subject
+    done = subprocess.run([sys.executable, "-m", "cutout.cli", "eval", str(folder)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"cutout: {folder}: no scorable images"
