@@ -81,7 +81,7 @@ def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: byt
     assert 0.0 <= mae < 0.2 and 0.0 <= boundary <= 1.0
     assert "rembg" not in lines  # a folder without published figures gets no reference row
     spill = [line for line in done.stdout.splitlines() if "composites" in line]
-    assert len(spill) == 2 and all("decontaminate off" in line for line in spill)
+    assert len(spill) == 2 and all("decontaminate off" in line and "error off" in line for line in spill)
 
 
 def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> None:

@@ -34,9 +34,10 @@ def test_spill_with_the_true_matte_is_mostly_removed_by_decontamination() -> Non
     photo[..., 1] = 120
     photo[..., 2] = 90
     truth = np.where(np.hypot(xx - 160, yy - 120) < 80, 255, 0).astype(np.uint8)
-    off, on = spill.case(photo, truth, spill.BACKDROPS[0], None)
+    off, on, error_off, error_on = spill.case(photo, truth, spill.BACKDROPS[0], None)
     assert off > 10  # levels of green left at the edge without decontamination
     assert on < 0.3 * off
+    assert error_on < 0.5 * error_off  # the colours come closer to the truth, not only less green
     assert spill.case(photo, np.zeros_like(truth), spill.BACKDROPS[0], None) is None
 
 
@@ -69,5 +70,7 @@ def test_spill_measure_is_the_mean_over_samples_and_backdrops() -> None:
     assert measured.count == len(spill.BACKDROPS)  # the edgeless sample adds nothing
     assert measured.off == pytest.approx(np.mean([c[0] for c in cases]))
     assert measured.on == pytest.approx(np.mean([c[1] for c in cases]))
+    assert measured.error_off == pytest.approx(np.mean([c[2] for c in cases]))
+    assert measured.error_on == pytest.approx(np.mean([c[3] for c in cases]))
     with pytest.raises(ValueError):
         spill.measure([(photo, np.zeros_like(truth))], None)

@@ -103,12 +103,14 @@ def run(args: argparse.Namespace) -> int:
         def matte(rgb: np.ndarray) -> np.ndarray:
             return pipeline.matte_of(rgb, None, segmenter)
 
-        print("spill: levels toward the old backdrop in the edge band, on a neutral grey")
+        print("spill: levels toward the old backdrop in the edge band, on a neutral grey;"
+              " error: mean absolute colour error there against the true composite")
         for label, chosen in (("model's matte", matte), ("true matte", None)):
             try:
                 measured = spill.measure(photos(args.dataset, args.limit), chosen)
             except ValueError as exc:
                 raise SystemExit(f"cutout: {args.dataset}: {exc}") from None
             print(f"  {label:14} {measured.count} composites: decontaminate off {measured.off:.2f}, "
-                  f"on {measured.on:.2f} ({1 - measured.on / measured.off:.0%} removed)")
+                  f"on {measured.on:.2f} ({1 - measured.on / measured.off:.0%} removed); "
+                  f"error off {measured.error_off:.2f}, on {measured.error_on:.2f}")
     return 0
