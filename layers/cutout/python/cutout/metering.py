@@ -29,7 +29,7 @@ from .accounts.keys import Account
 from .accounts.ratelimit import Limiter, Ticket
 from .engine import images, pipeline
 from .engine.model import Segmenter
-from .engine.tiers import DEFAULT_TIER, LazySegmenter
+from .engine.tiers import TIERS, LazySegmenter
 from .errors import InvalidOption
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class Meter:
 
     `limiter` None means no metering at all (library use, `make run` without
     accounts); then `account` is ignored by `cut`. `quality` is the model of the
-    `quality` and `quality-tta` tiers, loaded on its first use (None: the tier is not installed).
+    large tiers (`quality`, `quality-tta`), loaded on its first use (None: the tier is not installed).
     """
 
     segmenter: Segmenter
@@ -101,7 +101,8 @@ class Meter:
         if header is None:
             header = images.read_header(data, self.limits)
         pipeline.preflight(options, header)
-        if options.model != DEFAULT_TIER and self.quality is None:
+        large = TIERS[options.model].large
+        if large and self.quality is None:
             raise InvalidOption(f"The {options.model} model is not installed on this deployment.",
                                 code="invalid_model")
         charged: list[Ticket] = []
@@ -112,9 +113,8 @@ class Meter:
                 admitted(ticket)
 
         def work() -> pipeline.Result:
-            # a non-default tier without `quality` was refused above
-            segmenter = self.segmenter if options.model == DEFAULT_TIER or self.quality is None \
-                else self.quality.get()
+            # a large-model tier without `quality` was refused above
+            segmenter = self.quality.get() if large and self.quality is not None else self.segmenter
             result = pipeline.cut(data, options, segmenter=segmenter, limits=self.limits,
                                   header=header)
             if deliver is not None:
