@@ -88,7 +88,7 @@ def test_lazy_segmenter_loads_once_for_many_threads(segmenter) -> None:
 def test_unknown_model_is_an_invalid_option() -> None:
     with pytest.raises(InvalidOption) as caught:
         pipeline.Options(model="best")
-    assert caught.value.code == "invalid_model" and "fast, quality, quality-tta" in caught.value.message
+    assert caught.value.code == "invalid_model" and "fast, fast-tta, quality, quality-tta" in caught.value.message
 
 
 @pytest.mark.parametrize("which", ["segmenter", "large"])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -223,6 +225,39 @@ def test_a_service_fault_is_a_503_with_retry_after_not_a_failure_result(
     assert response.headers["Retry-After"] == "5"
     assert response.headers["X-Credits-Charged"] == "0"
     assert usage(client, key)["calls"] == 0
+
+
+class HeldSegmenter(model.Segmenter):
+    """The real model, held inside its pass until the test lets it go."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().predict(rgb)
+
+
+def test_a_refused_request_does_not_wait_for_a_busy_cut_slot(
+        make_client, photo: bytes, big_photo: bytes, segmenter) -> None:
+    held = HeldSegmenter(segmenter.path, segmenter.spec, threads=1)
+    client = make_client(held, max_concurrent_cuts=1)
+    busy, limited = new_key(client), new_key(client, "free", mp_per_minute=1)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(cut, client, photo, busy)  # takes the only slot and holds it
+        try:
+            assert held.entered.wait(30)
+            started = time.monotonic()
+            refused = cut(client, big_photo, limited)  # weighs 2 MP against a 1 MP window
+            waited = time.monotonic() - started
+        finally:
+            held.release.set()
+        assert refused.status_code == 429
+        assert waited < 10  # answered while the slot was still taken (the hold lasts up to 30 s)
+        assert ok(first.result(30))
+    assert usage(client, limited)["calls"] == 0 and usage(client, busy)["calls"] == 1
 
 
 def test_the_engine_builds_one_meter_for_every_request(

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import keyed_app, new_key
+from conftest import encode, keyed_app, new_key
 from web.test_removebg import credits_used
 from photos import assert_subject_found
 
@@ -107,18 +107,18 @@ def test_azure_model_query(api, key, coffee_jpeg):
 def test_unknown_model_values_get_each_dialects_error(api, key, coffee_jpeg):
     response = api.post("/v1/results", params={"model": "best"}, headers={"X-Api-Key": key},
                         files={"image": ("photo.jpg", coffee_jpeg, "image/jpeg")})
-    assert response.status_code == 422 and "fast, quality, quality-tta" in response.json()["detail"]
+    assert response.status_code == 422 and "fast, fast-tta, quality, quality-tta" in response.json()["detail"]
 
     response = removebg(api, key, coffee_jpeg, model="best")
     assert response.status_code == 400
     (error,) = response.json()["errors"]
-    assert error["code"] == "invalid_model" and "fast, quality, quality-tta" in error["detail"]
+    assert error["code"] == "invalid_model" and "fast, fast-tta, quality, quality-tta" in error["detail"]
 
     response = azure(api, key, coffee_jpeg, model="best")
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "InvalidRequest" and error["innererror"]["code"] == "InvalidArgument"
-    assert "fast, quality, quality-tta" in error["innererror"]["message"]
+    assert "fast, fast-tta, quality, quality-tta" in error["innererror"]["message"]
 
 
 def test_a_deployment_without_the_quality_model_refuses_it_before_charging(
@@ -134,3 +134,25 @@ def test_a_deployment_without_the_quality_model_refuses_it_before_charging(
     assert credits_used(api, key) == 0
     assert removebg(api, key, coffee_jpeg).status_code == 200  # the default still serves
     assert credits_used(api, key) == 0.25  # a 0.24 MP photo: remove.bg's small-image price
+    # fast-tta is the deployment's own model, twice: it needs no quality model.
+    response = removebg(api, key, coffee_jpeg, model="fast-tta")
+    assert response.status_code == 200, response.text
+    assert_subject_found(alpha_of(response.content), "coffee")
+    assert credits_used(api, key) == 0.5  # priced like any other tier
+
+
+def test_fast_tta_on_every_dialect_is_the_engines_two_scale_matte(api, key, segmenter, astronaut):
+    """The three dialects carry `model=fast-tta` to the same pixels, which differ from `fast`'s."""
+    from engine.test_two_scale import small_subject
+
+    frame = small_subject(astronaut)
+    photo = encode(frame)
+    fast = api4ai(api, key, photo, model="fast", mode="fg-mask")
+    tta = api4ai(api, key, photo, model="fast-tta", mode="fg-mask")
+    assert np.abs(tta.astype(int) - fast).max() > 16
+    assert tta[550:700, 380:500].mean() > 230 and tta[:300].mean() < 5
+    assert np.array_equal(alpha_of(removebg(api, key, photo, model="fast-tta", channels="alpha").content),
+                          tta)
+    response = azure(api, key, photo, model="fast-tta")
+    assert response.status_code == 200, response.text
+    assert np.array_equal(alpha_of(response.content), tta)

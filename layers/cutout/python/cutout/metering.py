@@ -29,7 +29,7 @@ from .accounts.keys import Account
 from .accounts.ratelimit import Limiter, Ticket
 from .engine import images, pipeline
 from .engine.model import Segmenter
-from .engine.tiers import DEFAULT_TIER, LazySegmenter
+from .engine.tiers import TIERS, LazySegmenter
 from .errors import InvalidOption
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class Meter:
 
     `limiter` None means no metering at all (library use, `make run` without
     accounts); then `account` is ignored by `cut`. `quality` is the model of the
-    `quality` and `quality-tta` tiers, loaded on its first use (None: the tier is not installed).
+    large tiers (`quality`, `quality-tta`), loaded on its first use (None: the tier is not installed).
     """
 
     segmenter: Segmenter
@@ -68,6 +68,7 @@ class Meter:
         admitted: Callable[[Ticket], None] | None = None,
         deliver: Callable[[pipeline.Result], None] | None = None,
         header: images.Header | None = None,
+        slot: Callable[[Callable[[], pipeline.Result]], pipeline.Result] | None = None,
     ) -> Metered:
         """Cut out `data` (encoded image bytes) as `options` asks, charging `account`.
 
@@ -83,6 +84,8 @@ class Meter:
                 the charge is taken back.
             header: what `images.read_header(data, self.limits)` returned, when the
                 caller read it already (to price the request); None: read here.
+            slot: runs the pixel work once a slot is free (`Workload.run`); the header,
+                the checks and the charge come first, so a refusal never waits for one.
 
         Returns a `Metered` (result, header, ticket).
 
@@ -98,7 +101,8 @@ class Meter:
         if header is None:
             header = images.read_header(data, self.limits)
         pipeline.preflight(options, header)
-        if options.model != DEFAULT_TIER and self.quality is None:
+        large = TIERS[options.model].large
+        if large and self.quality is None:
             raise InvalidOption(f"The {options.model} model is not installed on this deployment.",
                                 code="invalid_model")
         charged: list[Ticket] = []
@@ -109,16 +113,15 @@ class Meter:
                 admitted(ticket)
 
         def work() -> pipeline.Result:
-            # a non-default tier without `quality` was refused above
-            segmenter = self.segmenter if options.model == DEFAULT_TIER or self.quality is None \
-                else self.quality.get()
+            # a large-model tier without `quality` was refused above
+            segmenter = self.quality.get() if large and self.quality is not None else self.segmenter
             result = pipeline.cut(data, options, segmenter=segmenter, limits=self.limits,
                                   header=header)
             if deliver is not None:
                 deliver(result)
             return result
 
-        result = self.run(header, work, account=account, credits=credits, admitted=admit)
+        result = self.run(header, work, account=account, credits=credits, admitted=admit, slot=slot)
         return Metered(result, header, charged[0] if charged else None)
 
     def run(
@@ -129,14 +132,16 @@ class Meter:
         account: Account | None,
         credits: float = 1.0,
         admitted: Callable[[Ticket], None] | None = None,
+        slot: Callable[[Callable[[], T]], T] | None = None,
     ) -> T:
         """The same door for pixel work that is not a cut-out (the stored-images operations).
 
         `header` is the checked header of the image the work reads (its megapixels
         weigh against the window); `credits` what the work costs. Charges
         `account`, then runs `work()`; if it raises, the charge is taken back and
-        the error re-raised. Raises AccessError or Unavailable (nothing charged),
-        or whatever `work` raises (refunded).
+        the error re-raised. `slot`, if given, runs `work` once a slot is free
+        (after the charge: a refused request does not wait). Raises AccessError or
+        Unavailable (nothing charged), or whatever `work` raises (refunded).
         """
         ticket = None
         if self.limiter is not None and account is not None:
@@ -144,7 +149,7 @@ class Meter:
             if admitted is not None:
                 admitted(ticket)
         try:
-            return work()
+            return work() if slot is None else slot(work)
         except BaseException:
             if ticket is not None and self.limiter is not None:
                 self.limiter.refund(ticket)

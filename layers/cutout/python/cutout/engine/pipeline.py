@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import colors, compose, confidence, foreground, geometry, images, matte, refine, tiers
+from . import colors, compose, confidence, foreground, geometry, images, matte, refine, tiers, two_scale
 from ..errors import InputError, InvalidOption
 from ..types import RGB, Alpha, SoftMask
 from .images import Decoded, Header, Limits
@@ -43,7 +43,8 @@ class Options:
     scale: the subject's size relative to the canvas (0.1..1), None = as it is.
     position: (x, y) fractions (0.5, 0.5 = centred), None = where it is.
     require_foreground: refuse (NoForeground) instead of returning an empty cut-out.
-    model: the quality tier (tiers.TIERS): `fast`, the deployment's model; `quality`, the
+    model: the quality tier (tiers.TIERS): `fast`, the deployment's model; `fast-tta`, the
+        same with a second pass on the subject's close-up averaged in; `quality`, the
         large model; `quality-tta`, the large model with the mirrored pass averaged in.
     decontaminate: 0..1, how far soft-edge colours move from the photo's (0, the
         default) to the estimated foreground colour without the old background (1;
@@ -159,11 +160,29 @@ def _predict(segmenter: Segmenter, rgb: np.ndarray, require_foreground: bool, fl
     return soft
 
 
-def full_matte(soft: SoftMask, rgb: RGB, refine_edges: bool = False) -> Alpha:
-    """The soft mask (SxS float 0..1) as the photo's full-size alpha (HxW uint8), maybe refined."""
+def full_matte(soft: SoftMask, rgb: RGB, refine_edges: bool = False,
+               close_up: two_scale.Predict | None = None) -> Alpha:
+    """The soft mask (SxS float 0..1) as the photo's full-size alpha (HxW uint8), maybe refined.
+
+    close_up(crop) -> the model's soft mask of an RGB crop; given, a second pass on
+    the subject's box is averaged in (two_scale.refine) before any edge refinement.
+    """
     height, width = rgb.shape[:2]
     alpha = matte.upsample(soft, width, height)
+    if close_up is not None:
+        alpha = two_scale.refine(rgb, soft, alpha, close_up)
     return refine.refine(rgb, alpha) if refine_edges else alpha
+
+
+def _soft_and_matte(rgb: RGB, segmenter: Segmenter, require_foreground: bool, refine_edges: bool,
+                    flip: bool, close_up: bool) -> tuple[SoftMask, Alpha]:
+    """The first pass's soft mask and the photo's full-size alpha, with the tier's second pass."""
+    soft = _predict(segmenter, rgb, require_foreground, flip)
+
+    def model(crop: RGB) -> SoftMask:
+        return _predict(segmenter, crop, False, flip)
+
+    return soft, full_matte(soft, rgb, refine_edges, model if close_up else None)
 
 
 def soft_and_matte(
@@ -174,21 +193,24 @@ def soft_and_matte(
     require_foreground: bool = False,
     refine_edges: bool = False,
     flip: bool = False,
+    close_up: bool = False,
 ) -> tuple[SoftMask, Alpha]:
     """The model's soft mask and the full-size alpha; with a region of interest the model sees only it.
 
-    `flip`: average in the mirrored pass (see `predict`).
+    `flip`: average in the mirrored pass (see `predict`). `close_up`: average in a
+    second pass on the subject's box (engine/two_scale.py; inside the region of
+    interest when there is one). The soft mask is always the first pass's.
     """
     height, width = rgb.shape[:2]
     if roi is None or roi == (0, 0, width, height):
-        soft = _predict(segmenter, rgb, require_foreground, flip)
-        alpha = full_matte(soft, rgb, refine_edges)
+        soft, alpha = _soft_and_matte(rgb, segmenter, require_foreground, refine_edges, flip, close_up)
     else:
         left, top, right, bottom = roi
         region = np.ascontiguousarray(rgb[top:bottom, left:right])
-        soft = _predict(segmenter, region, require_foreground, flip)
+        soft, inside = _soft_and_matte(region, segmenter, require_foreground, refine_edges, flip,
+                                       close_up)
         alpha = np.zeros((height, width), dtype=np.uint8)
-        alpha[top:bottom, left:right] = full_matte(soft, region, refine_edges)
+        alpha[top:bottom, left:right] = inside
     alpha = matte.combine(alpha, source_alpha)
     if require_foreground and matte.bounding_box(alpha) is None:
         raise NoForeground("Could not identify foreground in image: the subject is fully transparent.")
@@ -334,8 +356,9 @@ def cut(
         rgb, source_alpha = _fit(options.max_megapixels, rgb, source_alpha)
         if roi is not None:
             roi = _scale_box(roi, rgb.shape[1] / width, rgb.shape[0] / height, rgb.shape[1], rgb.shape[0])
+    tier = tiers.TIERS[options.model]
     soft, alpha = soft_and_matte(rgb, source_alpha, segmenter, roi, options.require_foreground,
-                                 options.refine_edges, flip=tiers.TIERS[options.model].flip)
+                                 options.refine_edges, flip=tier.flip, close_up=tier.two_scale)
     if options.mode != "fg-mask" and options.decontaminate > 0:
         # On the whole canvas, before any crop or move: the estimate reads each
         # edge pixel's neighbourhood, which a crop would cut.

@@ -1,11 +1,16 @@
-"""Quality tiers: which model a request is cut with, and whether a mirrored pass is averaged in.
+"""Quality tiers: which model a request is cut with, and which second pass, if any, is averaged in.
 
 `fast` (the default) is the deployment's model (CUTOUT_MODEL, u2netp-int8 unless
 set). `quality` is the larger U^2-Net (CUTOUT_QUALITY_MODEL, `u2net-int8`).
-`quality-tta` adds flip test-time augmentation: the mask of the photo and the
+`fast-tta` is the deployment's model with two-scale test-time augmentation: a
+second pass on a close-up of the subject, averaged in (engine/two_scale.py); with
+u2netp it scores better than one pass on every shared set, most where the subject
+is small, for a second pass (README, Quality tiers). `quality-tta` adds flip
+test-time augmentation to the large model: the mask of the photo and the
 mirrored mask of the mirrored photo are averaged (horizontal-flip TTA, as in
 Krizhevsky et al. 2012's test-time flips); it costs a second pass and measured no
-better than `quality` on GrabCut (README, Quality tiers). The large model is loaded on the first request that
+better than `quality` on GrabCut (README, Quality tiers). With u2net the two
+augmentations measured alike; with u2netp two-scale is the better one. The large model is loaded on the first request that
 asks for it, once per process, so callers who never ask for it pay nothing at
 cold start.
 """
@@ -22,11 +27,17 @@ from .model import Segmenter, load, resolve_model_path
 @dataclass(frozen=True)
 class Tier:
     name: str
-    flip: bool  # average in the horizontally mirrored pass
+    large: bool  # the quality model (CUTOUT_QUALITY_MODEL), not the deployment's own
+    flip: bool = False  # average in the horizontally mirrored pass
+    two_scale: bool = False  # average in a second pass on the subject's close-up (two_scale.py)
 
 
-TIERS: dict[str, Tier] = {"fast": Tier("fast", flip=False), "quality": Tier("quality", flip=False),
-                          "quality-tta": Tier("quality-tta", flip=True)}
+TIERS: dict[str, Tier] = {
+    "fast": Tier("fast", large=False),
+    "fast-tta": Tier("fast-tta", large=False, two_scale=True),
+    "quality": Tier("quality", large=True),
+    "quality-tta": Tier("quality-tta", large=True, flip=True),
+}
 DEFAULT_TIER = "fast"
 
 

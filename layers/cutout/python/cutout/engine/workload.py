@@ -53,11 +53,6 @@ class Workload:
                         self._timer.daemon = True
                         self._timer.start()
 
-    @staticmethod
-    def unbounded(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """fn(*args, **kwargs) with no slot and no trim (an Engine without a Workload)."""
-        return fn(*args, **kwargs)
-
     def _trim_if_idle(self) -> None:
         with self._lock:
             if self._active or self._timer is None or self._timer is not threading.current_thread():

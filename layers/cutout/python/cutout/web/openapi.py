@@ -105,8 +105,9 @@ BASE64: Schema = {"type": "string", "contentEncoding": "base64",
                   "description": "Base64 (standard or URL-safe; a `data:` URI prefix is allowed)."}
 # The `model` parameter every synchronous dialect takes (README, Quality tiers).
 QUALITY_TIER: Schema = {"type": "string", "enum": list(tiers.TIERS), "default": tiers.DEFAULT_TIER}
-QUALITY_TIER_TEXT = ("Cutout's quality tier: `fast` (the deployment's model), `quality` (U^2-Net "
-                     "INT8) or `quality-tta` (the same with flip averaging).")
+QUALITY_TIER_TEXT = ("Cutout's quality tier: `fast` (the deployment's model), `fast-tta` (the same "
+                     "with a second pass on the subject's close-up averaged in), `quality` "
+                     "(U^2-Net INT8) or `quality-tta` (the same with flip averaging).")
 DETAIL = schema("Detail", {
     **obj(["detail"], detail=STRING),
     "description": "API4AI's and FastAPI's error shape: `detail` is one human-readable string.",

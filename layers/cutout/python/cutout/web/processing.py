@@ -105,12 +105,13 @@ class Engine:
             if caller is not None:
                 caller.ticket = ticket
 
-        # At most workload.max_concurrent requests go through the door at once (peak memory).
-        run = self.workload.run if self.workload is not None else Workload.unbounded
+        # At most workload.max_concurrent requests work on pixels at once (peak memory);
+        # the door charges first, so a refused request (429, 402) never waits for a slot.
+        slot = self.workload.run if self.workload is not None else None
         try:
             return await run_in_threadpool(
-                run, door, *args, account=caller.account if caller else None, admitted=admitted,
-                **kwargs)
+                door, *args, account=caller.account if caller else None, admitted=admitted,
+                slot=slot, **kwargs)
         except AccessError as exc:
             if caller is not None:
                 caller.headers = dict(exc.headers)
