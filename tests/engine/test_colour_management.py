@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
+import time
 import zipfile
 
 import numpy as np
@@ -194,3 +197,23 @@ def test_cmyk_with_a_press_profile(fmt: str) -> None:
     decoded = images.decode(out.getvalue(), LIMITS)
     for i, combo in enumerate(combos):
         assert_near(decoded.rgb[4, i * 8 + 4], np.round(hostile.ink_rgb(*combo)), 2)
+
+
+def test_the_same_input_gives_the_same_jpeg_and_webp_bytes_in_every_process() -> None:
+    """The embedded sRGB profile carries a fixed date, so outputs can be cached and compared."""
+    program = (
+        "import hashlib, numpy as np\n"
+        "from cutout.engine import images\n"
+        "pixels = np.arange(48 * 64 * 3, dtype=np.uint32).reshape(48, 64, 3).astype(np.uint8)\n"
+        "print(hashlib.sha256(images.encode(pixels, 'jpg') + images.encode(pixels, 'webp')).hexdigest())\n"
+    )
+    digests = set()
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                              check=True, timeout=60)
+        digests.add(done.stdout.strip())
+        time.sleep(1.1)  # the profile used to carry the current second
+    assert len(digests) == 1
+    profile = icc.srgb_profile_bytes()
+    assert profile[36:40] == b"acsp"  # still a well-formed ICC header
+    assert ImageCms.ImageCmsProfile(io.BytesIO(profile)).profile.profile_description

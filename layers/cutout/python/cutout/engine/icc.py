@@ -17,6 +17,7 @@ outside sRGB are clipped. A CMYK profile is applied to Pillow's CMYK pixels
 from __future__ import annotations
 
 import io
+import struct
 import logging
 from functools import lru_cache
 
@@ -40,10 +41,22 @@ def _srgb() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
+# The ICC header's creation date/time (bytes 24-35: six big-endian uint16, ICC.1:2022
+# section 7.2.8). LittleCMS stamps the moment the profile is built, which made every
+# process's JPEG and WebP bytes differ; a fixed date keeps one input's output identical.
+_PROFILE_DATE = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+
+
 @lru_cache(maxsize=1)
 def srgb_profile_bytes() -> bytes:
-    """The ICC bytes of LittleCMS's built-in sRGB profile (embedded in JPEG and WebP outputs)."""
-    return _srgb().tobytes()
+    """The ICC bytes of LittleCMS's built-in sRGB profile (embedded in JPEG and WebP outputs).
+
+    Byte-identical in every process: the creation date in the header is fixed (the
+    profile ID, bytes 84-99, is left unset by LittleCMS, so nothing else depends on it).
+    """
+    data = bytearray(_srgb().tobytes())
+    data[24:36] = _PROFILE_DATE
+    return bytes(data)
 
 
 def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
