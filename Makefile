@@ -45,7 +45,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The no-5xx property suite (tests/test_fuzz_no_5xx.py) with many random requests per
+# The no-5xx property suite (tests/web/test_fuzz_no_5xx.py) with many random requests per
 # route; `make test` runs the same tests with a few dozen each.
 FUZZ_EXAMPLES ?= 2000
 fuzz: install
