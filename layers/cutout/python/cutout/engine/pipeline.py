@@ -16,7 +16,7 @@ import numpy as np
 from . import colors, compose, confidence, foreground, geometry, images, matte, refine, tiers, two_scale
 from ..errors import InputError, InvalidOption
 from ..types import RGB, Alpha, SoftMask
-from .images import Decoded, Header, Limits
+from .images import Header, Limits
 from .model import Segmenter
 
 MODES = ("fg-image", "fg-image-shadow", "fg-mask")
@@ -174,17 +174,6 @@ def full_matte(soft: SoftMask, rgb: RGB, refine_edges: bool = False,
     return refine.refine(rgb, alpha) if refine_edges else alpha
 
 
-def _soft_and_matte(rgb: RGB, segmenter: Segmenter, require_foreground: bool, refine_edges: bool,
-                    flip: bool, close_up: bool) -> tuple[SoftMask, Alpha]:
-    """The first pass's soft mask and the photo's full-size alpha, with the tier's second pass."""
-    soft = _predict(segmenter, rgb, require_foreground, flip)
-
-    def model(crop: RGB) -> SoftMask:
-        return _predict(segmenter, crop, False, flip)
-
-    return soft, full_matte(soft, rgb, refine_edges, model if close_up else None)
-
-
 def soft_and_matte(
     rgb: np.ndarray,
     source_alpha: np.ndarray | None,
@@ -201,16 +190,20 @@ def soft_and_matte(
     second pass on the subject's box (engine/two_scale.py; inside the region of
     interest when there is one). The soft mask is always the first pass's.
     """
+    def model(crop: RGB) -> SoftMask:  # the tier's second pass, if any
+        return _predict(segmenter, crop, False, flip)
+
     height, width = rgb.shape[:2]
     if roi is None or roi == (0, 0, width, height):
-        soft, alpha = _soft_and_matte(rgb, segmenter, require_foreground, refine_edges, flip, close_up)
+        soft = _predict(segmenter, rgb, require_foreground, flip)
+        alpha = full_matte(soft, rgb, refine_edges, model if close_up else None)
     else:
         left, top, right, bottom = roi
         region = np.ascontiguousarray(rgb[top:bottom, left:right])
-        soft, inside = _soft_and_matte(region, segmenter, require_foreground, refine_edges, flip,
-                                       close_up)
+        soft = _predict(segmenter, region, require_foreground, flip)
         alpha = np.zeros((height, width), dtype=np.uint8)
-        alpha[top:bottom, left:right] = inside
+        alpha[top:bottom, left:right] = full_matte(soft, region, refine_edges,
+                                                   model if close_up else None)
     alpha = matte.combine(alpha, source_alpha)
     if require_foreground and matte.bounding_box(alpha) is None:
         raise NoForeground("Could not identify foreground in image: the subject is fully transparent.")
@@ -230,11 +223,6 @@ def matte_of(
     `flip`: average in the mirrored pass (see `predict`).
     """
     return soft_and_matte(rgb, source_alpha, segmenter, roi, require_foreground, flip=flip)[1]
-
-
-def alpha_for(decoded: Decoded, segmenter: Segmenter) -> np.ndarray:
-    """The full-size alpha matte of a decoded image."""
-    return matte_of(decoded.rgb, decoded.alpha, segmenter)
 
 
 def _fit(megapixels: float | None, rgb: RGB, alpha: Alpha | None) -> tuple[RGB, Alpha | None]:

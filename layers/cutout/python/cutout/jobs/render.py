@@ -37,7 +37,7 @@ def make(data: bytes, options: JobOptions, *, meter: Meter, header: images.Heade
     fmt = output_format(options, header)
     if fmt == "psd":
         decoded = images.decode(data, meter.limits, header)
-        alpha = pipeline.alpha_for(decoded, meter.segmenter)
+        alpha = pipeline.matte_of(decoded.rgb, decoded.alpha, meter.segmenter)
         layout_options = pipeline.Options(crop=options.trim)
         rgb, alpha = pipeline.layout(decoded.rgb, alpha, layout_options, matte.bounding_box(alpha))
         body = psd.encode_layered(rgb, alpha, options.background_color)
