@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         rgb = images.decode(data, limits).rgb
         soft = segmenter.predict(rgb)
         variants = {"cutout": pipeline.full_matte(soft, rgb),
-                    "cutout refine_edges": pipeline.full_matte(soft, rgb, refine_edges=True)}
+                    "cutout refine_edges": pipeline.full_matte(soft, rgb, refine_edges=True),
+                    "cutout fast-tta": pipeline.full_matte(soft, rgb, close_up=segmenter.predict)}
         return variants, confidence.uncertainty(soft)
 
     try:
