@@ -411,3 +411,21 @@ def test_a_url_job_over_the_remaining_window_fails_and_leaves_nothing_charged(
     assert "3 megapixels" in detail["message"] and "2 megapixels a minute" in detail["message"]
     assert window_used(app, key, start) == 0
     assert usage(app, key) == 0
+
+
+def test_a_presigned_upload_that_cannot_be_stored_is_a_503_with_retry_after(app, http, coffee_jpeg):
+    """The local store's folder is unusable (here: a file where its folder must go)."""
+    from urllib.parse import unquote, urlsplit
+
+    key = new_key(app, "full disk")
+    upload = http.post("/v2/uploads", headers={"x-api-key": key}).json()
+    object_key = unquote(urlsplit(upload["uploadUrl"]).path.removeprefix("/v1/blobs/"))
+    blocker = app.state.blobs.root / "objects" / object_key
+    blocker.parent.parent.mkdir(parents=True, exist_ok=True)
+    blocker.parent.write_bytes(b"not a folder")
+    try:
+        put = http.put(upload["uploadUrl"], content=coffee_jpeg, headers={"content-type": "image/jpeg"})
+    finally:
+        blocker.parent.unlink()
+    assert put.status_code == 503 and put.headers["retry-after"] == "5"
+    assert "Could not store" in put.json()["detail"]

@@ -74,6 +74,9 @@ class NotFound(CutoutError):
     code = "not_found"
 
 
+RETRY_AFTER_SECONDS = 5  # what every 503 tells a client to wait (Retry-After, RFC 9110 10.2.3)
+
+
 class Unavailable(CutoutError):
     """A backend (store, bucket, secret) is down or refused the call; retrying may succeed."""
 

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..errors import AccessError, Unavailable
+from ..errors import RETRY_AFTER_SECONDS, AccessError, Unavailable
 from .keys import Account, minute_of, month_of
 from ..stores import Charge, QuotaFull, Store, StoreUnavailable, WindowFull
 
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 TTL_GRACE = 120  # seconds a window item outlives its minute, for usage inspection
-UNAVAILABLE_RETRY_AFTER = 5
 
 
 class RateLimited(AccessError):
@@ -162,4 +161,4 @@ class Limiter:
 
 
 def unavailable(message: str = "The rate limiter is unavailable; please retry shortly.") -> LimiterUnavailable:
-    return LimiterUnavailable(message, headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+    return LimiterUnavailable(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

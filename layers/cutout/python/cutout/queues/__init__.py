@@ -15,8 +15,6 @@ from typing import Callable, Protocol
 from ..config import Settings
 from ..errors import Unavailable
 
-QUEUE_FULL_RETRY_AFTER = 5  # seconds
-
 
 @dataclass(frozen=True)
 class JobMessage:
@@ -40,14 +38,12 @@ class QueueFull(Unavailable):
     """The queue takes no more jobs now (the local pool's bound); retry after a few seconds."""
 
     code = "queue_full"
-    retry_after = QUEUE_FULL_RETRY_AFTER
 
 
 class QueueUnavailable(Unavailable):
     """The queue could not be reached; nothing was sent."""
 
     code = "queue_unavailable"
-    retry_after = QUEUE_FULL_RETRY_AFTER
 
 
 class JobQueue(Protocol):

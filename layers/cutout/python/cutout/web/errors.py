@@ -12,8 +12,9 @@ Azure every key problem with 401) in their own modules.
 from __future__ import annotations
 
 from ..accounts.keys import MissingKey
-from ..accounts.ratelimit import UNAVAILABLE_RETRY_AFTER, QuotaExceeded, RateLimited
-from ..errors import AccessError, CutoutError, ImageTooLarge, InputError, NotFound, Unavailable
+from ..accounts.ratelimit import QuotaExceeded, RateLimited
+from ..errors import (RETRY_AFTER_SECONDS, AccessError, CutoutError, ImageTooLarge, InputError, NotFound,
+                      Unavailable)
 
 # Most specific first: the first class in an error's MRO found here decides.
 STATUSES: dict[type[CutoutError], int] = {
@@ -45,5 +46,5 @@ def headers_of(exc: CutoutError) -> dict[str, str]:
     so every dialect's 503 tells the client when to try again."""
     headers = dict(exc.headers)
     if isinstance(exc, Unavailable) and not any(k.lower() == "retry-after" for k in headers):
-        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return headers

@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..accounts.keys import ANONYMOUS_ID, minute_of
+from ..errors import RETRY_AFTER_SECONDS
 from ..stores import StoreUnavailable
 from .processing import Engine
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = 5
 
 
 @router.get("/health", summary="Liveness: the process answers (no key, not metered)")

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..blobs import BlobStore, BlobUnavailable, InvalidObjectKey
 from ..blobs.local import LocalBlobStore
-from ..errors import CutoutError, InputError
+from ..errors import RETRY_AFTER_SECONDS, CutoutError, InputError
 from ..engine.pipeline import Result
 
 log = logging.getLogger(__name__)
@@ -176,5 +176,6 @@ async def local_upload(request: Request, key: str, expires: int = 0, signature: 
     except InvalidObjectKey:
         return JSONResponse({"detail": EXPIRED}, status_code=404)
     except BlobUnavailable as exc:
-        return JSONResponse({"detail": exc.message}, status_code=503)
+        return JSONResponse({"detail": exc.message}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from ...accounts.keys import MissingKey
 from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
 from ...engine import images
-from ...errors import AccessError, CutoutError
+from ...errors import RETRY_AFTER_SECONDS, AccessError, CutoutError
 from ...jobs import JobOptions
 from ...jobs.submit import Jobs
 from ...stores import StoreUnavailable
@@ -43,7 +43,7 @@ MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
 COLOUR_CHANNELS = ("red", "green", "blue")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 JOB_CREDITS = 1.0
-RETRY_AFTER = "5"
+RETRY_AFTER = str(RETRY_AFTER_SECONDS)
 
 
 class AdobeError(CutoutError):
