@@ -184,3 +184,18 @@ def test_a_rotation_that_would_pass_the_pixel_cap_is_refused_before_any_work(mon
     with pytest.raises(InvalidOption) as caught:
         imageops.rotate(square, 45)  # about 142 x 142
     assert caught.value.code == "invalid_size" and "megapixels" in caught.value.message
+
+
+def test_rotated_size_is_known_before_any_pixels() -> None:
+    from cutout.errors import InvalidOption
+
+    assert imageops.rotated_size(100, 50, 90) == (50, 100)
+    assert imageops.rotated_size(100, 50, -180) == (100, 50)
+    for width, height in ((100, 50), (81, 37), (640, 480)):
+        px = np.zeros((height, width, 3), np.uint8)
+        for degrees in (90, 45, 30, 300, 17.5, 123.4, 359):
+            turned = imageops.rotate(px, degrees).shape[:2][::-1]
+            assert turned == imageops.rotated_size(width, height, degrees), (width, height, degrees)
+    with pytest.raises(InvalidOption) as caught:
+        imageops.rotated_size(100, 50, float("inf"))
+    assert caught.value.code == "invalid_angle"

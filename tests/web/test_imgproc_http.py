@@ -281,6 +281,20 @@ def test_resize_and_crop_refusals_name_the_fields_and_are_not_charged(svc, store
     assert svc.usage(stored.key) == before
 
 
+def test_a_rotation_past_the_pixel_cap_is_refused_naming_the_angle_and_not_charged(
+        svc, stored, monkeypatch) -> None:
+    from cutout.engine import imageops
+
+    monkeypatch.setattr(imageops, "MAX_OUTPUT_PIXELS", 80 * 40)  # the stored image is at the cap
+    before = svc.usage(stored.key)
+    assert svc.op(stored.key, stored.id, "rotate", {"angle": 180}).status_code == 201
+    answer = svc.op(stored.key, stored.id, "rotate", {"angle": 45})
+    assert answer.status_code == 400 and answer.json()["type"] == "validation_error"
+    (error,) = answer.json()["errors"]
+    assert error.startswith("angle: ") and "megapixels" in error, error
+    assert svc.usage(stored.key)["calls"] == before["calls"] + 1  # the 180-degree turn only
+
+
 def test_convert_blur_modulate(svc, stored, astronaut_jpeg) -> None:
     image, px = made(svc, stored, "convert", {"format": "jpg"})
     assert image["format"] == "jpeg"

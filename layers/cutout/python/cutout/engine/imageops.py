@@ -136,22 +136,49 @@ def resize(
     return _same_channels(canvas, pixels, letterbox)
 
 
-def rotate(pixels: np.ndarray, degrees: float, background: RGBA = (0, 0, 0, 255)) -> np.ndarray:
-    """Rotate clockwise by `degrees`; the canvas grows to hold the corners, filled with `background`.
-
-    Multiples of 90 degrees are exact (no resampling, no fill). Raises
-    InvalidOption before any work when the grown canvas would pass MAX_SIDE.
-    """
+def _quarter_turns(degrees: float) -> int | None:
+    """Clockwise quarter turns (0-3) when `degrees` is a multiple of 90, else None."""
     if not math.isfinite(degrees):
         raise InvalidOption("angle must be a finite number.", code="invalid_angle")
     turn = degrees % 360.0
     quarter = round(turn / 90.0)
-    if abs(turn - quarter * 90.0) < 1e-9:
-        return np.ascontiguousarray(np.rot90(pixels, k=-(quarter % 4)))  # k<0: clockwise
+    return quarter % 4 if abs(turn - quarter * 90.0) < 1e-9 else None
+
+
+def rotated_size(width: int, height: int, degrees: float) -> tuple[int, int]:
+    """The (width, height) px `rotate` makes of a width x height px image turned `degrees`.
+
+    Needs no pixels, so a caller can check before charging. Raises InvalidOption
+    `invalid_angle` for a non-finite angle, `invalid_size` when the grown canvas would
+    pass MAX_SIDE px a side or MAX_OUTPUT_PIXELS.
+    """
+    quarters = _quarter_turns(degrees)
+    if quarters is not None:
+        return (height, width) if quarters % 2 else (width, height)
+    # Pillow's `rotate(expand=True)`: the corners turned about the centre, each extent
+    # rounded outwards (ceil of the largest, floor of the smallest coordinate).
+    rad = math.radians(degrees % 360.0)
+    cos, sin = abs(round(math.cos(rad), 15)), abs(round(math.sin(rad), 15))
+    half_w, half_h = (width * cos + height * sin) / 2, (width * sin + height * cos) / 2
+    size = (math.ceil(width / 2 + half_w) - math.floor(width / 2 - half_w),
+            math.ceil(height / 2 + half_h) - math.floor(height / 2 - half_h))
+    _check_size(*size)
+    return size
+
+
+def rotate(pixels: np.ndarray, degrees: float, background: RGBA = (0, 0, 0, 255)) -> np.ndarray:
+    """Rotate clockwise by `degrees`; the canvas grows to hold the corners, filled with `background`.
+
+    Multiples of 90 degrees are exact (no resampling, no fill). Raises
+    InvalidOption before any work when the grown canvas would pass MAX_SIDE
+    (`rotated_size`).
+    """
     height, width = pixels.shape[:2]
-    rad = math.radians(turn)
-    _check_size(math.ceil(abs(width * math.cos(rad)) + abs(height * math.sin(rad))),
-                math.ceil(abs(width * math.sin(rad)) + abs(height * math.cos(rad))))
+    rotated_size(width, height, degrees)
+    quarters = _quarter_turns(degrees)
+    if quarters is not None:
+        return np.ascontiguousarray(np.rot90(pixels, k=-quarters))  # k<0: clockwise
+    turn = degrees % 360.0
     rgba = _rgba(pixels)
     turned = images.pil(rgba).rotate(-turn, resample=Image.Resampling.BICUBIC, expand=True,
                                fillcolor=(0, 0, 0, 0))

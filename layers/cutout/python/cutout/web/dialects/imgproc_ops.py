@@ -133,6 +133,8 @@ def _crop(body: p.Crop, record: ImageRecord) -> Edit:
 def _rotate(body: p.Rotate, record: ImageRecord) -> Edit:
     degrees = math.degrees(body.angle) if body.unit == "radians" else body.angle
     colour = p.colour(body.background_color, "background_color")
+    with p.invalid_fields("angle"):
+        imageops.rotated_size(record.width, record.height, degrees)  # before any charge
     return Edit(lambda px: imageops.rotate(px, degrees, colour), record.format)
 
 
