@@ -88,16 +88,9 @@ def test_api4ai_model_quality_gives_its_own_pixels(api, key, request, photo):
     assert another_models_matte(fast, quality)
 
 
-def test_removebg_model_field(api, key, coffee_jpeg):
-    fast, quality = removebg(api, key, coffee_jpeg), removebg(api, key, coffee_jpeg, model="quality")
-    assert fast.status_code == quality.status_code == 200, quality.text
-    a_fast, a_quality = alpha_of(fast.content), alpha_of(quality.content)
-    assert_subject_found(a_quality, "coffee")
-    assert another_models_matte(a_fast, a_quality)
-
-
-def test_azure_model_query(api, key, coffee_jpeg):
-    fast, quality = azure(api, key, coffee_jpeg), azure(api, key, coffee_jpeg, model="quality")
+@pytest.mark.parametrize("dialect", [removebg, azure], ids=["removebg field", "azure query"])
+def test_removebg_and_azure_carry_the_model(api, key, coffee_jpeg, dialect):
+    fast, quality = dialect(api, key, coffee_jpeg), dialect(api, key, coffee_jpeg, model="quality")
     assert fast.status_code == quality.status_code == 200, quality.text
     a_fast, a_quality = alpha_of(fast.content), alpha_of(quality.content)
     assert_subject_found(a_quality, "coffee")

@@ -13,10 +13,11 @@ in x-api-key). Cutout additions: the image may be uploaded as multipart (file pa
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -321,56 +322,6 @@ def _accepted(request: Request, job_id: str, replayed: bool = False) -> JSONResp
     return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202, headers=headers)
 
 
-@router.post("/v2/remove-background", status_code=202, **POST_OPERATION)
-async def remove_background(request: Request) -> JSONResponse:
-    """Accept a background-removal job; poll statusUrl (or get a webhook) for the result."""
-    engine: Engine = request.app.state.engine
-    jobs: Jobs = request.app.state.jobs
-    try:
-        caller = await _caller(request)
-        body, upload = await _body(request)
-        options, source_url, upload_id, callback_url = translate(body, uploaded=upload is not None)
-        if callback_url and not engine.settings.webhook_secret:
-            raise AdobeError(422, "validation_error", "callback.url needs the server's "
-                             "CUTOUT_WEBHOOK_SECRET to sign webhooks; none is configured.")
-        megapixels = None
-        if upload is not None:
-            try:
-                megapixels = images.read_header(upload, engine.limits).megapixels
-            except CutoutError as exc:
-                raise AdobeError(400, exc.code, exc.message) from exc
-        key = request.headers.get("idempotency-key", "").strip()
-        job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
-        if existing is not None:
-            return _accepted(request, existing.job_id, replayed=True)
-        # Charged now, so an account over its limit hears it at once; a URL's (or a
-        # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel,
-        # and the worker charges the rest to the window once it has read the header.
-        ticket = await run_in_threadpool(engine.access.limiter.admit, caller.account,
-                                         megapixels or 1.0, JOB_CREDITS)
-        caller.ticket = ticket
-        try:
-            job, created = await run_in_threadpool(
-                lambda: jobs.accept(job_id, account=caller.account.id, options=options,
-                                    source_url=source_url, upload=upload, upload_id=upload_id,
-                                    charge=ticket.charge,
-                                    callback_url=callback_url, megapixels=megapixels,
-                                    mp_per_minute=None if megapixels else caller.account.mp_per_minute,
-                                    base_url=str(request.base_url).rstrip("/")))
-        except (CutoutError, StoreUnavailable) as exc:
-            await run_in_threadpool(engine.access.limiter.refund, ticket)
-            raise _unavailable(getattr(exc, "message", STORE_DOWN)) from exc
-        if not created:
-            await run_in_threadpool(engine.access.limiter.refund, ticket)
-        return _accepted(request, job.job_id)
-    except AccessError as exc:
-        return from_access(exc).response()
-    except AdobeError as exc:
-        return exc.response()
-    except StoreUnavailable:
-        return _unavailable(STORE_DOWN).response()
-
-
 STORE_DOWN = "The job store is unavailable; retry shortly."
 
 
@@ -379,36 +330,90 @@ def _unavailable(message: str) -> AdobeError:
     return AdobeError(503, "service_unavailable", message, headers={"Retry-After": RETRY_AFTER})
 
 
+def _in_adobe_shape(route: Callable[..., Awaitable[JSONResponse]]) -> Callable[..., Awaitable[JSONResponse]]:
+    """Every route's refusals as Adobe's error documents: a key or limit refused
+    (`from_access`), an `AdobeError`, or a job store that is down (503)."""
+    @functools.wraps(route)
+    async def answer(*args: Any, **kwargs: Any) -> JSONResponse:
+        try:
+            return await route(*args, **kwargs)
+        except AccessError as exc:
+            return from_access(exc).response()
+        except AdobeError as exc:
+            return exc.response()
+        except StoreUnavailable:
+            return _unavailable(STORE_DOWN).response()
+
+    return answer
+
+
+@router.post("/v2/remove-background", status_code=202, **POST_OPERATION)
+@_in_adobe_shape
+async def remove_background(request: Request) -> JSONResponse:
+    """Accept a background-removal job; poll statusUrl (or get a webhook) for the result."""
+    engine: Engine = request.app.state.engine
+    jobs: Jobs = request.app.state.jobs
+    caller = await _caller(request)
+    body, upload = await _body(request)
+    options, source_url, upload_id, callback_url = translate(body, uploaded=upload is not None)
+    if callback_url and not engine.settings.webhook_secret:
+        raise AdobeError(422, "validation_error", "callback.url needs the server's "
+                         "CUTOUT_WEBHOOK_SECRET to sign webhooks; none is configured.")
+    megapixels = None
+    if upload is not None:
+        try:
+            megapixels = images.read_header(upload, engine.limits).megapixels
+        except CutoutError as exc:
+            raise AdobeError(400, exc.code, exc.message) from exc
+    key = request.headers.get("idempotency-key", "").strip()
+    job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
+    if existing is not None:
+        return _accepted(request, existing.job_id, replayed=True)
+    # Charged now, so an account over its limit hears it at once; a URL's (or a
+    # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel,
+    # and the worker charges the rest to the window once it has read the header.
+    ticket = await run_in_threadpool(engine.access.limiter.admit, caller.account,
+                                     megapixels or 1.0, JOB_CREDITS)
+    caller.ticket = ticket
+    try:
+        job, created = await run_in_threadpool(
+            lambda: jobs.accept(job_id, account=caller.account.id, options=options,
+                                source_url=source_url, upload=upload, upload_id=upload_id,
+                                charge=ticket.charge,
+                                callback_url=callback_url, megapixels=megapixels,
+                                mp_per_minute=None if megapixels else caller.account.mp_per_minute,
+                                base_url=str(request.base_url).rstrip("/")))
+    except (CutoutError, StoreUnavailable) as exc:
+        await run_in_threadpool(engine.access.limiter.refund, ticket)
+        raise _unavailable(getattr(exc, "message", STORE_DOWN)) from exc
+    if not created:
+        await run_in_threadpool(engine.access.limiter.refund, ticket)
+    return _accepted(request, job.job_id)
+
+
 @router.post("/v2/uploads", status_code=201, **UPLOAD_OPERATION)
+@_in_adobe_shape
 async def new_upload(request: Request) -> JSONResponse:
     """A presigned PUT URL for one image; then post a job with image.source.uploadId."""
     jobs: Jobs = request.app.state.jobs
+    caller = await _caller(request)
     try:
-        caller = await _caller(request)
         upload_id, url = await run_in_threadpool(jobs.upload_url, caller.account.id,
                                                  str(request.base_url).rstrip("/"))
-    except AccessError as exc:
-        return from_access(exc).response()
     except CutoutError as exc:
-        return _unavailable(exc.message).response()
+        raise _unavailable(exc.message) from exc
     return JSONResponse({"uploadId": upload_id, "uploadUrl": url, "method": "PUT",
                          "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
 
 
 @router.get("/v2/status/{job_id}", **STATUS_OPERATION)
+@_in_adobe_shape
 async def status(request: Request, job_id: str) -> JSONResponse:
     """The job's status; once succeeded, result.outputs[0].destination.url (expiring)."""
     jobs: Jobs = request.app.state.jobs
-    try:
-        caller = await _caller(request)
-        job = await run_in_threadpool(jobs.get, job_id, caller.account.id)
-        if job is None:
-            raise AdobeError(404, "unknown_job_id", f"No job {job_id!r} for this account.")
-        return JSONResponse(job.status_document(jobs.result_url(job)))
-    except AccessError as exc:
-        return from_access(exc).response()
-    except AdobeError as exc:
-        return exc.response()
-    except StoreUnavailable:
-        return _unavailable(STORE_DOWN).response()
+    caller = await _caller(request)
+    job = await run_in_threadpool(jobs.get, job_id, caller.account.id)
+    if job is None:
+        raise AdobeError(404, "unknown_job_id", f"No job {job_id!r} for this account.")
+    return JSONResponse(job.status_document(jobs.result_url(job)))
 
