@@ -69,7 +69,7 @@ class Options:
     position: tuple[float, float] | None = None
     require_foreground: bool = False
     model: str = tiers.DEFAULT_TIER
-    decontaminate: float = 0.0
+    decontaminate: float = 1.0
     refine_edges: bool = False
 
     def __post_init__(self) -> None:
