@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from cutout.engine import bands, compose, matte, png
+from cutout.engine import bands, compose, matte, model, png
 
 
 @pytest.fixture
@@ -51,6 +51,28 @@ def test_banded_matte_matches_a_one_piece_resize(three_bands, size: tuple[int, i
     difference = np.abs(banded.astype(int) - reference)
     assert difference.max() <= 2  # rounding of filter centres, never a seam
     assert (difference > 0).mean() < 0.01
+
+
+@pytest.mark.parametrize("size", [(4240, 2830), (4001, 2999), (961, 5000), (3000, 959), (1157, 865), (300, 8000)])
+def test_banded_model_input_is_pillows_resize_within_two_levels(three_bands, size: tuple[int, int]) -> None:
+    width, height = size
+    rng = np.random.default_rng(2)
+    photo = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).filter(
+        ImageFilter.GaussianBlur(3))  # textured, like a photo, with every level present
+    rgb = np.asarray(photo)
+    shrink = model.Preprocessor(model.MODELS["u2netp-int8"]).shrink
+    banded = shrink(rgb)
+    reference = np.asarray(photo.resize((320, 320), Image.Resampling.LANCZOS, reducing_gap=model.REDUCING_GAP))
+    assert banded.shape == (320, 320, 3) and banded.dtype == np.uint8
+    difference = np.abs(banded.astype(int) - reference)
+    assert difference.max() <= 2  # the 8-bit intermediate's rounding and clipping, never a seam
+    assert difference.mean() < 0.2  # levels, over the whole input
+
+
+def test_small_photos_get_pillows_own_model_input() -> None:
+    rgb = np.random.default_rng(3).integers(0, 256, (500, 375, 3), dtype=np.uint8)
+    reference = np.asarray(Image.fromarray(rgb).resize((320, 320), Image.Resampling.LANCZOS))
+    assert np.array_equal(model.Preprocessor(model.MODELS["u2netp-int8"]).shrink(rgb), reference)
 
 
 def test_banded_cutout_is_identical(three_bands) -> None:

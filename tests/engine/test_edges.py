@@ -58,6 +58,13 @@ def test_large_images_are_decontaminated_in_bands_like_small_ones() -> None:
         assert (np.abs(out[band].astype(int) - fg[band]).mean(axis=0) <= 4).all()
 
 
+def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    composite, alpha, _fg = disc_scene(1500, 2000, ramp=12.5)  # ~47k edge pixels
+    whole = foreground.decontaminate(composite, alpha)
+    monkeypatch.setattr(foreground, "EDGE_CHUNK", 1000)
+    assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
+
+
 def test_cut_out_on_a_new_background_shows_no_green_fringe(segmenter) -> None:
     """The whole pipeline: a cut-out of the composite put on white keeps no green at its edge."""
     composite, alpha, _fg = disc_scene()

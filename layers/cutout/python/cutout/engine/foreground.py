@@ -27,6 +27,10 @@ WORK_PIXELS, WIDE_WORK_PIXELS = 120_000, 20_000
 _EPS = np.float32(1e-5)
 # Pixels per slice of the full-resolution passes: their temporaries stay in the CPU's cache.
 CHUNK_PIXELS = 1 << 16
+# Edge pixels solved per slice: enough that NumPy's per-call cost (some 30 calls per
+# slice) is small, few enough that the slice's temporaries stay in cache. Slicing
+# by rows instead (a few rows, ~2,700 edge pixels at 12 MP) took 35 ms there, this 10.
+EDGE_CHUNK = 1 << 14
 
 
 def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int
@@ -126,11 +130,9 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     weight = np.float32(min(strength, 1.0))
 
     def band(top: int, bottom: int) -> None:
-        lines = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
-        for row in range(top, bottom, lines):
-            lo, hi = np.searchsorted(edge, (row * width, min(bottom, row + lines) * width))
-            if hi > lo:
-                solve(edge[lo:hi])
+        first, last = np.searchsorted(edge, (top * width, bottom * width))
+        for lo in range(int(first), int(last), EDGE_CHUNK):
+            solve(edge[lo:min(last, lo + EDGE_CHUNK)])
 
     def solve(idx: np.ndarray) -> None:
         """Recolour the edge pixels at these flat indices (ascending, a few rows' worth)."""
