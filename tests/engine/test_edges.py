@@ -1,8 +1,13 @@
 """Colour decontamination and edge refinement, on composites whose right answers are known."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
+
+from conftest import encode
 
 from cutout.engine import foreground, pipeline, refine
 from cutout.engine.quality import score
@@ -68,20 +73,46 @@ def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.Mon
 def test_cut_out_on_a_new_background_shows_no_green_fringe(segmenter) -> None:
     """The whole pipeline: a cut-out of the composite put on white keeps no green at its edge."""
     composite, alpha, _fg = disc_scene()
-    from conftest import encode
     data = encode(composite, "PNG")
     limits = pipeline.images.Limits(50.0, 50_000_000)
     on, off = (pipeline.cut(data, pipeline.Options(decontaminate=d, background_color=(255, 255, 255, 255),
                                                     format="png"), segmenter=segmenter, limits=limits)
                for d in (1.0, 0.0))
-    from PIL import Image
-    import io
     ring = (alpha > 0) & (alpha < 255)
     green_excess = []
     for result in (on, off):
         rgb = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB")).astype(int)[ring]
         green_excess.append(float(np.clip(rgb[:, 1] - (rgb[:, 0] + rgb[:, 2]) / 2, 0, None).mean()))
     assert green_excess[0] < 0.5 * green_excess[1], green_excess
+
+
+def test_only_pixels_the_source_made_opaque_are_recoloured() -> None:
+    composite, alpha, fg = disc_scene()
+    source_alpha = np.full(alpha.shape, 255, np.uint8)
+    source_alpha[:, 320:] = 200  # the right half is translucent in the input itself
+    out = foreground.decontaminate(composite, alpha, source_alpha=source_alpha)
+    band = (alpha >= 26) & (alpha <= 229)
+    left, right = band.copy(), band.copy()
+    left[:, 320:] = False
+    right[:, :320] = False
+    assert np.array_equal(out[right], composite[right])  # kept as stored
+    assert (np.abs(out[left].astype(int) - fg[left]).mean(axis=0) <= 4).all()  # corrected
+
+
+def test_a_transparent_logos_edge_keeps_its_colours(segmenter) -> None:
+    """A PNG with its own soft alpha: straight colours, black under the transparent part."""
+    yy, xx = np.mgrid[0:480, 0:640]
+    a = np.clip((150 - np.hypot(xx - 320, yy - 240)) / 6 + 0.5, 0, 1)
+    rgba = np.zeros((480, 640, 4), np.uint8)
+    rgba[..., :3] = (230, 120, 30)
+    rgba[..., 3] = (a * 255 + 0.5).astype(np.uint8)
+    rgba[rgba[..., 3] == 0, :3] = 0
+    result = pipeline.cut(encode(rgba, "PNG"), pipeline.Options(), segmenter=segmenter,
+                          limits=pipeline.images.Limits(50.0, 50_000_000))
+    out = np.asarray(Image.open(io.BytesIO(result.data)))
+    visible = out[..., 3] > 0
+    assert visible.sum() > 50_000
+    assert np.array_equal(out[..., :3][visible], rgba[..., :3][visible])
 
 
 def test_decontaminate_outside_0_1_is_refused() -> None:

@@ -65,12 +65,17 @@ def _solve(image: lowres.Float, alpha: lowres.Float, mean_f: lowres.Float, mean_
     return np.clip(f, 0, 1, out=f)
 
 
-def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
+def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: Alpha | None = None) -> RGB:
     """The photo with its soft-edge pixels recoloured to their estimated foreground colour.
 
     rgb: HxWx3 uint8; alpha: HxW uint8 (0..255); strength 0..1 blends from the
     photo's colour (0, returned as is) to the estimate (1). Only pixels with
     0 < alpha < 255 change; solid and invisible pixels keep the photo's colour.
+    source_alpha (HxW uint8): the input's own alpha channel, if it has one; only the
+    pixels it makes fully opaque are recoloured, because a translucent pixel's colour
+    in an image with (straight) alpha is already the subject's, not a mix with what
+    lies behind (a logo's anti-aliased edge would otherwise be pushed away from the
+    colour stored under its transparent part).
     Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
     (`WORK_PIXELS`, `WIDE_WORK_PIXELS`), only inside the bounding box of the edge
     pixels plus each pass's window (a box mean needs nothing farther away, so the
@@ -86,8 +91,12 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     def find(top: int, bottom: int) -> np.ndarray:
         out[top:bottom] = rgb[top:bottom]
         rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
-        found = [np.flatnonzero((alpha[r:r + rows] - np.uint8(1)) < 254) + r * width  # 0 < alpha < 255
-                 for r in range(top, bottom, rows)]
+        found = []
+        for r in range(top, bottom, rows):
+            soft = (alpha[r:r + rows] - np.uint8(1)) < 254  # 0 < alpha < 255
+            if source_alpha is not None:
+                soft &= source_alpha[r:r + rows] == 255
+            found.append(np.flatnonzero(soft) + r * width)
         return np.concatenate(found)
 
     edge = np.concatenate(bands.map_rows(find, height, width))  # flat indices, in row order

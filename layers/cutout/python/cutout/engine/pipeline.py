@@ -351,7 +351,7 @@ def cut(
     if options.mode != "fg-mask" and options.decontaminate > 0:
         # On the whole canvas, before any crop or move: the estimate reads each
         # edge pixel's neighbourhood, which a crop would cut.
-        rgb = foreground.decontaminate(rgb, alpha, options.decontaminate)
+        rgb = foreground.decontaminate(rgb, alpha, options.decontaminate, source_alpha)
     box = matte.bounding_box(alpha)
     laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:
