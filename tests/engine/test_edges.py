@@ -115,6 +115,71 @@ def test_a_transparent_logos_edge_keeps_its_colours(segmenter) -> None:
     assert np.array_equal(out[..., :3][visible], rgba[..., :3][visible])
 
 
+@pytest.mark.parametrize("fmt", ["palette PNG", "GIF", "RGBA PNG"])
+def test_a_logo_with_one_bit_transparency_keeps_its_colours(segmenter, fmt: str) -> None:
+    """Hard-edged transparency (a tRNS palette entry, a GIF's, alpha 0/255): the opaque pixels
+    are the subject's own colours, whatever the hidden ones under the transparent part are.
+
+    The model's matte is soft across the hard edge; the black stored under the
+    transparent part is no background the opaque edge was ever mixed with (it
+    was pushed away from it, up to 35 levels brighter, before).
+    """
+    yy, xx = np.mgrid[0:300, 0:400]
+    inside = np.hypot((xx - 200) / 1.3, yy - 150) < 90
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    rgb[inside] = (220, 40, 30)
+    if fmt == "RGBA PNG":
+        data = encode(np.dstack([rgb, np.where(inside, 255, 0).astype(np.uint8)]), "PNG")
+    else:
+        image = Image.fromarray(rgb).quantize(2)
+        hidden = int(np.asarray(image)[0, 0])
+        out = io.BytesIO()
+        image.save(out, "PNG" if fmt == "palette PNG" else "GIF", transparency=hidden)
+        data = out.getvalue()
+    result = pipeline.cut(data, pipeline.Options(), segmenter=segmenter,
+                          limits=pipeline.images.Limits(50.0, 50_000_000))
+    out_pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGBA"))
+    visible = out_pixels[..., 3] > 0
+    assert ((out_pixels[..., 3] > 0) & (out_pixels[..., 3] < 255)).sum() > 100  # the matte is soft there
+    assert np.array_equal(out_pixels[..., :3][visible], rgb[visible])
+
+
+def test_colours_the_sources_alpha_hides_are_not_taken_for_background() -> None:
+    """Soft matte over opaque subject pixels beside a transparent part: unchanged; elsewhere corrected."""
+    composite, alpha, fg = disc_scene()
+    composite, alpha = composite.copy(), alpha.copy()
+    source_alpha = np.full(alpha.shape, 255, np.uint8)
+    source_alpha[:, 400:] = 0
+    composite[:, 400:] = 0  # what a PNG stores under its transparent part
+    ramp = np.linspace(255, 40, 8).astype(np.uint8)  # the model's blur across the hard edge
+    composite[:, 392:400] = fg[:, 392:400]  # opaque there: the subject's own colour
+    alpha[:, 392:400] = np.minimum(alpha[:, 392:400], ramp)
+    alpha[:, 400:] = 0
+    out = foreground.decontaminate(composite, alpha, source_alpha=source_alpha)
+    beside = np.zeros(alpha.shape, bool)
+    beside[160:320, 392:400] = True  # well away from the disc's rim, where green shows (52 levels before)
+    assert np.abs(out[beside].astype(int) - composite[beside]).max() <= 4  # the subject's own shading
+    band = (alpha >= 26) & (alpha <= 229)
+    band[:, 360:] = False
+    assert (np.abs(out[band].astype(int) - fg[band]).mean(axis=0) <= 4).all()
+
+
+@pytest.mark.parametrize("level", [255, 128, 30])
+def test_a_flat_colour_photo_keeps_its_colour_under_any_matte(level: int) -> None:
+    """I = F = B everywhere, so nothing may move: not a faint strand between the
+    subsampled grid's rows, nor a lone soft pixel beyond its last row (they went
+    almost black: no foreground weight in their window read as a black foreground)."""
+    height, width = 1500, 2000  # 3 MP: the local means are taken every few pixels
+    rgb = np.full((height, width, 3), level, np.uint8)
+    alpha = np.zeros((height, width), np.uint8)
+    alpha[300:700, 400:1000] = 255
+    alpha[299, 400:1000] = 128
+    alpha[1127, 100:1100] = 90  # a 1 px strand, far from the subject
+    alpha[-1, -2] = 70
+    out = foreground.decontaminate(rgb, alpha)
+    assert np.abs(out.astype(int) - level).max() <= 1
+
+
 def test_decontaminate_outside_0_1_is_refused() -> None:
     with pytest.raises(pipeline.InvalidOption) as caught:
         pipeline.Options(decontaminate=1.5)
