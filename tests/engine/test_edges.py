@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 from conftest import encode
 
-from cutout.engine import foreground, pipeline, refine
+from cutout.engine import bands, foreground, pipeline, refine
 from cutout.engine.quality import score
 
 
@@ -68,6 +69,26 @@ def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.Mon
     whole = foreground.decontaminate(composite, alpha)
     monkeypatch.setattr(foreground, "EDGE_CHUNK", 1000)
     assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
+
+
+@pytest.mark.parametrize("height,width", [(300, 1000), (3000, 4000)])
+def test_a_matte_soft_across_the_band_boundaries_is_solved_like_one_band(
+        monkeypatch: pytest.MonkeyPatch, height: int, width: int) -> None:
+    """Each band finds only its own rows' edge pixels (a band's last slice read on
+    into the next band's rows: pixels listed twice, out of order, and an IndexError
+    where a chunk of edge pixels ended just after them: a 500 on a hazy 12 MP photo)."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    alpha = rng.integers(1, 255, (height, width), dtype=np.uint8)  # soft everywhere
+    monkeypatch.setattr(bands, "_pool", lambda: (None, 1))
+    whole = foreground.decontaminate(rgb, alpha)
+    pool = ThreadPoolExecutor(2)
+    monkeypatch.setattr(bands, "_pool", lambda: (pool, 2))
+    monkeypatch.setattr(bands, "MIN_PIXELS", 0)
+    try:
+        assert np.array_equal(foreground.decontaminate(rgb, alpha), whole)
+    finally:
+        pool.shutdown()
 
 
 def test_cut_out_on_a_new_background_shows_no_green_fringe(segmenter) -> None:

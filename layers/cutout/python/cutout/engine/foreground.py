@@ -107,9 +107,10 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
         rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
         found = []
         for r in range(top, bottom, rows):
-            soft = (alpha[r:r + rows] - np.uint8(1)) < 254  # 0 < alpha < 255
+            end = min(r + rows, bottom)  # this band's rows only: `edge` stays sorted, each pixel once
+            soft = (alpha[r:end] - np.uint8(1)) < 254  # 0 < alpha < 255
             if source_alpha is not None:
-                soft &= source_alpha[r:r + rows] == 255
+                soft &= source_alpha[r:end] == 255
             found.append(np.flatnonzero(soft) + r * width)
         return np.concatenate(found)
 
