@@ -89,7 +89,9 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
     pixels it makes fully opaque are recoloured, because a translucent pixel's colour
     in an image with (straight) alpha is already the subject's, not a mix with what
     lies behind (a logo's anti-aliased edge would otherwise be pushed away from the
-    colour stored under its transparent part).
+    colour stored under its transparent part); and the background's local mean is
+    taken over the pixels it shows only, so the opaque edge of a logo with 1-bit
+    transparency (GIF, palette PNG), where the model's matte is soft, keeps its colours.
     Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
     (`WORK_PIXELS`, `WIDE_WORK_PIXELS`), only inside the bounding box of the edge
     pixels plus each pass's window (a box mean needs nothing farther away, so the
