@@ -64,14 +64,22 @@ def test_large_images_are_decontaminated_in_bands_like_small_ones() -> None:
         assert (np.abs(out[band].astype(int) - fg[band]).mean(axis=0) <= 4).all()
 
 
-def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
-    composite, alpha, _fg = disc_scene(1500, 2000, ramp=12.5)  # ~47k edge pixels
+@pytest.mark.parametrize("height,width", [(1500, 2000), (1417, 2003)])  # bands of uneven heights too
+def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.MonkeyPatch, height: int,
+                                                          width: int) -> None:
+    composite, alpha, _fg = disc_scene(height, width, ramp=12.5)  # ~35k edge pixels
+    monkeypatch.setattr(foreground.bands, "_pool", lambda: (None, 1))  # one band, inline
     whole = foreground.decontaminate(composite, alpha)
+    pool = ThreadPoolExecutor(3)
+    monkeypatch.setattr(foreground.bands, "_pool", lambda: (pool, 3))
+    assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
     monkeypatch.setattr(foreground, "EDGE_CHUNK", 1000)
+    assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
+    monkeypatch.setattr(foreground, "EDGE_ROWS", 3)
     assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
 
 
-@pytest.mark.parametrize("height,width", [(300, 1000), (3000, 4000)])
+@pytest.mark.parametrize("height,width", [(300, 1000), (301, 999)])
 def test_a_matte_soft_across_the_band_boundaries_is_solved_like_one_band(
         monkeypatch: pytest.MonkeyPatch, height: int, width: int) -> None:
     """Each band finds only its own rows' edge pixels (a band's last slice read on

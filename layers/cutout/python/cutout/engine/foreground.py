@@ -33,6 +33,10 @@ CHUNK_PIXELS = 1 << 16
 # slice) is small, few enough that the slice's temporaries stay in cache. Slicing
 # by rows instead (a few rows, ~2,700 edge pixels at 12 MP) took 35 ms there, this 10.
 EDGE_CHUNK = 1 << 14
+# ... and rows per slice at most: sample_planes interpolates the field once per row a
+# slice spans, so a few edge pixels scattered over every row of a 50 MP photo would
+# otherwise cost a table the photo's height long (~57 MB).
+EDGE_ROWS = 256
 
 
 def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int,
@@ -109,7 +113,7 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
         rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
         found = []
         for r in range(top, bottom, rows):
-            end = min(r + rows, bottom)  # this band's rows only: `edge` stays sorted, each pixel once
+            end = min(r + rows, bottom)  # never into the next band's rows: `edge` stays sorted, each pixel once
             soft = (alpha[r:end] - np.uint8(1)) < 254  # 0 < alpha < 255
             if source_alpha is not None:
                 soft &= source_alpha[r:end] == 255
@@ -160,12 +164,15 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
     weight = np.float32(min(strength, 1.0))
 
     def band(top: int, bottom: int) -> None:
-        first, last = np.searchsorted(edge, (top * width, bottom * width))
-        for lo in range(int(first), int(last), EDGE_CHUNK):
-            solve(edge[lo:min(last, lo + EDGE_CHUNK)])
+        lo, last = (int(i) for i in np.searchsorted(edge, (top * width, bottom * width)))
+        while lo < last:
+            rows_end = min(bottom, int(edge[lo]) // width + EDGE_ROWS)
+            hi = min(lo + EDGE_CHUNK, int(np.searchsorted(edge, rows_end * width)))
+            solve(edge[lo:hi])
+            lo = hi
 
     def solve(idx: np.ndarray) -> None:
-        """Recolour the edge pixels at these flat indices (ascending, a few rows' worth)."""
+        """Recolour the edge pixels at these flat indices (ascending; a slice, see EDGE_CHUNK)."""
         rows = idx // width
         cols = idx - rows * width
         channels = idx * 3
