@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import encode
 
-from cutout.engine import foreground, pipeline, refine
+from cutout.engine import bands, foreground, pipeline, refine
 from cutout.engine.quality import score
 
 
@@ -79,6 +79,26 @@ def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.Mon
     assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
 
 
+@pytest.mark.parametrize("height,width", [(300, 1000), (301, 999)])
+def test_a_matte_soft_across_the_band_boundaries_is_solved_like_one_band(
+        monkeypatch: pytest.MonkeyPatch, height: int, width: int) -> None:
+    """Each band finds only its own rows' edge pixels (a band's last slice read on
+    into the next band's rows: pixels listed twice, out of order, and an IndexError
+    where a chunk of edge pixels ended just after them: a 500 on a hazy 12 MP photo)."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    alpha = rng.integers(1, 255, (height, width), dtype=np.uint8)  # soft everywhere
+    monkeypatch.setattr(bands, "_pool", lambda: (None, 1))
+    whole = foreground.decontaminate(rgb, alpha)
+    pool = ThreadPoolExecutor(2)
+    monkeypatch.setattr(bands, "_pool", lambda: (pool, 2))
+    monkeypatch.setattr(bands, "MIN_PIXELS", 0)
+    try:
+        assert np.array_equal(foreground.decontaminate(rgb, alpha), whole)
+    finally:
+        pool.shutdown()
+
+
 def test_cut_out_on_a_new_background_shows_no_green_fringe(segmenter) -> None:
     """The whole pipeline: a cut-out of the composite put on white keeps no green at its edge."""
     composite, alpha, _fg = disc_scene()
@@ -122,6 +142,71 @@ def test_a_transparent_logos_edge_keeps_its_colours(segmenter) -> None:
     visible = out[..., 3] > 0
     assert visible.sum() > 50_000
     assert np.array_equal(out[..., :3][visible], rgba[..., :3][visible])
+
+
+@pytest.mark.parametrize("fmt", ["palette PNG", "GIF", "RGBA PNG"])
+def test_a_logo_with_one_bit_transparency_keeps_its_colours(segmenter, fmt: str) -> None:
+    """Hard-edged transparency (a tRNS palette entry, a GIF's, alpha 0/255): the opaque pixels
+    are the subject's own colours, whatever the hidden ones under the transparent part are.
+
+    The model's matte is soft across the hard edge; the black stored under the
+    transparent part is no background the opaque edge was ever mixed with (it
+    was pushed away from it, up to 35 levels brighter, before).
+    """
+    yy, xx = np.mgrid[0:300, 0:400]
+    inside = np.hypot((xx - 200) / 1.3, yy - 150) < 90
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    rgb[inside] = (220, 40, 30)
+    if fmt == "RGBA PNG":
+        data = encode(np.dstack([rgb, np.where(inside, 255, 0).astype(np.uint8)]), "PNG")
+    else:
+        image = Image.fromarray(rgb).quantize(2)
+        hidden = int(np.asarray(image)[0, 0])
+        out = io.BytesIO()
+        image.save(out, "PNG" if fmt == "palette PNG" else "GIF", transparency=hidden)
+        data = out.getvalue()
+    result = pipeline.cut(data, pipeline.Options(), segmenter=segmenter,
+                          limits=pipeline.images.Limits(50.0, 50_000_000))
+    out_pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGBA"))
+    visible = out_pixels[..., 3] > 0
+    assert ((out_pixels[..., 3] > 0) & (out_pixels[..., 3] < 255)).sum() > 100  # the matte is soft there
+    assert np.array_equal(out_pixels[..., :3][visible], rgb[visible])
+
+
+def test_colours_the_sources_alpha_hides_are_not_taken_for_background() -> None:
+    """Soft matte over opaque subject pixels beside a transparent part: unchanged; elsewhere corrected."""
+    composite, alpha, fg = disc_scene()
+    composite, alpha = composite.copy(), alpha.copy()
+    source_alpha = np.full(alpha.shape, 255, np.uint8)
+    source_alpha[:, 400:] = 0
+    composite[:, 400:] = 0  # what a PNG stores under its transparent part
+    ramp = np.linspace(255, 40, 8).astype(np.uint8)  # the model's blur across the hard edge
+    composite[:, 392:400] = fg[:, 392:400]  # opaque there: the subject's own colour
+    alpha[:, 392:400] = np.minimum(alpha[:, 392:400], ramp)
+    alpha[:, 400:] = 0
+    out = foreground.decontaminate(composite, alpha, source_alpha=source_alpha)
+    beside = np.zeros(alpha.shape, bool)
+    beside[160:320, 392:400] = True  # well away from the disc's rim, where green shows (52 levels before)
+    assert np.abs(out[beside].astype(int) - composite[beside]).max() <= 4  # the subject's own shading
+    band = (alpha >= 26) & (alpha <= 229)
+    band[:, 360:] = False
+    assert (np.abs(out[band].astype(int) - fg[band]).mean(axis=0) <= 4).all()
+
+
+@pytest.mark.parametrize("level", [255, 128, 30])
+def test_a_flat_colour_photo_keeps_its_colour_under_any_matte(level: int) -> None:
+    """I = F = B everywhere, so nothing may move: not a faint strand between the
+    subsampled grid's rows, nor a lone soft pixel beyond its last row (they went
+    almost black: no foreground weight in their window read as a black foreground)."""
+    height, width = 1500, 2000  # 3 MP: the local means are taken every few pixels
+    rgb = np.full((height, width, 3), level, np.uint8)
+    alpha = np.zeros((height, width), np.uint8)
+    alpha[300:700, 400:1000] = 255
+    alpha[299, 400:1000] = 128
+    alpha[1127, 100:1100] = 90  # a 1 px strand, far from the subject
+    alpha[-1, -2] = 70
+    out = foreground.decontaminate(rgb, alpha)
+    assert np.abs(out.astype(int) - level).max() <= 1
 
 
 def test_decontaminate_outside_0_1_is_refused() -> None:

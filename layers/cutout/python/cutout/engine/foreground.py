@@ -24,7 +24,9 @@ from ..types import RGB, Alpha
 # matte's edge detail is; the wide pass, smooth over ~90 px, on a smaller one.
 WIDE_RADIUS, NARROW_RADIUS, REFERENCE_SIDE = 90, 6, 2000
 WORK_PIXELS, WIDE_WORK_PIXELS = 120_000, 20_000
-_EPS = np.float32(1e-5)
+# The weight of each local mean's prior (see _blurred): above the float32 box sums' rounding
+# noise (~3e-5 after a cumulative sum), below the alpha mass of any window at a real edge.
+_PRIOR = np.float32(3e-4)
 # Pixels per slice of the full-resolution passes: their temporaries stay in the CPU's cache.
 CHUNK_PIXELS = 1 << 16
 # Edge pixels solved per slice: enough that NumPy's per-call cost (some 30 calls per
@@ -37,17 +39,29 @@ EDGE_CHUNK = 1 << 14
 EDGE_ROWS = 256
 
 
-def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int
-             ) -> tuple[lowres.Float, lowres.Float]:
+def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int,
+             visible: lowres.Float | None = None) -> tuple[lowres.Float, lowres.Float]:
     """Alpha-weighted local means of the foreground and background colours (3xHxW planes each).
 
-    f, b: 3xHxW; alpha: HxW. The three sums (alpha, alpha F, (1 - alpha) B)
-    share one box filter over 7 planes.
+    f, b: 3xHxW; alpha: HxW. The sums (alpha, alpha F, (1 - alpha) B) share one
+    box filter over 7 planes (8 with `visible`). visible (HxW, 0..1): how much of
+    each pixel the input's own alpha shows; the background mean is taken over shown
+    pixels only (a colour stored under a transparent part was never behind anything).
+    Each mean leans on a prior with weight `_PRIOR`: the cell's own F for the
+    foreground, the foreground mean for the background. So a window with no
+    foreground weight (a faint strand between the subsampled grid's rows) keeps
+    its own colour instead of reading as a black foreground, and one with no
+    (shown) background pushes nothing away.
     """
-    sums = lowres.box(np.concatenate([alpha[None], f * alpha, b * (1 - alpha)]), radius, axes=(1, 2))
+    back = 1 - alpha if visible is None else (1 - alpha) * visible
+    planes = [alpha[None], f * alpha, b * back]
+    if visible is not None:
+        planes.append(back[None])
+    sums = lowres.box(np.concatenate(planes), radius, axes=(1, 2))
     mean_a = sums[0]
-    mean_f = sums[1:4] / (mean_a + _EPS)
-    mean_b = sums[4:] / ((1 - mean_a) + _EPS)
+    mean_f = (sums[1:4] + f * _PRIOR) / (mean_a + _PRIOR)
+    mean_back = (1 - mean_a) if visible is None else sums[7]
+    mean_b = (sums[4:7] + mean_f * _PRIOR) / (mean_back + _PRIOR)
     return mean_f, mean_b
 
 
@@ -79,7 +93,9 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
     pixels it makes fully opaque are recoloured, because a translucent pixel's colour
     in an image with (straight) alpha is already the subject's, not a mix with what
     lies behind (a logo's anti-aliased edge would otherwise be pushed away from the
-    colour stored under its transparent part).
+    colour stored under its transparent part); and the background's local mean is
+    taken over the pixels it shows only, so the opaque edge of a logo with 1-bit
+    transparency (GIF, palette PNG), where the model's matte is soft, keeps its colours.
     Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
     (`WORK_PIXELS`, `WIDE_WORK_PIXELS`), only inside the bounding box of the edge
     pixels plus each pass's window (a box mean needs nothing farther away, so the
@@ -131,14 +147,18 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
         cells = pixels[rows[0] * s:(rows[1] - 1) * s + 1:s, columns[0] * s:(columns[1] - 1) * s + 1:s]
         return lowres.unit(np.ascontiguousarray(np.moveaxis(cells, 2, 0)) if cells.ndim == 3 else cells)
 
+    def shown(rows: tuple[int, int], columns: tuple[int, int], s: int) -> lowres.Float | None:
+        return None if source_alpha is None else grid(source_alpha, rows, columns, s)
+
     small_image = grid(rgb, wy, wx, wide_step)
-    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r)
+    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r,
+                              shown(wy, wx, wide_step))
     image, a = grid(rgb, ny, nx, step), grid(alpha, ny, nx, step)
     origin, to_origin = (wy[0], wx[0]), (ny[0], nx[0])
     means = lowres.resample(np.concatenate([mean_f, mean_b]), wide_step, step, a.shape, origin,
                             to_origin, axes=(1, 2))
     first = _solve(image, a, means[:3], means[3:])
-    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r)
+    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r, shown(ny, nx, step))
     fields = np.concatenate([mean_f, mean_b])  # 6 planes, sampled with one gather per corner
     flat_rgb, flat_alpha, flat_out = rgb.reshape(-1), alpha.reshape(-1), out.reshape(-1)
     weight = np.float32(min(strength, 1.0))
