@@ -33,10 +33,11 @@ CHUNK_PIXELS = 1 << 16
 # slice) is small, few enough that the slice's temporaries stay in cache. Slicing
 # by rows instead (a few rows, ~2,700 edge pixels at 12 MP) took 35 ms there, this 10.
 EDGE_CHUNK = 1 << 14
-# ... and rows per slice at most: sample_planes interpolates the field once per row a
-# slice spans, so a few edge pixels scattered over every row of a 50 MP photo would
-# otherwise cost a table the photo's height long (~57 MB).
-EDGE_ROWS = 256
+# Pixels scanned for edge pixels at a time when solving: the block's index list (8 bytes
+# per edge pixel) and sample_planes' per-row table stay a few MB whatever the matte,
+# where one list for the whole photo took 8 bytes per pixel of a matte soft everywhere
+# (+100 MB at 12 MP).
+SOLVE_BLOCK_PIXELS = 1 << 18
 
 
 def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int,
@@ -108,24 +109,32 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
     rgb = np.ascontiguousarray(rgb)
     out = np.empty_like(rgb)
 
-    def find(top: int, bottom: int) -> np.ndarray:
+    def soft(top: int, bottom: int) -> np.ndarray:
+        """The rows' pixels to recolour (bool): 0 < alpha < 255, and shown whole by the input's alpha."""
+        found = (alpha[top:bottom] - np.uint8(1)) < 254
+        if source_alpha is not None:
+            found &= source_alpha[top:bottom] == 255
+        return found
+
+    def find(top: int, bottom: int) -> tuple[int, int, int, int] | None:
+        """Copy the band's rows; (first row, last row, first column, last column) of its edge pixels."""
         out[top:bottom] = rgb[top:bottom]
         rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
-        found = []
+        box: tuple[int, int, int, int] | None = None
         for r in range(top, bottom, rows):
-            end = min(r + rows, bottom)  # never into the next band's rows: `edge` stays sorted, each pixel once
-            soft = (alpha[r:end] - np.uint8(1)) < 254  # 0 < alpha < 255
-            if source_alpha is not None:
-                soft &= source_alpha[r:end] == 255
-            found.append(np.flatnonzero(soft) + r * width)
-        return np.concatenate(found)
+            block = soft(r, min(r + rows, bottom))
+            lines = np.flatnonzero(block.any(axis=1))
+            if lines.size:
+                cols = np.flatnonzero(block.any(axis=0))
+                here = (r + int(lines[0]), r + int(lines[-1]), int(cols[0]), int(cols[-1]))
+                box = here if box is None else (box[0], here[1], min(box[2], here[2]), max(box[3], here[3]))
+        return box
 
-    edge = np.concatenate(bands.map_rows(find, height, width))  # flat indices, in row order
-    if edge.size == 0:
+    boxes = [b for b in bands.map_rows(find, height, width) if b is not None]
+    if not boxes:
         return out
-    cols = edge % width
-    first_row, last_row = int(edge[0]) // width, int(edge[-1]) // width
-    first_col, last_col = int(cols.min()), int(cols.max())
+    first_row, last_row = boxes[0][0], boxes[-1][1]
+    first_col, last_col = min(b[2] for b in boxes), max(b[3] for b in boxes)
 
     scale = max(height, width) / REFERENCE_SIDE
     step = lowres.step_for(width, height, WORK_PIXELS)
@@ -164,12 +173,11 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
     weight = np.float32(min(strength, 1.0))
 
     def band(top: int, bottom: int) -> None:
-        lo, last = (int(i) for i in np.searchsorted(edge, (top * width, bottom * width)))
-        while lo < last:
-            rows_end = min(bottom, int(edge[lo]) // width + EDGE_ROWS)
-            hi = min(lo + EDGE_CHUNK, int(np.searchsorted(edge, rows_end * width)))
-            solve(edge[lo:hi])
-            lo = hi
+        lines = max(1, SOLVE_BLOCK_PIXELS // width)
+        for r in range(max(top, first_row), min(bottom, last_row + 1), lines):
+            idx = np.flatnonzero(soft(r, min(r + lines, bottom))) + r * width  # flat, ascending
+            for lo in range(0, idx.size, EDGE_CHUNK):
+                solve(idx[lo:lo + EDGE_CHUNK])
 
     def solve(idx: np.ndarray) -> None:
         """Recolour the edge pixels at these flat indices (ascending; a slice, see EDGE_CHUNK)."""
