@@ -227,6 +227,23 @@ def test_a_flat_colour_photo_keeps_its_colour_under_any_matte(level: int) -> Non
     assert np.abs(out.astype(int) - level).max() <= 1
 
 
+@pytest.mark.parametrize("colour", [(20, 20, 20), (255, 255, 255), (30, 90, 200)])
+def test_a_one_colour_icon_whose_shape_is_its_alpha_is_cut_out(segmenter, colour) -> None:
+    """Every pixel one colour, the shape only in the alpha (icon exports): the model must see the shape."""
+    yy, xx = np.mgrid[0:480, 0:640]
+    shape = np.clip((140 - np.hypot(xx - 320, (yy - 240) * 1.4)) / 2 + 0.5, 0, 1)
+    rgba = np.zeros((480, 640, 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., 3] = (shape * 255 + 0.5).astype(np.uint8)
+    result = pipeline.cut(encode(rgba, "PNG"), pipeline.Options(require_foreground=True), segmenter=segmenter,
+                          limits=pipeline.images.Limits(50.0, 50_000_000))
+    out = np.asarray(Image.open(io.BytesIO(result.data)))
+    cut, truth = out[..., 3] >= 128, rgba[..., 3] >= 128
+    assert (cut & truth).sum() / (cut | truth).sum() > 0.9
+    visible = out[..., 3] > 0
+    assert (out[..., :3][visible] == colour).all()  # its colour kept
+
+
 def test_decontaminate_outside_0_1_is_refused() -> None:
     with pytest.raises(pipeline.InvalidOption) as caught:
         pipeline.Options(decontaminate=1.5)
