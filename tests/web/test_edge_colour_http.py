@@ -14,29 +14,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import encode, keyed_app, new_key
+from conftest import encode
 from cutout.engine import foreground
 from engine.test_edges import disc_scene
-
-REMOVAL = {"api-version": "2023-02-01-preview", "mode": "backgroundRemoval"}
-
-
-@pytest.fixture(scope="module")
-def app(base_settings, segmenter, tmp_path_factory):
-    return keyed_app(base_settings, segmenter, str(tmp_path_factory.mktemp("edge-colour")))
-
-
-@pytest.fixture(scope="module")
-def api(app) -> TestClient:
-    return TestClient(app)
-
-
-@pytest.fixture(scope="module")
-def key(app) -> str:
-    return new_key(app)
+from web.test_tiers_http import REMOVAL, api, app, key  # noqa: F401  (a keyed app of this module's own)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
 """Split per-pixel work on a large image into horizontal bands run on every CPU.
 
 NumPy's ufuncs, Pillow's resampling and ISA-L's deflate release the GIL, so the
-O(pixels) steps after the model (upsampling the matte, building the RGBA
-cut-out, encoding the PNG) scale with threads: at 12 MP two bands take ~50 ms
-off a request (docs/performance.md).
+O(pixels) steps (shrinking the photo to the model's input, upsampling the matte,
+decontaminating its edge, building the RGBA cut-out, encoding the PNG) scale
+with threads: at 12 MP two bands took ~50 ms off a request, and the model's
+input ~14 ms more (docs/performance.md).
 Below `MIN_PIXELS` a thread hand-off costs more than it saves, and with one
 usable CPU the work runs inline.
 """

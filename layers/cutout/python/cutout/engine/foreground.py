@@ -24,26 +24,45 @@ from ..types import RGB, Alpha
 # matte's edge detail is; the wide pass, smooth over ~90 px, on a smaller one.
 WIDE_RADIUS, NARROW_RADIUS, REFERENCE_SIDE = 90, 6, 2000
 WORK_PIXELS, WIDE_WORK_PIXELS = 120_000, 20_000
-_EPS = np.float32(1e-5)
+# The weight of each local mean's prior (see _blurred): above the float32 box sums' rounding
+# noise (~3e-5 after a cumulative sum), below the alpha mass of any window at a real edge.
+_PRIOR = np.float32(3e-4)
 # Pixels per slice of the full-resolution passes: their temporaries stay in the CPU's cache.
 CHUNK_PIXELS = 1 << 16
 # Edge pixels solved per slice: enough that NumPy's per-call cost (some 30 calls per
 # slice) is small, few enough that the slice's temporaries stay in cache. Slicing
 # by rows instead (a few rows, ~2,700 edge pixels at 12 MP) took 35 ms there, this 10.
 EDGE_CHUNK = 1 << 14
+# Pixels scanned for edge pixels at a time when solving: the block's index list (8 bytes
+# per edge pixel) and sample_planes' per-row table stay a few MB whatever the matte,
+# where one list for the whole photo took 8 bytes per pixel of a matte soft everywhere
+# (+100 MB at 12 MP).
+SOLVE_BLOCK_PIXELS = 1 << 18
 
 
-def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int
-             ) -> tuple[lowres.Float, lowres.Float]:
+def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int,
+             visible: lowres.Float | None = None) -> tuple[lowres.Float, lowres.Float]:
     """Alpha-weighted local means of the foreground and background colours (3xHxW planes each).
 
-    f, b: 3xHxW; alpha: HxW. The three sums (alpha, alpha F, (1 - alpha) B)
-    share one box filter over 7 planes.
+    f, b: 3xHxW; alpha: HxW. The sums (alpha, alpha F, (1 - alpha) B) share one
+    box filter over 7 planes (8 with `visible`). visible (HxW, 0..1): how much of
+    each pixel the input's own alpha shows; the background mean is taken over shown
+    pixels only (a colour stored under a transparent part was never behind anything).
+    Each mean leans on a prior with weight `_PRIOR`: the cell's own F for the
+    foreground, the foreground mean for the background. So a window with no
+    foreground weight (a faint strand between the subsampled grid's rows) keeps
+    its own colour instead of reading as a black foreground, and one with no
+    (shown) background pushes nothing away.
     """
-    sums = lowres.box(np.concatenate([alpha[None], f * alpha, b * (1 - alpha)]), radius, axes=(1, 2))
+    back = 1 - alpha if visible is None else (1 - alpha) * visible
+    planes = [alpha[None], f * alpha, b * back]
+    if visible is not None:
+        planes.append(back[None])
+    sums = lowres.box(np.concatenate(planes), radius, axes=(1, 2))
     mean_a = sums[0]
-    mean_f = sums[1:4] / (mean_a + _EPS)
-    mean_b = sums[4:] / ((1 - mean_a) + _EPS)
+    mean_f = (sums[1:4] + f * _PRIOR) / (mean_a + _PRIOR)
+    mean_back = (1 - mean_a) if visible is None else sums[7]
+    mean_b = (sums[4:7] + mean_f * _PRIOR) / (mean_back + _PRIOR)
     return mean_f, mean_b
 
 
@@ -65,12 +84,19 @@ def _solve(image: lowres.Float, alpha: lowres.Float, mean_f: lowres.Float, mean_
     return np.clip(f, 0, 1, out=f)
 
 
-def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
+def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: Alpha | None = None) -> RGB:
     """The photo with its soft-edge pixels recoloured to their estimated foreground colour.
 
     rgb: HxWx3 uint8; alpha: HxW uint8 (0..255); strength 0..1 blends from the
     photo's colour (0, returned as is) to the estimate (1). Only pixels with
     0 < alpha < 255 change; solid and invisible pixels keep the photo's colour.
+    source_alpha (HxW uint8): the input's own alpha channel, if it has one; only the
+    pixels it makes fully opaque are recoloured, because a translucent pixel's colour
+    in an image with (straight) alpha is already the subject's, not a mix with what
+    lies behind (a logo's anti-aliased edge would otherwise be pushed away from the
+    colour stored under its transparent part); and the background's local mean is
+    taken over the pixels it shows only, so the opaque edge of a logo with 1-bit
+    transparency (GIF, palette PNG), where the model's matte is soft, keeps its colours.
     Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
     (`WORK_PIXELS`, `WIDE_WORK_PIXELS`), only inside the bounding box of the edge
     pixels plus each pass's window (a box mean needs nothing farther away, so the
@@ -83,19 +109,32 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     rgb = np.ascontiguousarray(rgb)
     out = np.empty_like(rgb)
 
-    def find(top: int, bottom: int) -> np.ndarray:
+    def soft(top: int, bottom: int) -> np.ndarray:
+        """The rows' pixels to recolour (bool): 0 < alpha < 255, and shown whole by the input's alpha."""
+        found = (alpha[top:bottom] - np.uint8(1)) < 254
+        if source_alpha is not None:
+            found &= source_alpha[top:bottom] == 255
+        return found
+
+    def find(top: int, bottom: int) -> tuple[int, int, int, int] | None:
+        """Copy the band's rows; (first row, last row, first column, last column) of its edge pixels."""
         out[top:bottom] = rgb[top:bottom]
         rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
-        found = [np.flatnonzero((alpha[r:r + rows] - np.uint8(1)) < 254) + r * width  # 0 < alpha < 255
-                 for r in range(top, bottom, rows)]
-        return np.concatenate(found)
+        box: tuple[int, int, int, int] | None = None
+        for r in range(top, bottom, rows):
+            block = soft(r, min(r + rows, bottom))
+            lines = np.flatnonzero(block.any(axis=1))
+            if lines.size:
+                cols = np.flatnonzero(block.any(axis=0))
+                here = (r + int(lines[0]), r + int(lines[-1]), int(cols[0]), int(cols[-1]))
+                box = here if box is None else (box[0], here[1], min(box[2], here[2]), max(box[3], here[3]))
+        return box
 
-    edge = np.concatenate(bands.map_rows(find, height, width))  # flat indices, in row order
-    if edge.size == 0:
+    boxes = [b for b in bands.map_rows(find, height, width) if b is not None]
+    if not boxes:
         return out
-    cols = edge % width
-    first_row, last_row = int(edge[0]) // width, int(edge[-1]) // width
-    first_col, last_col = int(cols.min()), int(cols.max())
+    first_row, last_row = boxes[0][0], boxes[-1][1]
+    first_col, last_col = min(b[2] for b in boxes), max(b[3] for b in boxes)
 
     scale = max(height, width) / REFERENCE_SIDE
     step = lowres.step_for(width, height, WORK_PIXELS)
@@ -117,25 +156,31 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
         cells = pixels[rows[0] * s:(rows[1] - 1) * s + 1:s, columns[0] * s:(columns[1] - 1) * s + 1:s]
         return lowres.unit(np.ascontiguousarray(np.moveaxis(cells, 2, 0)) if cells.ndim == 3 else cells)
 
+    def shown(rows: tuple[int, int], columns: tuple[int, int], s: int) -> lowres.Float | None:
+        return None if source_alpha is None else grid(source_alpha, rows, columns, s)
+
     small_image = grid(rgb, wy, wx, wide_step)
-    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r)
+    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r,
+                              shown(wy, wx, wide_step))
     image, a = grid(rgb, ny, nx, step), grid(alpha, ny, nx, step)
     origin, to_origin = (wy[0], wx[0]), (ny[0], nx[0])
     means = lowres.resample(np.concatenate([mean_f, mean_b]), wide_step, step, a.shape, origin,
                             to_origin, axes=(1, 2))
     first = _solve(image, a, means[:3], means[3:])
-    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r)
+    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r, shown(ny, nx, step))
     fields = np.concatenate([mean_f, mean_b])  # 6 planes, sampled with one gather per corner
     flat_rgb, flat_alpha, flat_out = rgb.reshape(-1), alpha.reshape(-1), out.reshape(-1)
     weight = np.float32(min(strength, 1.0))
 
     def band(top: int, bottom: int) -> None:
-        first, last = np.searchsorted(edge, (top * width, bottom * width))
-        for lo in range(int(first), int(last), EDGE_CHUNK):
-            solve(edge[lo:min(last, lo + EDGE_CHUNK)])
+        lines = max(1, SOLVE_BLOCK_PIXELS // width)
+        for r in range(max(top, first_row), min(bottom, last_row + 1), lines):
+            idx = np.flatnonzero(soft(r, min(r + lines, bottom))) + r * width  # flat, ascending
+            for lo in range(0, idx.size, EDGE_CHUNK):
+                solve(idx[lo:lo + EDGE_CHUNK])
 
     def solve(idx: np.ndarray) -> None:
-        """Recolour the edge pixels at these flat indices (ascending, a few rows' worth)."""
+        """Recolour the edge pixels at these flat indices (ascending; a slice, see EDGE_CHUNK)."""
         rows = idx // width
         cols = idx - rows * width
         channels = idx * 3
