@@ -93,10 +93,10 @@ def _edge_box(alpha: Alpha) -> tuple[int, int, int, int] | None:
         box: tuple[int, int, int, int] | None = None
         for r in range(top, bottom, rows):
             block = _soft(alpha, r, min(r + rows, bottom))
-            lines = block.any(axis=1)
+            lines: np.ndarray = np.any(block, axis=1)
             if not lines.any():
                 continue
-            columns = block.any(axis=0)
+            columns: np.ndarray = np.any(block, axis=0)
             here = (r + int(lines.argmax()), r + len(lines) - 1 - int(lines[::-1].argmax()),
                     int(columns.argmax()), width - 1 - int(columns[::-1].argmax()))
             box = here if box is None else (box[0], here[1], min(box[2], here[2]), max(box[3], here[3]))
