@@ -70,8 +70,9 @@ def test_banded_model_input_is_pillows_resize_within_two_levels(three_bands, siz
 
 
 def test_small_photos_get_pillows_own_model_input() -> None:
-    rgb = np.random.default_rng(3).integers(0, 256, (500, 375, 3), dtype=np.uint8)
-    reference = np.asarray(Image.fromarray(rgb).resize((320, 320), Image.Resampling.LANCZOS))
+    rgb = np.random.default_rng(3).integers(0, 256, (900, 2000, 3), dtype=np.uint8)  # 1.8 MP, shrunk first
+    reference = np.asarray(Image.fromarray(rgb).resize((320, 320), Image.Resampling.LANCZOS,
+                                                       reducing_gap=model.REDUCING_GAP))
     assert np.array_equal(model.Preprocessor(model.MODELS["u2netp-int8"]).shrink(rgb), reference)
 
 

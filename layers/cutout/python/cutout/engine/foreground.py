@@ -40,29 +40,21 @@ EDGE_CHUNK = 1 << 14
 SOLVE_BLOCK_PIXELS = 1 << 18
 
 
-def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int,
-             visible: lowres.Float | None = None) -> tuple[lowres.Float, lowres.Float]:
+def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int
+             ) -> tuple[lowres.Float, lowres.Float]:
     """Alpha-weighted local means of the foreground and background colours (3xHxW planes each).
 
-    f, b: 3xHxW; alpha: HxW. The sums (alpha, alpha F, (1 - alpha) B) share one
-    box filter over 7 planes (8 with `visible`). visible (HxW, 0..1): how much of
-    each pixel the input's own alpha shows; the background mean is taken over shown
-    pixels only (a colour stored under a transparent part was never behind anything).
-    Each mean leans on a prior with weight `_PRIOR`: the cell's own F for the
-    foreground, the foreground mean for the background. So a window with no
-    foreground weight (a faint strand between the subsampled grid's rows) keeps
-    its own colour instead of reading as a black foreground, and one with no
-    (shown) background pushes nothing away.
+    f, b: 3xHxW; alpha: HxW. The three sums (alpha, alpha F, (1 - alpha) B) share
+    one box filter over 7 planes. Each mean leans on a prior with weight `_PRIOR`:
+    the cell's own F for the foreground, the foreground mean for the background. So
+    a window with no foreground weight (a faint strand between the subsampled grid's
+    rows) keeps its own colour instead of reading as a black foreground, and one
+    with no background pushes nothing away.
     """
-    back = 1 - alpha if visible is None else (1 - alpha) * visible
-    planes = [alpha[None], f * alpha, b * back]
-    if visible is not None:
-        planes.append(back[None])
-    sums = lowres.box(np.concatenate(planes), radius, axes=(1, 2))
+    sums = lowres.box(np.concatenate([alpha[None], f * alpha, b * (1 - alpha)]), radius, axes=(1, 2))
     mean_a = sums[0]
     mean_f = (sums[1:4] + f * _PRIOR) / (mean_a + _PRIOR)
-    mean_back = (1 - mean_a) if visible is None else sums[7]
-    mean_b = (sums[4:7] + mean_f * _PRIOR) / (mean_back + _PRIOR)
+    mean_b = (sums[4:7] + mean_f * _PRIOR) / ((1 - mean_a) + _PRIOR)
     return mean_f, mean_b
 
 
@@ -84,60 +76,64 @@ def _solve(image: lowres.Float, alpha: lowres.Float, mean_f: lowres.Float, mean_
     return np.clip(f, 0, 1, out=f)
 
 
-def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: Alpha | None = None) -> RGB:
-    """The photo with its soft-edge pixels recoloured to their estimated foreground colour.
+def _soft(alpha: Alpha, top: int, bottom: int, left: int = 0, right: int | None = None) -> np.ndarray:
+    """Which pixels of alpha[top:bottom, left:right] are soft, 0 < alpha < 255 (bool)."""
+    return (alpha[top:bottom, left:right] - np.uint8(1)) < 254
 
-    rgb: HxWx3 uint8; alpha: HxW uint8 (0..255); strength 0..1 blends from the
-    photo's colour (0, returned as is) to the estimate (1). Only pixels with
-    0 < alpha < 255 change; solid and invisible pixels keep the photo's colour.
-    source_alpha (HxW uint8): the input's own alpha channel, if it has one; only the
-    pixels it makes fully opaque are recoloured, because a translucent pixel's colour
-    in an image with (straight) alpha is already the subject's, not a mix with what
-    lies behind (a logo's anti-aliased edge would otherwise be pushed away from the
-    colour stored under its transparent part); and the background's local mean is
-    taken over the pixels it shows only, so the opaque edge of a logo with 1-bit
-    transparency (GIF, palette PNG), where the model's matte is soft, keeps its colours.
-    Returns a new HxWx3 uint8 array. The local means are taken on subsampled copies
-    (`WORK_PIXELS`, `WIDE_WORK_PIXELS`), only inside the bounding box of the edge
-    pixels plus each pass's window (a box mean needs nothing farther away, so the
-    result is the whole-image computation's), and the equation solved at full
-    resolution, in row bands, at the edge pixels only. Raises nothing for valid arrays.
+
+def _edge_box(alpha: Alpha) -> tuple[int, int, int, int] | None:
+    """(first row, last row, first column, last column) of the soft pixels, or None; in bands.
+
+    Memory stays a few rows' worth whatever the matte (a bool per column at most).
     """
-    if strength <= 0:
-        return rgb
     height, width = alpha.shape
-    rgb = np.ascontiguousarray(rgb)
-    out = np.empty_like(rgb)
-
-    def soft(top: int, bottom: int) -> np.ndarray:
-        """The rows' pixels to recolour (bool): 0 < alpha < 255, and shown whole by the input's alpha."""
-        found = (alpha[top:bottom] - np.uint8(1)) < 254
-        if source_alpha is not None:
-            found &= source_alpha[top:bottom] == 255
-        return found
 
     def find(top: int, bottom: int) -> tuple[int, int, int, int] | None:
-        """Copy the band's rows; (first row, last row, first column, last column) of its edge pixels."""
-        out[top:bottom] = rgb[top:bottom]
         rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
         box: tuple[int, int, int, int] | None = None
         for r in range(top, bottom, rows):
-            block = soft(r, min(r + rows, bottom))
-            lines = np.flatnonzero(block.any(axis=1))
-            if lines.size:
-                cols = np.flatnonzero(block.any(axis=0))
-                here = (r + int(lines[0]), r + int(lines[-1]), int(cols[0]), int(cols[-1]))
-                box = here if box is None else (box[0], here[1], min(box[2], here[2]), max(box[3], here[3]))
+            block = _soft(alpha, r, min(r + rows, bottom))
+            lines: np.ndarray = np.any(block, axis=1)
+            if not lines.any():
+                continue
+            columns: np.ndarray = np.any(block, axis=0)
+            here = (r + int(lines.argmax()), r + len(lines) - 1 - int(lines[::-1].argmax()),
+                    int(columns.argmax()), width - 1 - int(columns[::-1].argmax()))
+            box = here if box is None else (box[0], here[1], min(box[2], here[2]), max(box[3], here[3]))
         return box
 
     boxes = [b for b in bands.map_rows(find, height, width) if b is not None]
     if not boxes:
-        return out
-    first_row, last_row = boxes[0][0], boxes[-1][1]
-    first_col, last_col = min(b[2] for b in boxes), max(b[3] for b in boxes)
+        return None
+    return boxes[0][0], boxes[-1][1], min(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
+    """The photo with its soft-edge pixels recoloured to their estimated foreground colour.
+
+    rgb: HxWx3 uint8; alpha: HxW uint8 (0..255), the same height and width;
+    strength 0..1 blends from the photo's colour (0) to the estimate (1). Only pixels
+    with 0 < alpha < 255 change; solid and invisible pixels keep the photo's colour.
+    Returns a new HxWx3 uint8 array, or `rgb` itself when nothing changes (strength 0,
+    no soft pixel). The local means are taken on subsampled copies (`WORK_PIXELS`,
+    `WIDE_WORK_PIXELS`), only inside the bounding box of the soft pixels plus each
+    pass's window (a box mean needs nothing farther away, so the result is the
+    whole-image computation's), and the equation solved at full resolution, in row
+    bands, at the soft pixels only, found block by block (`SOLVE_BLOCK_PIXELS`), so
+    memory beyond the copy stays fixed whatever the matte. Raises nothing for valid arrays.
+    """
+    if strength <= 0:
+        return rgb
+    box = _edge_box(alpha)
+    if box is None:
+        return rgb
+    first_row, last_row, first_col, last_col = box
+    height, width = alpha.shape
+    rgb = np.ascontiguousarray(rgb)
 
     scale = max(height, width) / REFERENCE_SIDE
-    step = lowres.step_for(width, height, WORK_PIXELS)
+    # at most ~WORK_PIXELS cells along a very long side too (a 1-pixel-high panorama)
+    step = max(lowres.step_for(width, height, WORK_PIXELS), -(-max(height, width) // WORK_PIXELS))
     wide_step = step * lowres.step_for(width // step or 1, height // step or 1,
                                        WIDE_WORK_PIXELS)
     narrow_r = lowres.radius_at(step, NARROW_RADIUS * scale)
@@ -156,28 +152,31 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0, source_alpha: A
         cells = pixels[rows[0] * s:(rows[1] - 1) * s + 1:s, columns[0] * s:(columns[1] - 1) * s + 1:s]
         return lowres.unit(np.ascontiguousarray(np.moveaxis(cells, 2, 0)) if cells.ndim == 3 else cells)
 
-    def shown(rows: tuple[int, int], columns: tuple[int, int], s: int) -> lowres.Float | None:
-        return None if source_alpha is None else grid(source_alpha, rows, columns, s)
-
     small_image = grid(rgb, wy, wx, wide_step)
-    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r,
-                              shown(wy, wx, wide_step))
+    mean_f, mean_b = _blurred(small_image, small_image, grid(alpha, wy, wx, wide_step), wide_r)
     image, a = grid(rgb, ny, nx, step), grid(alpha, ny, nx, step)
     origin, to_origin = (wy[0], wx[0]), (ny[0], nx[0])
     means = lowres.resample(np.concatenate([mean_f, mean_b]), wide_step, step, a.shape, origin,
                             to_origin, axes=(1, 2))
     first = _solve(image, a, means[:3], means[3:])
-    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r, shown(ny, nx, step))
+    mean_f, mean_b = _blurred(first, means[3:], a, narrow_r)
     fields = np.concatenate([mean_f, mean_b])  # 6 planes, sampled with one gather per corner
+    out = np.empty_like(rgb)
     flat_rgb, flat_alpha, flat_out = rgb.reshape(-1), alpha.reshape(-1), out.reshape(-1)
     weight = np.float32(min(strength, 1.0))
 
     def band(top: int, bottom: int) -> None:
+        out[top:bottom] = rgb[top:bottom]
         lines = max(1, SOLVE_BLOCK_PIXELS // width)
+        span = min(width, max(1, SOLVE_BLOCK_PIXELS // lines))  # a block's columns (all but in panoramas)
         for r in range(max(top, first_row), min(bottom, last_row + 1), lines):
-            idx = np.flatnonzero(soft(r, min(r + lines, bottom))) + r * width  # flat, ascending
-            for lo in range(0, idx.size, EDGE_CHUNK):
-                solve(idx[lo:lo + EDGE_CHUNK])
+            end = min(r + lines, bottom)
+            for c in range(first_col, last_col + 1, span):
+                stop = min(c + span, last_col + 1)
+                found = np.flatnonzero(_soft(alpha, r, end, c, stop))
+                idx = (r + found // (stop - c)) * width + c + found % (stop - c)  # flat, ascending
+                for lo in range(0, idx.size, EDGE_CHUNK):
+                    solve(idx[lo:lo + EDGE_CHUNK])
 
     def solve(idx: np.ndarray) -> None:
         """Recolour the edge pixels at these flat indices (ascending; a slice, see EDGE_CHUNK)."""

@@ -1,11 +1,11 @@
-"""From the model's low-resolution soft mask to a full-size 8-bit alpha matte."""
+"""From the model's low-resolution soft mask to a full-size 8-bit alpha matte (and what the model sees of an image with alpha)."""
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-from . import bands
-from ..types import Alpha
+from . import bands, compose
+from ..types import RGB, Alpha
 
 
 def contrast_curve(low: float = 0.05, high: float = 0.95) -> np.ndarray:
@@ -44,6 +44,36 @@ def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 
     pieces = bands.map_rows(band, height, width)
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def model_view(rgb: RGB, source_alpha: Alpha | None) -> RGB:
+    """What the model is shown: the photo (HxWx3 uint8), or, when it has its own alpha
+    (HxW uint8), the photo laid over black or white, whichever is farther from the mean
+    luminance of the alpha's outline (its opaque pixels next to transparent ones).
+
+    The colours under an image's transparent part are arbitrary: a one-colour icon whose
+    shape lives only in its alpha is a flat picture without it (the model finds nothing),
+    and a dark logo stored over black has no outline. Laid over a backdrop that
+    contrasts with its outline, the shape is what the model sees. Photos without alpha
+    are passed as they are.
+    """
+    if source_alpha is None:
+        return rgb
+    # on every 4th pixel of every 4th row: the outline, or everything shown if there is none
+    seen = source_alpha[::4, ::4] >= 128
+    inside = np.ones_like(seen)  # shown, and so are its four neighbours
+    inside[1:] &= seen[:-1]
+    inside[:-1] &= seen[1:]
+    inside[:, 1:] &= seen[:, :-1]
+    inside[:, :-1] &= seen[:, 1:]
+    edge = seen & ~inside
+    weight = edge if edge.any() else seen
+    if not weight.any():
+        return rgb
+    colours = rgb[::4, ::4][weight].astype(np.float32)
+    luminance = float((colours @ np.array([0.299, 0.587, 0.114], np.float32)).mean())  # Rec. 601
+    backdrop = np.zeros(3, np.uint8) if luminance > 127.5 else np.full(3, 255, np.uint8)
+    return compose.over_opaque(rgb, source_alpha, backdrop)
 
 
 def combine(alpha: Alpha, source_alpha: Alpha | None) -> Alpha:

@@ -49,8 +49,8 @@ class Options:
     decontaminate: 0..1, how far soft-edge colours move from the photo's (0) to the
         estimated foreground colour without the old background (1, the default;
         engine/foreground.py); not used for masks. remove.bg's edge colour correction
-        and Adobe's `colorDecontamination` (default 1); about 4 ms at 1 MP and 20 ms
-        at 12 MP (docs/performance.md).
+        and Adobe's `colorDecontamination` (default 1); about 5 ms at 1 MP and 25 ms
+        at 12 MP (docs/performance.md). Not applied to an image with its own alpha.
     refine_edges: refit the matte's undecided band to the photo's colour edges
         (engine/refine.py); off by default (docs/performance.md has the figures).
     """
@@ -174,26 +174,6 @@ def full_matte(soft: SoftMask, rgb: RGB, refine_edges: bool = False,
     return refine.refine(rgb, alpha) if refine_edges else alpha
 
 
-def model_view(rgb: RGB, source_alpha: Alpha | None) -> RGB:
-    """What the model is shown: the photo (HxWx3 uint8), or, when it has its own alpha
-    (HxW uint8), the photo laid over black or white, whichever is farther from the mean
-    luminance of what that alpha shows.
-
-    The colours under an image's transparent part are arbitrary: a one-colour icon whose
-    shape lives only in its alpha is a flat picture without it (the model finds nothing),
-    and a dark logo stored over black has no outline. Laid over a contrasting backdrop
-    the shape is what the model sees. Photos without alpha are passed as they are.
-    """
-    if source_alpha is None:
-        return rgb
-    # mean luminance (Rec. 601) of what the alpha shows, from every 4th pixel of every 4th row
-    seen, weight = rgb[::4, ::4].astype(np.float32), source_alpha[::4, ::4].astype(np.float32)
-    luminance = seen @ np.array([0.299, 0.587, 0.114], np.float32)
-    mean = float((luminance * weight).sum() / max(float(weight.sum()), 1.0))
-    backdrop = np.zeros(3, np.uint8) if mean > 127.5 else np.full(3, 255, np.uint8)
-    return compose.over_opaque(rgb, source_alpha, backdrop)
-
-
 def soft_and_matte(
     rgb: np.ndarray,
     source_alpha: np.ndarray | None,
@@ -206,7 +186,7 @@ def soft_and_matte(
 ) -> tuple[SoftMask, Alpha]:
     """The model's soft mask and the full-size alpha; with a region of interest the model sees only it.
 
-    An image with its own alpha is shown to the model laid on a backdrop (`model_view`);
+    An image with its own alpha is shown to the model laid on a backdrop (`matte.model_view`);
     the result keeps what that alpha made transparent transparent (`matte.combine`).
     `flip`: average in the mirrored pass (see `predict`). `close_up`: average in a
     second pass on the subject's box (engine/two_scale.py; inside the region of
@@ -215,7 +195,7 @@ def soft_and_matte(
     def model(crop: RGB) -> SoftMask:  # the tier's second pass, if any
         return _predict(segmenter, crop, False, flip)
 
-    rgb = model_view(rgb, source_alpha)
+    rgb = matte.model_view(rgb, source_alpha)
     height, width = rgb.shape[:2]
     if roi is None or roi == (0, 0, width, height):
         soft = _predict(segmenter, rgb, require_foreground, flip)
@@ -371,10 +351,12 @@ def cut(
     tier = tiers.TIERS[options.model]
     soft, alpha = soft_and_matte(rgb, source_alpha, segmenter, roi, options.require_foreground,
                                  options.refine_edges, flip=tier.flip, close_up=tier.two_scale)
-    if options.mode != "fg-mask" and options.decontaminate > 0:
+    if options.mode != "fg-mask" and options.decontaminate > 0 and source_alpha is None:
         # On the whole canvas, before any crop or move: the estimate reads each
-        # edge pixel's neighbourhood, which a crop would cut.
-        rgb = foreground.decontaminate(rgb, alpha, options.decontaminate, source_alpha)
+        # edge pixel's neighbourhood, which a crop would cut. An image with its own
+        # transparency keeps its colours: its edges are the file's (straight alpha),
+        # not a photo's mix of subject and background.
+        rgb = foreground.decontaminate(rgb, alpha, options.decontaminate)
     box = matte.bounding_box(alpha)
     laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
     if options.crop:
