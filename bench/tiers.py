@@ -5,7 +5,7 @@
 
 `quality` scores every image of each set twice from the same two model passes
 (the photo, and the mirrored photo): the first pass alone is `model=quality`,
-the average of both is `model=quality-tta` (pipeline.predict with flip). Scores as `make eval` (cutout.engine.quality); the reference is rembg
+the average of both is `model=quality-tta` (segment.predict with flip). Scores as `make eval` (cutout.engine.quality); the reference is rembg
 2.0.86 with u2net in ../shared/eval/README.md.
 `speed` times, on the same photos and alternating, rembg's remove() with a
 reused u2net session and Cutout's `quality` tier (and its single pass), bytes
@@ -52,7 +52,7 @@ def quality(folder: Path, limit: int = 0) -> dict[str, dict[str, float]]:
         height, width = rgb.shape[:2]
         tensor = seg.prepare(rgb)
         plain = seg.run(tensor)
-        # the second pass of pipeline.predict(flip=True), shared with the plain score
+        # the second pass of segment.predict(flip=True), shared with the plain score
         mirrored = seg.run(np.ascontiguousarray(tensor[..., ::-1]))[:, ::-1]
         for name, soft in ((MODEL, plain), (f"{MODEL} + flip", (plain + mirrored) * 0.5)):
             scored = metrics.score(matte.upsample(np.ascontiguousarray(soft), width, height), truth)

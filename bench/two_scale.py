@@ -34,12 +34,12 @@ def two_scale(rgb: np.ndarray, soft: np.ndarray, segmenter, rule: str) -> np.nda
 
     `average` is the engine's (`model=fast-tta`); `replace` keeps the close-up alone in the box.
     """
-    from cutout.engine import matte, pipeline
+    from cutout.engine import matte, segment
     from cutout.engine.two_scale import subject_box
 
     height, width = rgb.shape[:2]
     if rule == "average":
-        return pipeline.full_matte(soft, rgb, close_up=segmenter.predict)
+        return segment.full_matte(soft, rgb, close_up=segmenter.predict)
     alpha = np.array(matte.upsample(soft, width, height))
     box = subject_box(soft, width, height)
     if box is not None:
@@ -56,7 +56,7 @@ def measure(folder: Path, model_name: str, every: int = 1) -> dict[str, tuple[fl
 
     from cutout.cli.evaluation import pairs
     from cutout.config import settings
-    from cutout.engine import images, matte, model, pipeline
+    from cutout.engine import images, matte, model, segment
     from cutout.engine import quality as metrics
     from dataclasses import replace
 
@@ -70,7 +70,7 @@ def measure(folder: Path, model_name: str, every: int = 1) -> dict[str, tuple[fl
         soft = segmenter.predict(rgb)
         variants = {
             "one pass": matte.upsample(soft, width, height),
-            "flip TTA": matte.upsample(pipeline.predict(segmenter, rgb, flip=True)[0], width, height),
+            "flip TTA": matte.upsample(segment.predict(segmenter, rgb, flip=True)[0], width, height),
             "two-scale replace": two_scale(rgb, soft, segmenter, "replace"),
             "two-scale average": two_scale(rgb, soft, segmenter, "average"),
         }

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout.engine import bands, compose, images, pipeline
+from cutout.engine import bands, compose, images, pipeline, segment
 
 LIMITS = images.Limits()
 
@@ -107,7 +107,7 @@ def test_pipeline_outputs_are_the_previous_paths_pixels(segmenter, coffee, optio
     # Decontamination off: this compares the compositing paths on the photo's own colours.
     opts = pipeline.Options(**options, decontaminate=0.0)
     result = pipeline.cut(data.getvalue(), opts, segmenter=segmenter, limits=LIMITS)
-    alpha = pipeline.matte_of(coffee, None, segmenter)
+    alpha = segment.matte_of(coffee, None, segmenter)
     if opts.mode == "fg-image-shadow":
         shade = compose.shadow_matte(alpha, opacity=opts.shadow_opacity)
         product = previous_over(coffee, alpha, np.zeros(3, dtype=np.float32), shade)

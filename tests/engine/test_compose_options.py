@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout.engine import colors, compose, geometry, images, matte, pipeline
+from cutout.engine import colors, compose, geometry, images, matte, pipeline, segment
 from cutout.errors import InvalidOption
 from conftest import encode
 from photos import assert_subject_found
@@ -391,7 +391,7 @@ def test_zip_parts_compose_to_the_png(cup, plain):
 
 def test_no_subject_is_refused_only_when_required(segmenter):
     flat = encode(np.full((120, 160, 3), 128, np.uint8), "PNG")
-    with pytest.raises(pipeline.NoForeground) as caught:
+    with pytest.raises(segment.NoForeground) as caught:
         pipeline.cut(flat, pipeline.Options(require_foreground=True), segmenter=segmenter, limits=LIMITS)
     assert caught.value.code == "unknown_foreground"
     assert pipeline.cut(flat, pipeline.Options(), segmenter=segmenter, limits=LIMITS).width == 160

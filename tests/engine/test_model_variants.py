@@ -16,7 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cutout.engine import cpus, images, model, pipeline, quality
+from cutout.engine import cpus, images, model, pipeline, quality, segment
 from cutout.config import Settings
 from photos import assert_subject_found
 
@@ -67,9 +67,9 @@ def test_the_file_is_int8_qdq_at_opset_13(int8: model.Segmenter) -> None:
 def test_int8_finds_the_subject_like_fp32(photo: str, request, int8, fp32) -> None:
     rgb = request.getfixturevalue(photo)
     decoded = images.Decoded(images.Header("PNG", rgb.shape[1], rgb.shape[0]), rgb, None)
-    alpha = pipeline.matte_of(decoded.rgb, decoded.alpha, int8)
+    alpha = segment.matte_of(decoded.rgb, decoded.alpha, int8)
     assert_subject_found(alpha, photo)
-    reference = pipeline.matte_of(decoded.rgb, decoded.alpha, fp32)
+    reference = segment.matte_of(decoded.rgb, decoded.alpha, fp32)
     truth = np.where(reference >= 128, 255, 0).astype(np.uint8)
     assert quality.score(alpha, truth).iou > 0.95
 

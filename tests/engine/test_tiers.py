@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto
 
 from cutout.config import Settings
-from cutout.engine import model, pipeline, tiers
+from cutout.engine import model, pipeline, segment, tiers
 from cutout.errors import InvalidOption
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +97,10 @@ def test_flip_tta_mask_of_a_mirrored_photo_is_the_mirrored_mask(request, which, 
     photo = np.asarray(astronaut[::2, ::2][:seg.size, :seg.size])  # the model's own input size
     photo = np.ascontiguousarray(photo)
     mirrored = np.ascontiguousarray(photo[:, ::-1])
-    plain, plain_mirrored = pipeline.predict(seg, photo)[0], pipeline.predict(seg, mirrored)[0]
+    plain, plain_mirrored = segment.predict(seg, photo)[0], segment.predict(seg, mirrored)[0]
     # one pass is not symmetric (so the check below can fail) ...
     assert np.abs(plain_mirrored[:, ::-1] - plain).max() > 0.01
-    tta, tta_mirrored = pipeline.predict(seg, photo, flip=True)[0], pipeline.predict(seg, mirrored, flip=True)[0]
+    tta, tta_mirrored = segment.predict(seg, photo, flip=True)[0], segment.predict(seg, mirrored, flip=True)[0]
     # ... the average of both passes is, to float rounding
     np.testing.assert_allclose(tta_mirrored[:, ::-1], tta, atol=1e-6)
     assert 0.0 <= tta.min() and tta.max() <= 1.0

@@ -70,7 +70,7 @@ def reference(folder: Path) -> Scores | None:
 def run(args: argparse.Namespace) -> int:
     """Print MAE, IoU, F and boundary MAE beside rembg's published figures; optionally spill."""
     from ..config import settings
-    from ..engine import confidence, images, model, pipeline, quality, spill
+    from ..engine import confidence, images, model, quality, segment, spill
 
     cfg = settings()
     segmenter = model.load(cfg)
@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     def predict(data: bytes) -> tuple[dict[str, np.ndarray], float]:
         rgb = images.decode(data, limits).rgb
         soft = segmenter.predict(rgb)
-        variants = {"cutout": pipeline.full_matte(soft, rgb),
-                    "cutout refine_edges": pipeline.full_matte(soft, rgb, refine_edges=True),
-                    "cutout fast-tta": pipeline.full_matte(soft, rgb, close_up=segmenter.predict)}
+        variants = {"cutout": segment.full_matte(soft, rgb),
+                    "cutout refine_edges": segment.full_matte(soft, rgb, refine_edges=True),
+                    "cutout fast-tta": segment.full_matte(soft, rgb, close_up=segmenter.predict)}
         return variants, confidence.uncertainty(soft)
 
     try:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
           "(positive: doubtful images are the wrong ones)")
     if args.spill:
         def matte(rgb: np.ndarray) -> np.ndarray:
-            return pipeline.matte_of(rgb, None, segmenter)
+            return segment.matte_of(rgb, None, segmenter)
 
         print("spill: levels toward the old backdrop in the edge band, on a neutral grey;"
               " error: mean absolute colour error there against the true composite")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine import images, matte, pipeline, psd
+from ..engine import images, matte, pipeline, psd, segment
 from ..metering import Meter
 from . import CONTENT_TYPES, JobOptions
 
@@ -37,7 +37,7 @@ def make(data: bytes, options: JobOptions, *, meter: Meter, header: images.Heade
     fmt = output_format(options, header)
     if fmt == "psd":
         decoded = images.decode(data, meter.limits, header)
-        alpha = pipeline.matte_of(decoded.rgb, decoded.alpha, meter.segmenter)
+        alpha = segment.matte_of(decoded.rgb, decoded.alpha, meter.segmenter)
         layout_options = pipeline.Options(crop=options.trim)
         rgb, alpha = pipeline.layout(decoded.rgb, alpha, layout_options, matte.bounding_box(alpha))
         body = psd.encode_layered(rgb, alpha, options.background_color)
