@@ -80,6 +80,8 @@ def test_edge_pixels_are_solved_the_same_in_any_chunking(monkeypatch: pytest.Mon
         assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
         monkeypatch.setattr(foreground, "SOLVE_BLOCK_PIXELS", 500)  # a part of a row per block
         assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
+        monkeypatch.setattr(foreground, "SOLVE_ROWS", 2)  # solves of at most two rows
+        assert np.array_equal(foreground.decontaminate(composite, alpha), whole)
 
 
 def test_a_matte_soft_everywhere_costs_no_memory_per_edge_pixel() -> None:

@@ -38,6 +38,9 @@ EDGE_CHUNK = 1 << 14
 # where one list for the whole photo took 8 bytes per pixel of a matte soft everywhere
 # (+100 MB at 12 MP).
 SOLVE_BLOCK_PIXELS = 1 << 18
+# Rows one solve may span at most (blocks are gathered until EDGE_CHUNK pixels or this):
+# sample_planes interpolates the field once per row a slice spans.
+SOLVE_ROWS = 256
 
 
 def _blurred(f: lowres.Float, b: lowres.Float, alpha: lowres.Float, radius: int
@@ -89,7 +92,7 @@ def _edge_box(alpha: Alpha) -> tuple[int, int, int, int] | None:
     height, width = alpha.shape
 
     def find(top: int, bottom: int) -> tuple[int, int, int, int] | None:
-        rows = max(1, CHUNK_PIXELS // width)  # a few rows at a time, their temporaries in cache
+        rows = max(1, SOLVE_BLOCK_PIXELS // width)  # a block's temporaries: a few hundred kB
         box: tuple[int, int, int, int] | None = None
         for r in range(top, bottom, rows):
             block = _soft(alpha, r, min(r + rows, bottom))
@@ -169,14 +172,29 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
         out[top:bottom] = rgb[top:bottom]
         lines = max(1, SOLVE_BLOCK_PIXELS // width)
         span = min(width, max(1, SOLVE_BLOCK_PIXELS // lines))  # a block's columns (all but in panoramas)
+        pending: list[np.ndarray] = []  # blocks' edge pixels gathered for one solve
+        count, since = 0, 0
+
+        def flush() -> None:
+            idx = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            for lo in range(0, idx.size, EDGE_CHUNK):
+                solve(idx[lo:lo + EDGE_CHUNK])
+            pending.clear()
+
         for r in range(max(top, first_row), min(bottom, last_row + 1), lines):
             end = min(r + lines, bottom)
             for c in range(first_col, last_col + 1, span):
-                stop = min(c + span, last_col + 1)
-                found = np.flatnonzero(_soft(alpha, r, end, c, stop))
-                idx = (r + found // (stop - c)) * width + c + found % (stop - c)  # flat, ascending
-                for lo in range(0, idx.size, EDGE_CHUNK):
-                    solve(idx[lo:lo + EDGE_CHUNK])
+                in_rows, in_cols = np.nonzero(_soft(alpha, r, end, c, min(c + span, last_col + 1)))
+                if in_rows.size:
+                    if not pending:
+                        since = r
+                    pending.append((in_rows + r) * width + (in_cols + c))  # flat, ascending
+                    count += in_rows.size
+                if pending and (count >= EDGE_CHUNK or end - since >= SOLVE_ROWS):
+                    flush()
+                    count = 0
+        if pending:
+            flush()
 
     def solve(idx: np.ndarray) -> None:
         """Recolour the edge pixels at these flat indices (ascending; a slice, see EDGE_CHUNK)."""
