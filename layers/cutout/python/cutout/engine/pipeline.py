@@ -46,7 +46,7 @@ class Options:
     decontaminate: 0..1, how far soft-edge colours move from the photo's (0) to the
         estimated foreground colour without the old background (1, the default;
         engine/foreground.py); not used for masks. remove.bg's edge colour correction
-        and Adobe's `colorDecontamination` (default 1); about 5 ms at 1 MP and 25 ms
+        and Adobe's `colorDecontamination` (default 1); about 5 ms at 1 MP and 22 ms
         at 12 MP (docs/performance.md). Not applied to an image with its own alpha.
     refine_edges: refit the matte's undecided band to the photo's colour edges
         (engine/refine.py); off by default (docs/performance.md has the figures).
