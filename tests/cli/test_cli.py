@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import encode
-from photos import assert_subject_found
+from cutout.engine import foreground
+from photos import assert_subject_found, disc_scene
 
 CUTOUT = [sys.executable, "-m", "cutout.cli"]
 
@@ -28,6 +29,19 @@ def test_remove_one_file_writes_beside_it(tmp_path: Path, astronaut_jpeg: bytes)
     img = Image.open(result)
     assert img.mode == "RGBA" and img.size == (512, 512)
     assert_subject_found(np.asarray(img.getchannel("A")), "astronaut")
+
+
+def test_remove_corrects_the_edge_colour(tmp_path: Path) -> None:
+    """The CLI's cut-out: every visible pixel is the subject's estimated colour for its alpha."""
+    composite, _alpha, _fg = disc_scene()
+    source = tmp_path / "disc.png"
+    source.write_bytes(encode(composite, "PNG"))
+    done = run("remove", str(source))
+    assert done.returncode == 0, done.stderr
+    rgba = np.asarray(Image.open(tmp_path / "disc.cutout.png"))
+    alpha, visible = rgba[:, :, 3], rgba[:, :, 3] > 0
+    assert ((alpha > 0) & (alpha < 255)).sum() > 1000
+    assert np.array_equal(rgba[:, :, :3][visible], foreground.decontaminate(composite, alpha)[visible])
 
 
 def test_remove_a_folder_into_output_with_progress(tmp_path: Path, coffee: np.ndarray) -> None:

@@ -10,29 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import encode
+from photos import disc_scene
 
 from cutout.engine import bands, foreground, pipeline, refine
 from cutout.engine.quality import score
-
-
-def disc_scene(height: int = 480, width: int = 640, ramp: float = 4.0):
-    """A smooth orange-brown subject (a disc with a soft edge `ramp` px wide) over saturated green.
-
-    The default ramp is two model pixels (320 px across) wide, like an upsampled matte's.
-
-    Returns (composite HxWx3 uint8, alpha HxW uint8, true foreground HxWx3 uint8).
-    """
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    fg = np.empty((height, width, 3), np.uint8)
-    fg[..., 0] = 190 + 30 * np.sin(xx / 150)
-    fg[..., 1] = 110 + 20 * np.cos(yy / 120)
-    fg[..., 2] = 60
-    distance = np.hypot(xx - width / 2, yy - height / 2)
-    a = np.clip((0.3 * min(width, height) - distance) / ramp + 0.5, 0, 1)
-    alpha = (a * 255 + 0.5).astype(np.uint8)
-    green = np.array([0, 220, 0], np.float64)
-    composite = np.clip(fg * a[..., None] + green * (1 - a[..., None]) + 0.5, 0, 255).astype(np.uint8)
-    return composite, alpha, fg
 
 
 def test_decontaminated_edge_colours_are_the_true_foreground_within_a_few_levels() -> None:

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout.engine import cpus
+from conftest import encode
+from cutout.engine import cpus, foreground
 from cutout.config import settings
 from cutout.stores.dynamodb import DynamoStore
-from photos import assert_subject_found
+from photos import assert_subject_found, disc_scene
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -126,6 +127,17 @@ def test_a_new_version_of_the_same_key_is_processed_again(trigger_env, coffee_jp
     handler.handler({"Records": [upload(s3, bucket, "uploads/same.jpg", astronaut_jpeg)]}, LambdaContext())
     assert versions(s3, bucket, "results/same.png") == 2
     assert Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key="results/same.png")["Body"].read())).size == (512, 512)
+
+
+def test_the_result_carries_the_subjects_colour_at_its_soft_edge(trigger_env):
+    handler, s3, bucket, _ = trigger_env
+    composite, _alpha, _fg = disc_scene()
+    handler.handler({"Records": [upload(s3, bucket, "uploads/disc.png", encode(composite, "PNG"))]},
+                    LambdaContext())
+    rgba = np.asarray(Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key="results/disc.png")["Body"].read())))
+    alpha, visible = rgba[:, :, 3], rgba[:, :, 3] > 0
+    assert ((alpha > 0) & (alpha < 255)).sum() > 1000
+    assert np.array_equal(rgba[:, :, :3][visible], foreground.decontaminate(composite, alpha)[visible])
 
 
 def test_mode_and_format_from_user_metadata(trigger_env, coffee_jpeg):

@@ -18,7 +18,7 @@ from PIL import Image
 
 from conftest import encode
 from cutout.engine import foreground
-from engine.test_edges import disc_scene
+from photos import disc_scene
 from web.test_tiers_http import REMOVAL, api, app, key  # noqa: F401  (a keyed app of this module's own)
 
 

@@ -22,10 +22,11 @@ import pytest
 import uvicorn
 from PIL import Image
 
+from cutout.engine import foreground
 from cutout.stores.dynamodb import DynamoStore
 from cutout.web import create_app
 from local_http import Route
-from photos import assert_subject_found
+from photos import assert_subject_found, disc_scene
 
 
 def start(app) -> tuple[str, Any]:
@@ -341,6 +342,19 @@ def test_remove_background_makes_a_transparent_png_for_two_operations(svc, astro
     assert px.shape == (512, 512, 4)
     assert_subject_found(px[:, :, 3], "astronaut")
     assert svc.usage(key)["credits"] == 3
+
+
+def test_remove_background_corrects_the_edge_colour(svc) -> None:
+    """The stored cut-out's soft edge carries the subject's colour, not the green behind it."""
+    composite, _alpha, _fg = disc_scene()
+    key = svc.key()
+    photo = svc.upload(key, png(composite), filename="disc.png", ctype="image/png").json()
+    response = svc.op(key, photo["id"], "remove-background")
+    assert response.status_code == 201, response.text
+    px = svc.pixels(key, response.json()["id"])
+    alpha, visible = px[:, :, 3], px[:, :, 3] > 0
+    assert ((alpha > 0) & (alpha < 255)).sum() > 1000
+    assert np.array_equal(px[:, :, :3][visible], foreground.decontaminate(composite, alpha)[visible])
 
 
 def test_out_of_scope_and_unknown_operations(svc, stored) -> None:
