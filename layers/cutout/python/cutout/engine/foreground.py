@@ -27,8 +27,6 @@ WORK_PIXELS, WIDE_WORK_PIXELS = 120_000, 20_000
 # The weight of each local mean's prior (see _blurred): above the float32 box sums' rounding
 # noise (~3e-5 after a cumulative sum), below the alpha mass of any window at a real edge.
 _PRIOR = np.float32(3e-4)
-# Pixels per slice of the full-resolution passes: their temporaries stay in the CPU's cache.
-CHUNK_PIXELS = 1 << 16
 # Edge pixels solved per slice: enough that NumPy's per-call cost (some 30 calls per
 # slice) is small, few enough that the slice's temporaries stay in cache. Slicing
 # by rows instead (a few rows, ~2,700 edge pixels at 12 MP) took 35 ms there, this 10.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from . import bands, compose
 from ..types import RGB, Alpha
@@ -60,19 +60,14 @@ def model_view(rgb: RGB, source_alpha: Alpha | None) -> RGB:
     if source_alpha is None:
         return rgb
     # on every 4th pixel of every 4th row: the outline, or everything shown if there is none
-    seen = source_alpha[::4, ::4] >= 128
-    inside = np.ones_like(seen)  # shown, and so are its four neighbours
-    inside[1:] &= seen[:-1]
-    inside[:-1] &= seen[1:]
-    inside[:, 1:] &= seen[:, :-1]
-    inside[:, :-1] &= seen[:, 1:]
-    edge = seen & ~inside
+    shown = Image.fromarray(np.where(source_alpha[::4, ::4] >= 128, 255, 0).astype(np.uint8), "L")
+    seen = np.asarray(shown) > 0
+    edge = seen & (np.asarray(shown.filter(ImageFilter.MinFilter(3))) == 0)  # a neighbour is not shown
     weight = edge if edge.any() else seen
     if not weight.any():
         return rgb
-    colours = rgb[::4, ::4][weight].astype(np.float32)
-    luminance = float((colours @ np.array([0.299, 0.587, 0.114], np.float32)).mean())  # Rec. 601
-    backdrop = np.zeros(3, np.uint8) if luminance > 127.5 else np.full(3, 255, np.uint8)
+    grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgb[::4, ::4])).convert("L"))  # Rec. 601 luma
+    backdrop = np.zeros(3, np.uint8) if grey[weight].mean() > 127.5 else np.full(3, 255, np.uint8)
     return compose.over_opaque(rgb, source_alpha, backdrop)
 
 
