@@ -171,6 +171,20 @@ def test_encode_round_trips() -> None:
     assert img.mode == "L" and np.asarray(img).max() == 9
 
 
+def test_webp_cut_out_keeps_its_matte_within_a_level() -> None:
+    # a solid disc, a soft ring holding all 256 levels, clear outside; a colour gradient
+    yy, xx = np.mgrid[0:300, 0:400]
+    alpha = np.clip((130 - np.hypot(yy - 150, xx - 200)) * 4.0, 0, 255).astype(np.uint8)
+    rgb = np.dstack([xx * 255 // 399, yy * 255 // 299, np.full_like(xx, 90)]).astype(np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(images.encode(np.dstack([rgb, alpha]), "webp"))))
+    assert back.shape == (300, 400, 4)
+    got = back[:, :, 3].astype(int)
+    assert np.abs(got - alpha).max() <= 1
+    assert (got[alpha == 0] == 0).all() and (got[alpha == 255] == 255).all()
+    # the colour is lossy WebP at quality 90: close where the subject is solid
+    assert np.abs(back[:, :, :3].astype(int) - rgb)[alpha == 255].mean() < 3
+
+
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_png_writer_is_lossless_for_every_colour_type(channels: int) -> None:
     rng = np.random.default_rng(7)
