@@ -247,6 +247,32 @@ def test_crop_rotate_mirror(svc, stored) -> None:
     assert np.array_equal(svc.pixels(stored.key, stored.id), marked())
 
 
+def test_exif_rotated_photos_stay_upright_through_every_operation(svc) -> None:
+    """A phone photo stored sideways with EXIF orientation 6 (turn 90 degrees clockwise):
+    the image object says its upright size, and so does every operation's output."""
+    sideways = Image.fromarray(marked()).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    sideways.save(out, "JPEG", quality=95, exif=exif)
+    key = svc.key()
+    image = svc.upload(key, out.getvalue(), name="phone", filename="phone.jpg").json()
+    assert (image["width"], image["height"]) == (80, 40)
+    for operation, body in (("convert", {"format": "png"}), ("blur", {"sigma": 0.3}),
+                            ("crop", {"x1": 0, "y1": 0, "x2": 80, "y2": 40}),
+                            ("resize", {"width": 160}), ("remove-background", {})):
+        response = svc.op(key, image["id"], operation, body)
+        assert response.status_code == 201, (operation, response.text)
+        result = response.json()
+        px = svc.pixels(key, result["id"])
+        scale = 2 if operation == "resize" else 1
+        assert (result["width"], result["height"]) == (80 * scale, 40 * scale), operation
+        assert px.shape[:2] == (40 * scale, 80 * scale), operation
+        if operation != "remove-background":  # red block top-left, blue bottom-left
+            assert near(px[3 * scale, 3 * scale, :3], (255, 0, 0), 40), operation
+            assert near(px[-4 * scale, 3 * scale, :3], (0, 0, 255), 40), operation
+
+
 def test_resize_fit_modes(svc, stored) -> None:
     image, px = made(svc, stored, "resize", {"width": 40, "height": 40})  # fill
     assert px.shape == (40, 40, 3) and near(px[2, 1], (255, 0, 0))
