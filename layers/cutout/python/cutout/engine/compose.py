@@ -234,9 +234,16 @@ def cover(
     # the whole number it is, and one more pixel would be scaled and then cut off.
     scaled_w = max(width, math.ceil(src_w * factor - 1e-9))
     scaled_h = max(height, math.ceil(src_h * factor - 1e-9))
-    scaled = resize(image, scaled_w, scaled_h)
     left, top = round(position[0] * (scaled_w - width)), round(position[1] * (scaled_h - height))
-    return np.ascontiguousarray(scaled[top : top + height, left : left + width])
+    if (scaled_w, scaled_h) == (src_w, src_h):
+        return np.ascontiguousarray(image[top : top + height, left : left + width])
+    # Only the kept part is resampled (Pillow's `box`: the same filter taps as scaling the
+    # whole image and cutting): a 200000x1 strip over a 300x200 backdrop costs the strip,
+    # not the 200000x133334 px scaled backdrop.
+    fx, fy = scaled_w / src_w, scaled_h / src_h
+    box = (left / fx, top / fy, (left + width) / fx, (top + height) / fy)
+    return np.asarray(images.pil(image).resize((width, height), Image.Resampling.LANCZOS,
+                                               box=box, reducing_gap=3.0))
 
 
 def on_background(product: np.ndarray, background: np.ndarray) -> np.ndarray:
