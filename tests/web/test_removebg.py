@@ -501,6 +501,29 @@ def test_resolution_too_high(small_limits_api):
     assert error["code"] == "resolution_too_high" and "megapixels" in error["detail"]
 
 
+def strip_png() -> bytes:
+    """A 50000x2 strip (0.1 megapixels) with a blue band in its middle third: the model finds it."""
+    strip = np.full((2, 50_000, 3), 240, np.uint8)
+    strip[:, 16_667:33_333] = (30, 60, 200)
+    return encode(strip, "PNG")
+
+
+def test_a_crop_margin_that_would_blow_up_the_canvas_is_refused_uncharged(small_limits_api):
+    """500 px around a 2 px tall subject makes a canvas 500 times the image: refused
+    (more than 4x the pixel limit, what a 50% margin makes at most), not allocated."""
+    response = small_limits_api.post(URL, files=upload(strip_png()),
+                                      data={"crop": "true", "crop_margin": "500px"})
+    assert response.status_code == 400, response.text[:300]
+    (error,) = response.json()["errors"]
+    assert error["code"] == "invalid_crop_margin"
+    assert "megapixels" in error["detail"] and "crop_margin" in error["detail"]
+    assert response.headers.get("x-credits-charged", "0") == "0"
+    fine = small_limits_api.post(URL, files=upload(strip_png()),
+                                 data={"crop": "true", "crop_margin": "50%", "size": "full"})
+    assert fine.status_code == 200, fine.text[:300]
+    assert fine.headers["x-height"] == "4"  # the 2 px subject and half its height each side
+
+
 def test_bg_image_too_large_is_named_for_the_background(small_limits_api, coffee_jpeg):
     big_bg = encode(np.full((400, 600, 3), 10, np.uint8), "PNG")
     response = small_limits_api.post(URL, files={**upload(encode(np.zeros((10, 10, 3), np.uint8))),
