@@ -342,6 +342,24 @@ def test_convert_blur_modulate(svc, stored, astronaut_jpeg) -> None:
     assert abs(int(px[20, 40, 0]) - 128) <= 2
 
 
+def test_values_the_engine_refuses_are_validation_errors_and_not_charged(svc) -> None:
+    """A hue of 1e400 (JSON's infinity) and a WebP wider than WebP can be (16383 px):
+    400 validation_error as documented, with the reason in `errors`, never a 500."""
+    key = svc.key()
+    wide = svc.upload(key, png(np.full((2, 20_000, 3), 200, np.uint8)), filename="w.png",
+                      ctype="image/png").json()
+    before = svc.usage(key)["credits"]
+    for operation, body, words in (("modulate", b'{"hue": 1e400}', "hue"),
+                                   ("convert", b'{"format": "webp"}', "16383")):
+        response = svc.http.post(f"/v1/images/{wide['id']}/{operation}", content=body,
+                                 headers={"x-api-key": key, "content-type": "application/json"})
+        document = response.json()
+        assert response.status_code == 400, response.text
+        assert document["type"] == "validation_error" and document["status"] == 400, document
+        assert words in document["errors"][0]
+    assert svc.usage(key)["credits"] == before
+
+
 def test_watermark_is_placed_at_left_top(svc, stored) -> None:
     mark = np.zeros((6, 6, 4), np.uint8)
     mark[:, :, 1], mark[:, :, 3] = 255, 255

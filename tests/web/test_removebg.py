@@ -524,6 +524,26 @@ def test_a_crop_margin_that_would_blow_up_the_canvas_is_refused_uncharged(small_
     assert fine.headers["x-height"] == "4"  # the 2 px subject and half its height each side
 
 
+@pytest.mark.parametrize("fmt, width, limit", [("webp", 20_000, 16383), ("jpg", 70_000, 65535),
+                                               ("zip", 70_000, 65535)])
+def test_a_result_wider_than_its_format_allows_is_refused_uncharged(app, api, fmt, width, limit):
+    """WebP holds at most 16383 px a side and JPEG 65535: a panorama within the pixel
+    limit but wider than that is 400 invalid_format, naming the limit, never a 500."""
+    strip = np.full((2, width, 3), 240, np.uint8)
+    strip[:, width // 3: 2 * width // 3] = (30, 60, 200)
+    api_key = new_key(app)
+    response = api.post(URL, headers={"X-Api-Key": api_key}, files=upload(encode(strip, "PNG")),
+                        data={"format": fmt, "size": "full"})
+    assert response.status_code == 400, response.text[:300]
+    (error,) = response.json()["errors"]
+    assert error["code"] == "invalid_format"
+    assert f"{width}x2" in error["detail"] and str(limit) in error["detail"]
+    assert credits_used(api, api_key) == 0
+    png = api.post(URL, headers={"X-Api-Key": api_key}, files=upload(encode(strip, "PNG")),
+                   data={"format": "png", "size": "full"})
+    assert png.status_code == 200 and png.headers["x-width"] == str(width)
+
+
 def test_bg_image_too_large_is_named_for_the_background(small_limits_api, coffee_jpeg):
     big_bg = encode(np.full((400, 600, 3), 10, np.uint8), "PNG")
     response = small_limits_api.post(URL, files={**upload(encode(np.zeros((10, 10, 3), np.uint8))),

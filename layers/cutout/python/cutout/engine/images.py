@@ -276,6 +276,9 @@ def pil(pixels: np.ndarray) -> Image.Image:
 # kMaxColorsForFilterNone). 12 MP cut-outs: 2-2.7x faster to encode, 2-7% larger, the
 # matte within a level of the PNG's (0 and 255 kept exact). docs/performance.md.
 WEBP_ALPHA_QUALITY = 92
+# The largest side each lossy format can hold (libwebp's WEBP_MAX_DIMENSION; JPEG's 16-bit
+# SOF fields); an image within the pixel limit can still be wider (a 20000x1000 panorama).
+MAX_SIDE = {"webp": 16383, "jpg": 65535}
 
 
 def encode(
@@ -287,11 +290,18 @@ def encode(
     profile in JPEG and WebP (icc.py). L arrays are mattes (data) and are not
     tagged. JPEG cannot carry alpha; callers flatten first (see compose.flatten).
     WebP is lossy (`quality`) and so is its alpha, by a level at most
-    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg or another format.
+    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg, another format, or a
+    side over the format's MAX_SIDE (code `invalid_format`).
     """
     colour = pixels.ndim == 3
     if fmt == "png":  # see png.py: 5-10x faster than Pillow's
         return encode_png(pixels, png_level, srgb=colour)
+    height, width = pixels.shape[:2]
+    if fmt in MAX_SIDE and max(width, height) > MAX_SIDE[fmt]:
+        name = "WebP" if fmt == "webp" else "JPEG"
+        raise InvalidOption(f"The result is {width}x{height} px, and {name} holds at most "
+                            f"{MAX_SIDE[fmt]} px a side: ask for PNG or a smaller size.",
+                            code="invalid_format")
     img = pil(pixels)
     out = io.BytesIO()
     tag = {"icc_profile": icc.srgb_profile_bytes()} if colour else {}
