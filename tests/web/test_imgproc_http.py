@@ -172,6 +172,11 @@ def test_refused_uploads_say_why_and_are_never_counted(svc) -> None:
         assert (response.status_code, body["type"], body["status"]) == (status, code, status), body
         assert body["error"] and body["message"]
     assert cases[0][0].json()["errors"] == ["name: must be 1 to 30 characters"]
+    two = svc.call("POST", "/v1/images/upload", key, data={"name": "x"},
+                   files=[("image", ("a.png", png(marked()), "image/png")),
+                          ("image", ("b.png", png(marked()), "image/png"))])
+    assert two.status_code == 400 and two.json()["type"] == "validation_error"
+    assert two.json()["errors"] == ["body: Too many files. Maximum number of files is 1."]
     assert svc.usage(key)["calls"] == 0
 
 
