@@ -97,6 +97,22 @@ def test_remove_reports_bad_files_and_carries_on(tmp_path: Path, coffee_jpeg: by
     assert (tmp_path / "good.cutout.png").exists()
 
 
+def test_a_folder_named_like_a_photo_and_an_unreadable_file_do_not_stop_the_batch(
+        tmp_path: Path, coffee_jpeg: bytes) -> None:
+    """`album.jpg/` is a folder (its photos are taken, it is not read as a file); a file
+    that cannot be read is reported like a bad image and the others go on."""
+    (tmp_path / "album.jpg").mkdir()
+    (tmp_path / "album.jpg" / "inner.jpg").write_bytes(coffee_jpeg)
+    (tmp_path / "b.jpg").write_bytes(coffee_jpeg)
+    locked = tmp_path / "a.jpg"
+    locked.symlink_to(tmp_path / "gone.jpg")  # a dangling link: reading it fails like a locked file
+    done = run("remove", str(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert f"{locked}: " in done.stderr and "Traceback" not in done.stderr
+    assert (tmp_path / "b.cutout.png").exists()
+    assert (tmp_path / "album.jpg" / "inner.cutout.png").exists()
+
+
 def test_remove_missing_path(tmp_path: Path) -> None:
     done = run("remove", str(tmp_path / "nope.jpg"))
     assert done.returncode != 0 and "no such file or folder" in done.stderr

@@ -16,7 +16,8 @@ def _inputs(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS))
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.suffix.lower() in EXTENSIONS and not p.is_dir()))
         elif path.exists():
             found.append(path)
         else:
@@ -69,6 +70,10 @@ def remove(args: argparse.Namespace) -> int:
         except CutoutError as exc:
             failures += 1
             print(f"cutout: {source}: {exc.message}", file=sys.stderr)
+            continue
+        except OSError as exc:  # unreadable: permissions, a dangling link, a file gone meanwhile
+            failures += 1
+            print(f"cutout: {source}: {exc.strerror or exc}", file=sys.stderr)
             continue
         target.write_bytes(result.data)
         if len(files) <= 3 and not args.quiet:
