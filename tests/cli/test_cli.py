@@ -139,6 +139,9 @@ def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: byt
     assert 0.0 <= mae < 0.2 and 0.0 <= boundary <= 1.0
     (tta,) = [row[2:] for row in rows if row[:2] == ["cutout", "fast-tta"]]  # the two-scale tier
     assert 0.6 < float(tta[1]) <= 1.0
+    # rembg's plain LANCZOS upsampling, the boundary target's baseline: the same 0.5 threshold
+    (plain,) = [row[2:] for row in rows if row[:2] == ["plain", "upsampling"]]
+    assert abs(float(plain[1]) - iou) < 0.002 and 0.0 <= float(plain[3]) <= 1.0
     assert "rembg" not in lines  # a folder without published figures gets no reference row
     spill = [line for line in done.stdout.splitlines() if "composites" in line]
     assert len(spill) == 2 and all("decontaminate off" in line and "error off" in line for line in spill)

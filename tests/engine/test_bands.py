@@ -53,6 +53,54 @@ def test_banded_matte_matches_a_one_piece_resize(three_bands, size: tuple[int, i
     assert (difference > 0).mean() < 0.01
 
 
+@pytest.mark.parametrize("size", [(5000, 100), (5000, 1), (100, 5000), (1, 5000), (3000, 2500)])
+def test_a_panoramas_matte_is_resized_in_spans_like_one_piece(three_bands, monkeypatch: pytest.MonkeyPatch,
+                                                              size: tuple[int, int]) -> None:
+    """Lines cut into spans of 1,000 (SEGMENT, as a 25 MP panorama's are into 65,536s); a
+    banner wider than a span and lower than the mask is resized vertically first."""
+    monkeypatch.setattr(matte, "SEGMENT", 1000)
+    width, height = size
+    mask = soft_mask(3)
+    pieces = matte.upsample(mask, width, height)
+    reference = one_piece_upsample(mask, width, height)
+    assert pieces.shape == (height, width) and pieces.dtype == np.uint8
+    difference = np.abs(pieces.astype(int) - reference)
+    assert difference.max() <= 3  # the passes' order and filter centres round differently, no seam
+    assert difference.mean() < 0.3
+
+
+PEAK_PROBE = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from bench.rss import _status
+from cutout.engine import matte
+mask = np.random.default_rng(0).random((320, 320), dtype=np.float32)
+matte.upsample(mask, 50, 50)  # imports and thread pool warmed up
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) reset to the current RSS
+before = _status("VmRSS")
+alpha = matte.upsample(mask, int(sys.argv[2]), int(sys.argv[3]))
+print((_status("VmHWM") - before) / 2**20, alpha.shape)
+"""
+
+
+@pytest.mark.parametrize("size", [(8_000_000, 1), (1, 8_000_000)])
+def test_a_panoramas_matte_costs_about_its_own_size(size: tuple[int, int]) -> None:
+    """8 MP one pixel high (or wide): the matte is 8 MB; resized in one piece Pillow held a
+    width x 320 image (2.5 GB) and a table of filter taps per output line (450 MB)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(root), *map(str, size)], capture_output=True,
+                          text=True, timeout=300, env={"PYTHONPATH": str(root / "layers/cutout/python")})
+    assert done.returncode == 0, done.stderr
+    growth, shape = done.stdout.split(maxsplit=1)
+    assert shape.strip() == str((size[1], size[0]))
+    assert float(growth) < 100, growth  # MB of resident memory above the start
+
+
 @pytest.mark.parametrize("size", [(4240, 2830), (4001, 2999), (961, 5000), (3000, 959), (1157, 865), (300, 8000)])
 def test_banded_model_input_is_pillows_resize_within_two_levels(three_bands, size: tuple[int, int]) -> None:
     width, height = size
