@@ -524,10 +524,11 @@ def test_a_crop_margin_that_would_blow_up_the_canvas_is_refused_uncharged(small_
     assert fine.headers["x-height"] == "4"  # the 2 px subject and half its height each side
 
 
-@pytest.mark.parametrize("fmt, width, limit", [("webp", 20_000, 16383), ("webp", 16_384, 16383)])
+@pytest.mark.parametrize("fmt, width, limit", [("webp", 20_000, 16383), ("jpg", 70_000, 65535),
+                                               ("zip", 70_000, 65535)])
 def test_a_result_wider_than_its_format_allows_is_refused_uncharged(app, api, fmt, width, limit):
-    """WebP holds at most 16383 px a side: a panorama within the pixel limit but wider
-    than that is 400 invalid_format, naming the limit, never a 500."""
+    """WebP holds at most 16383 px a side and JPEG 65535: a panorama within the pixel
+    limit but wider than that is 400 invalid_format, naming the limit, never a 500."""
     strip = np.full((2, width, 3), 240, np.uint8)
     strip[:, width // 3: 2 * width // 3] = (30, 60, 200)
     api_key = new_key(app)
