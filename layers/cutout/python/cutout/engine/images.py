@@ -62,12 +62,6 @@ class Limits:
     max_bytes: int = 16 * 1024 * 1024
 
 
-# The longest side accepted (JPEG's own limit). A thin strip within the megapixel limit
-# (25000000x1) would otherwise cost work and memory by its length: the matte is scaled to
-# its width first (32 GB at 25000000 columns, matte.upsample).
-MAX_SIDE_PIXELS = 65535
-
-
 @dataclass(frozen=True)
 class Header:
     """What the file says about itself, known before decoding pixels."""
@@ -140,11 +134,6 @@ def _check(header: Header, size: int, limits: Limits) -> None:
         raise ImageTooLarge(
             f"Image is too large: {header.width}x{header.height} exceeds "
             f"{limits.max_megapixels:g} megapixels."
-        )
-    if max(header.width, header.height) > MAX_SIDE_PIXELS:
-        raise ImageTooLarge(
-            f"Image is too large: {header.width}x{header.height} has a side over "
-            f"{MAX_SIDE_PIXELS} pixels."
         )
 
 
