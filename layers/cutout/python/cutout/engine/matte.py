@@ -58,18 +58,20 @@ def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
             out = np.empty((bottom - top, width), np.uint8)
             for first, stop in _spans(0, width):
                 box = (first * short.width / width, 0.0, stop * short.width / width, float(bottom - top))
-                out[:, first:stop] = rows.resize((stop - first, bottom - top), Image.Resampling.LANCZOS, box=box)
+                out[:, first:stop] = np.asarray(
+                    rows.resize((stop - first, bottom - top), Image.Resampling.LANCZOS, box=box))
             return np.asarray(Image.fromarray(out).point(_CURVE_LUT))
     else:
-        # the horizontal pass once, on the mask's rows (cheap; at most 25 MP / 320 wide here),
-        # then the vertical one, most of the work at large sizes
+        # the horizontal pass once, on the mask's rows (cheap: 320 rows or more here, so at
+        # most the megapixel limit / 320 wide), then the vertical one, most of the work
         wide = small.resize((width, side), Image.Resampling.LANCZOS)
 
         def band(top: int, bottom: int) -> np.ndarray:
             parts = [wide.resize((width, stop - first), Image.Resampling.LANCZOS,
                                  box=(0.0, first * side / height, float(width), stop * side / height))
                      for first, stop in _spans(top, bottom)]
-            return np.concatenate([np.asarray(p.point(_CURVE_LUT)) for p in parts])
+            lines = [np.asarray(p.point(_CURVE_LUT)) for p in parts]
+            return lines[0] if len(lines) == 1 else np.concatenate(lines)
 
     pieces = bands.map_rows(band, height, width)
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
