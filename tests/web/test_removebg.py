@@ -158,6 +158,34 @@ def test_auto_format_is_jpg_when_the_result_is_opaque(post, coffee_jpeg):
     assert image_of(response).format == "JPEG"
 
 
+def banner(coffee: np.ndarray, width: int, height: int) -> bytes:
+    """The photo stretched into a banner; the model, which squashes every photo to a square, sees the cup."""
+    return encode(np.asarray(Image.fromarray(coffee).resize((width, height), Image.Resampling.BILINEAR)), "PNG")
+
+
+def test_a_banner_wider_than_webp_holds_is_a_400_that_says_so_and_costs_nothing(app, api, coffee):
+    api_key = new_key(app)
+    response = api.post(URL, data={"size": "full", "format": "webp"}, files=upload(banner(coffee, 17_000, 60)),
+                        headers={"X-Api-Key": api_key})
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == "invalid_format"
+    assert error["detail"] == ("WebP holds at most 16383 pixels a side and this result is 17000x60: "
+                               "ask for PNG, or a smaller size.")
+    assert credits_used(api, api_key) == 0
+    png = api.post(URL, data={"size": "full", "format": "png"}, files=upload(banner(coffee, 17_000, 60)),
+                   headers={"X-Api-Key": api_key})
+    assert image_of(png).size == (17_000, 60)
+
+
+def test_auto_format_of_an_opaque_result_wider_than_jpeg_holds_is_png(post, coffee):
+    response = post(data={"size": "full", "bg_color": "white"}, files=upload(banner(coffee, 66_000, 8)))
+    assert response.headers["content-type"] == "image/png"
+    img = image_of(response)
+    assert (img.format, img.size) == ("PNG", (66_000, 8))
+    assert np.asarray(img.convert("RGBA"))[:, :, 3].min() == 255  # opaque: JPEG would have been chosen
+
+
 def test_zip_parts_compose_to_the_png(post, coffee_jpeg, plain):
     response = post(data={"size": "full", "format": "zip"}, files=upload(coffee_jpeg))
     assert response.status_code == 200

@@ -264,6 +264,25 @@ def pil(pixels: np.ndarray) -> Image.Image:
 WEBP_ALPHA_QUALITY = 92
 
 
+# The longest side each lossy format can hold: libjpeg's JPEG_MAX_DIMENSION, libwebp's
+# WEBP_MAX_DIMENSION. Pillow only fails on a larger image while writing it (OSError,
+# ValueError); a panorama within the megapixel limit can be wider than either.
+MAX_SIDE = {"jpg": 65_500, "webp": 16_383}
+FORMAT_NAMES = {"jpg": "JPEG", "webp": "WebP"}
+
+
+def check_side(fmt: str, width: int, height: int, what: str = "") -> None:
+    """Refuse (InvalidOption, `invalid_format`) a result of width x height px that `fmt` cannot hold.
+
+    what: how the message names the file (default: the format's name, e.g. "JPEG").
+    """
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise InvalidOption(f"{what or FORMAT_NAMES[fmt]} holds at most {limit} pixels a side and "
+                            f"this result is {width}x{height}: ask for PNG, or a smaller size.",
+                            code="invalid_format")
+
+
 def encode(
     pixels: np.ndarray, fmt: str, *, png_level: int = 1, quality: int = 90, subsampling: int = -1
 ) -> bytes:
@@ -273,9 +292,11 @@ def encode(
     profile in JPEG and WebP (icc.py). L arrays are mattes (data) and are not
     tagged. JPEG cannot carry alpha; callers flatten first (see compose.flatten).
     WebP is lossy (`quality`) and so is its alpha, by a level at most
-    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg or another format.
+    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg, a result larger than
+    the format holds (`check_side`) or another format.
     """
     colour = pixels.ndim == 3
+    check_side(fmt, pixels.shape[1], pixels.shape[0])
     if fmt == "png":  # see png.py: 5-10x faster than Pillow's
         return encode_png(pixels, png_level, srgb=colour)
     img = pil(pixels)
@@ -293,7 +314,11 @@ def encode(
 
 
 def encode_zip(rgb: np.ndarray, alpha: np.ndarray, *, png_level: int = 1) -> bytes:
-    """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side."""
+    """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side.
+
+    Raises InvalidOption when the result is wider or taller than JPEG holds (`check_side`).
+    """
+    check_side("jpg", rgb.shape[1], rgb.shape[0], "The zip's color.jpg (JPEG)")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         # 4:4:4 chroma: with the default 4:2:0, colours at the subject's edge drift by
