@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from cutout.engine import bands, compose, matte, model, png
+from cutout.engine import bands, compose, matte, model, png, resample
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_a_panoramas_matte_is_resized_in_spans_like_one_piece(three_bands, monke
                                                               size: tuple[int, int]) -> None:
     """Lines cut into spans of 1,000 (SEGMENT, as a 25 MP panorama's are into 65,536s); a
     banner wider than a span and lower than the mask is resized vertically first."""
-    monkeypatch.setattr(matte, "SEGMENT", 1000)
+    monkeypatch.setattr(resample, "SEGMENT", 1000)
     width, height = size
     mask = soft_mask(3)
     pieces = matte.upsample(mask, width, height)

@@ -13,7 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from cutout.engine import colors, compose, geometry, images, matte, pipeline, segment
 from cutout.errors import InvalidOption
@@ -193,6 +193,46 @@ def test_cover_cuts_the_overflow_at_the_position():
     assert np.array_equal(compose.cover(image, 20, 20, (0.0, 0.5)), image[:, :20])
     assert np.array_equal(compose.cover(image, 20, 20, (1.0, 0.5)), image[:, 23:])
     assert np.array_equal(compose.cover(image, 20, 20), image[:, 12:32])  # round(11.5): 12
+
+
+COVER_PROBE = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from bench.rss import _status
+from cutout.engine import compose
+photo = np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8)
+compose.cover(photo, 60, 60)  # imports warmed up
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) reset to the current RSS
+before = _status("VmRSS")
+layer = compose.cover(photo, 20000, 1)
+print((_status("VmHWM") - before) / 2**20, layer.shape, int(layer.min()), int(layer.max()))
+"""
+
+
+def test_a_background_covering_a_panorama_costs_about_the_panoramas_size():
+    """A 600x400 photo covering a 20000x1 canvas: only the kept row is resized (scaled
+    whole it would be 20000x13334, 800 MB; under a 25 MP banner one pixel high, 1.3 PB)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", COVER_PROBE, str(root)], capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(root / "layers/cutout/python")})
+    assert done.returncode == 0, done.stderr
+    growth, shape = done.stdout.split(maxsplit=1)
+    assert shape.startswith("(1, 20000, 3)")
+    assert float(growth) < 50, growth  # MB of resident memory above the start
+
+
+def test_cover_keeps_the_same_middle_whether_it_resizes_all_or_the_kept_box():
+    image = np.random.default_rng(4).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(2)))
+    covered = compose.cover(image, 90, 30)  # scaled 1.5x to 90x60, 15 rows cut above and below
+    whole = compose.resize(image, 90, 60)[15:45]
+    assert covered.shape == (30, 90, 3)
+    assert np.abs(covered.astype(int) - whole).max() <= 2  # filter centres round, nothing moves
 
 
 def test_cover_at_the_images_own_aspect_ratio_is_a_plain_resize():

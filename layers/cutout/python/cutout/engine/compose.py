@@ -6,7 +6,7 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-from . import bands, images
+from . import bands, images, resample
 from ..types import RGB, RGBA, Alpha
 
 CHUNK_PIXELS = 65_536  # pixels per step of the compositing loops: their temporaries stay in cache
@@ -159,7 +159,7 @@ def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     """An L, RGB or RGBA array resized to width x height (LANCZOS: outputs are for people)."""
     if pixels.shape[1] == width and pixels.shape[0] == height:
         return pixels
-    return np.asarray(images.pil(pixels).resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0))
+    return resample.resize(images.pil(pixels), width, height, reducing_gap=3.0)
 
 
 def crop(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -237,13 +237,11 @@ def cover(
     left, top = round(position[0] * (scaled_w - width)), round(position[1] * (scaled_h - height))
     if (scaled_w, scaled_h) == (src_w, src_h):
         return np.ascontiguousarray(image[top : top + height, left : left + width])
-    # Only the kept part is resampled (Pillow's `box`: the same filter taps as scaling the
-    # whole image and cutting): a 200000x1 strip over a 300x200 backdrop costs the strip,
-    # not the 200000x133334 px scaled backdrop.
+    # Only the kept part is resized, from its box in the source: the whole scaled image
+    # can be vast (a 600x400 photo covering a 25 MP canvas one pixel high: 25M x 17M).
     fx, fy = scaled_w / src_w, scaled_h / src_h
     box = (left / fx, top / fy, (left + width) / fx, (top + height) / fy)
-    return np.asarray(images.pil(image).resize((width, height), Image.Resampling.LANCZOS,
-                                               box=box, reducing_gap=3.0))
+    return resample.resize(images.pil(image), width, height, box, reducing_gap=3.0)
 
 
 def on_background(product: np.ndarray, background: np.ndarray) -> np.ndarray:

@@ -276,9 +276,25 @@ def pil(pixels: np.ndarray) -> Image.Image:
 # kMaxColorsForFilterNone). 12 MP cut-outs: 2-2.7x faster to encode, 2-7% larger, the
 # matte within a level of the PNG's (0 and 255 kept exact). docs/performance.md.
 WEBP_ALPHA_QUALITY = 92
-# The largest side each lossy format can hold (libwebp's WEBP_MAX_DIMENSION; JPEG's 16-bit
-# SOF fields); an image within the pixel limit can still be wider (a 20000x1000 panorama).
-MAX_SIDE = {"webp": 16383, "jpg": 65535}
+
+
+# The longest side each lossy format can hold: libjpeg's JPEG_MAX_DIMENSION, libwebp's
+# WEBP_MAX_DIMENSION. Pillow only fails on a larger image while writing it (OSError,
+# ValueError); a panorama within the megapixel limit can be wider than either.
+MAX_SIDE = {"jpg": 65_500, "webp": 16_383}
+FORMAT_NAMES = {"jpg": "JPEG", "webp": "WebP"}
+
+
+def check_side(fmt: str, width: int, height: int, what: str = "") -> None:
+    """Refuse (InvalidOption, `invalid_format`) a result of width x height px that `fmt` cannot hold.
+
+    what: how the message names the file (default: the format's name, e.g. "JPEG").
+    """
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise InvalidOption(f"{what or FORMAT_NAMES[fmt]} holds at most {limit} pixels a side and "
+                            f"this result is {width}x{height}: ask for PNG, or a smaller size.",
+                            code="invalid_format")
 
 
 def encode(
@@ -290,18 +306,13 @@ def encode(
     profile in JPEG and WebP (icc.py). L arrays are mattes (data) and are not
     tagged. JPEG cannot carry alpha; callers flatten first (see compose.flatten).
     WebP is lossy (`quality`) and so is its alpha, by a level at most
-    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg, another format, or a
-    side over the format's MAX_SIDE (code `invalid_format`).
+    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg, a result larger than
+    the format holds (`check_side`) or another format.
     """
     colour = pixels.ndim == 3
+    check_side(fmt, pixels.shape[1], pixels.shape[0])
     if fmt == "png":  # see png.py: 5-10x faster than Pillow's
         return encode_png(pixels, png_level, srgb=colour)
-    height, width = pixels.shape[:2]
-    if fmt in MAX_SIDE and max(width, height) > MAX_SIDE[fmt]:
-        name = "WebP" if fmt == "webp" else "JPEG"
-        raise InvalidOption(f"The result is {width}x{height} px, and {name} holds at most "
-                            f"{MAX_SIDE[fmt]} px a side: ask for PNG or a smaller size.",
-                            code="invalid_format")
     img = pil(pixels)
     out = io.BytesIO()
     tag = {"icc_profile": icc.srgb_profile_bytes()} if colour else {}
@@ -317,7 +328,11 @@ def encode(
 
 
 def encode_zip(rgb: np.ndarray, alpha: np.ndarray, *, png_level: int = 1) -> bytes:
-    """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side."""
+    """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side.
+
+    Raises InvalidOption when the result is wider or taller than JPEG holds (`check_side`).
+    """
+    check_side("jpg", rgb.shape[1], rgb.shape[0], "The zip's color.jpg (JPEG)")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         # 4:4:4 chroma: with the default 4:2:0, colours at the subject's edge drift by

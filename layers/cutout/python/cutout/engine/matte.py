@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from . import bands, compose
+from . import bands, compose, resample
 from ..types import RGB, Alpha
 
 
@@ -23,53 +23,31 @@ CURVE = contrast_curve()
 _CURVE_LUT = CURVE.tolist()  # for Image.point: a C lookup, 6x faster than CURVE[array] at 12 MP
 
 
-# Output lines (rows or columns) per Pillow resize call. Pillow precomputes every
-# output line's filter taps (doubles): one call 25 million lines long, a 25 MP image
-# one pixel high or wide, held ~1.2 GB of them and took 4.5 s.
-SEGMENT = 1 << 16
-
-
-def _spans(start: int, stop: int) -> list[tuple[int, int]]:
-    """[start, stop) cut into consecutive ranges of at most `SEGMENT`."""
-    return [(first, min(first + SEGMENT, stop)) for first in range(start, stop, SEGMENT)]
-
-
 def upsample(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize a 0..1 float mask (SxS) to width x height as uint8 alpha (HxW), contrast-stretched.
 
     LANCZOS stays: bicubic and bilinear were measured 10-40% cheaper here but
     each scored a little worse on at least one shared evaluation set. Two explicit
-    passes, in bands of output rows on every CPU and in spans of `SEGMENT` lines,
-    so time and memory follow the output's pixels whatever its shape. Each piece
-    is resized from a box that maps it onto the source, and Pillow takes filter
-    taps from the whole source, so pieces join without seams; a line may differ
-    from a one-piece resize by a level or two (rounding of its centre).
+    passes, in bands of output rows on every CPU (and in resample.py's tiles, so
+    a panorama costs what its pixels cost). Each band is resized from the box
+    that maps it onto the source, and Pillow takes filter taps from the whole
+    source, so bands join without seams; a row may differ from a one-piece resize
+    by a level or two (rounding of its centre).
     """
     small = Image.fromarray((np.clip(mask, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
     side = small.height
-    if height < side and width > SEGMENT:
+    if height < side and width > resample.SEGMENT:
         # a panorama fewer rows high than the mask: the vertical pass first, as it shrinks;
         # the usual order would hold a width x 320 image (8 GB for 25 MP one row high).
         # Narrower short images keep the usual order and its pixels (the order rounds differently).
-        short = small.resize((small.width, height), Image.Resampling.LANCZOS)
-
-        def band(top: int, bottom: int) -> np.ndarray:
-            rows = short.crop((0, top, short.width, bottom))
-            out = np.empty((bottom - top, width), np.uint8)
-            for first, stop in _spans(0, width):
-                box = (first * short.width / width, 0.0, stop * short.width / width, float(bottom - top))
-                out[:, first:stop] = rows.resize((stop - first, bottom - top), Image.Resampling.LANCZOS, box=box)
-            return np.asarray(Image.fromarray(out).point(_CURVE_LUT))
+        first, size = small.resize((small.width, height), Image.Resampling.LANCZOS), (small.width, height)
     else:
-        # the horizontal pass once, on the mask's rows (cheap; at most 25 MP / 320 wide here),
-        # then the vertical one, most of the work at large sizes
-        wide = small.resize((width, side), Image.Resampling.LANCZOS)
+        # the horizontal pass once, on the mask's rows (cheap), then the vertical one: most of the work
+        first, size = Image.fromarray(resample.resize(small, width, side)), (width, side)
 
-        def band(top: int, bottom: int) -> np.ndarray:
-            parts = [wide.resize((width, stop - first), Image.Resampling.LANCZOS,
-                                 box=(0.0, first * side / height, float(width), stop * side / height))
-                     for first, stop in _spans(top, bottom)]
-            return np.concatenate([np.asarray(p.point(_CURVE_LUT)) for p in parts])
+    def band(top: int, bottom: int) -> np.ndarray:
+        box = (0.0, top * size[1] / height, float(size[0]), bottom * size[1] / height)
+        return resample.resize(first, width, bottom - top, box, lut=_CURVE_LUT)
 
     pieces = bands.map_rows(band, height, width)
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)

@@ -31,7 +31,8 @@ class Options:
     """What to make of one image; every field is dialect-neutral.
 
     mode: fg-image (cut-out), fg-image-shadow (cut-out on a drop shadow), fg-mask (alpha matte).
-    format: png | jpg | webp | zip | auto (PNG when the result has transparency, else JPG).
+    format: png | jpg | webp | zip | auto (PNG when the result has transparency or is too
+        large for JPEG, else JPG).
     max_megapixels: the output is downscaled to fit (aspect kept); None = no limit.
     background_color / background_image: an RGBA colour or encoded image bytes put behind the
         subject (the image is scaled to cover the canvas); at most one of the two.
@@ -209,12 +210,13 @@ def _background(options: Options, limits: Limits, width: int, height: int) -> np
 
 
 def resolve_format(pixels: np.ndarray, fmt: str) -> str:
-    """`auto` means PNG for a mask or a result with transparency, else JPG."""
+    """`auto` means PNG for a mask, a result with transparency or one wider or taller
+    than JPEG holds (`images.MAX_SIDE`), else JPG."""
     if fmt != "auto":
         return fmt
     if pixels.ndim == 2 or (pixels.shape[2] == 4 and int(pixels[:, :, 3].min()) < 255):
         return "png"
-    return "jpg"
+    return "png" if max(pixels.shape[:2]) > images.MAX_SIDE["jpg"] else "jpg"
 
 
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
