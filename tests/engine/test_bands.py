@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from rss_probe import growth_of
+
 from cutout.engine import bands, compose, matte, model, png, resample
 
 
@@ -69,36 +71,17 @@ def test_a_panoramas_matte_is_resized_in_spans_like_one_piece(three_bands, monke
     assert difference.mean() < 0.3
 
 
-PEAK_PROBE = """
-import sys, numpy as np
-sys.path.insert(0, sys.argv[1])
-from pathlib import Path
-from bench.rss import _status
-from cutout.engine import matte
-mask = np.random.default_rng(0).random((320, 320), dtype=np.float32)
-matte.upsample(mask, 50, 50)  # imports and thread pool warmed up
-Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) reset to the current RSS
-before = _status("VmRSS")
-alpha = matte.upsample(mask, int(sys.argv[2]), int(sys.argv[3]))
-print((_status("VmHWM") - before) / 2**20, alpha.shape)
-"""
-
-
 @pytest.mark.parametrize("size", [(8_000_000, 1), (1, 8_000_000)])
 def test_a_panoramas_matte_costs_about_its_own_size(size: tuple[int, int]) -> None:
     """8 MP one pixel high (or wide): the matte is 8 MB; resized in one piece Pillow held a
     width x 320 image (2.5 GB) and a table of filter taps per output line (450 MB)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(root), *map(str, size)], capture_output=True,
-                          text=True, timeout=300, env={"PYTHONPATH": str(root / "layers/cutout/python")})
-    assert done.returncode == 0, done.stderr
-    growth, shape = done.stdout.split(maxsplit=1)
-    assert shape.strip() == str((size[1], size[0]))
-    assert float(growth) < 100, growth  # MB of resident memory above the start
+    growth, shape = growth_of(
+        "import numpy as np\nfrom cutout.engine import matte\n"
+        "mask = np.random.default_rng(0).random((320, 320), dtype=np.float32)\n"
+        "matte.upsample(mask, 50, 50)",  # imports and the thread pool warmed up
+        f"print(matte.upsample(mask, {size[0]}, {size[1]}).shape)")
+    assert shape == str((size[1], size[0]))
+    assert growth < 100, growth  # MB of resident memory above the start
 
 
 @pytest.mark.parametrize("size", [(4240, 2830), (4001, 2999), (961, 5000), (3000, 959), (1157, 865), (300, 8000)])

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from rss_probe import growth_of
+
 from cutout.engine import colors, compose, geometry, images, matte, pipeline, segment
 from cutout.errors import InvalidOption
 from conftest import encode
@@ -195,35 +197,28 @@ def test_cover_cuts_the_overflow_at_the_position():
     assert np.array_equal(compose.cover(image, 20, 20), image[:, 12:32])  # round(11.5): 12
 
 
-COVER_PROBE = """
-import sys, numpy as np
-sys.path.insert(0, sys.argv[1])
-from pathlib import Path
-from bench.rss import _status
-from cutout.engine import compose
-photo = np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8)
-compose.cover(photo, 60, 60)  # imports warmed up
-Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) reset to the current RSS
-before = _status("VmRSS")
-layer = compose.cover(photo, 20000, 1)
-print((_status("VmHWM") - before) / 2**20, layer.shape, int(layer.min()), int(layer.max()))
-"""
+PHOTO = ("import numpy as np\nfrom cutout.engine import compose\n"
+         "photo = np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8)\n")
 
 
 def test_a_background_covering_a_panorama_costs_about_the_panoramas_size():
     """A 600x400 photo covering a 20000x1 canvas: only the kept row is resized (scaled
     whole it would be 20000x13334, 800 MB; under a 25 MP banner one pixel high, 1.3 PB)."""
-    import subprocess
-    import sys
-    from pathlib import Path
+    growth, shape = growth_of(PHOTO + "compose.cover(photo, 60, 60)",
+                              "print(compose.cover(photo, 20000, 1).shape)")
+    assert shape == "(1, 20000, 3)"
+    assert growth < 50, growth  # MB of resident memory above the start
 
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", COVER_PROBE, str(root)], capture_output=True, text=True,
-                          timeout=120, env={"PYTHONPATH": str(root / "layers/cutout/python")})
-    assert done.returncode == 0, done.stderr
-    growth, shape = done.stdout.split(maxsplit=1)
-    assert shape.startswith("(1, 20000, 3)")
-    assert float(growth) < 50, growth  # MB of resident memory above the start
+
+def test_a_panoramas_shadow_and_flattening_cost_about_its_own_size():
+    """4 MP one pixel high: the RGBA result is 16 MB; compositing a whole row at a time
+    took ~5 float32 copies of it (and the shadow's resize a tap table per pixel)."""
+    setup = PHOTO + ("rgb = np.resize(photo, (1, 4_000_000, 3))\n"
+                     "alpha = np.resize(np.arange(256, dtype=np.uint8), (1, 4_000_000))\n"
+                     "compose.with_shadow(rgb[:, :100], alpha[:, :100])")
+    growth, shape = growth_of(setup, "print(compose.flatten(compose.with_shadow(rgb, alpha), (255, 255, 255)).shape)")
+    assert shape == "(1, 4000000, 3)"
+    assert growth < 120, growth  # MB: the result, its RGBA and the shadow's float matte
 
 
 def test_cover_keeps_the_same_middle_whether_it_resizes_all_or_the_kept_box():

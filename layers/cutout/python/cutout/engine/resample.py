@@ -1,4 +1,4 @@
-"""Pillow's LANCZOS resize in tiles, so that time and memory follow the output's pixels whatever its shape.
+"""Pillow's resize in tiles, so that time and memory follow the output's pixels whatever its shape.
 
 Pillow precomputes every output line's filter taps (7 doubles each when
 enlarging) for the whole call: one call 25 million lines long (a 25 MP image one
@@ -24,9 +24,10 @@ def spans(start: int, stop: int) -> list[tuple[int, int]]:
 
 
 def resize(image: Image.Image, width: int, height: int, box: Box | None = None,
-           reducing_gap: float | None = None, lut: list[int] | None = None) -> np.ndarray:
+           reducing_gap: float | None = None, lut: list[int] | None = None,
+           method: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
     """`box` of `image` (left, top, right, bottom in source pixels; all of it by default)
-    resized to width x height with LANCZOS: an HxW (one band) or HxWxC uint8 array.
+    resized to width x height with `method`: an HxW (one band) or HxWxC uint8 array.
 
     reducing_gap: Pillow's, for large reductions (a box reduction first). lut: a
     256-entry table every output value goes through (`Image.point`, a C lookup).
@@ -34,7 +35,7 @@ def resize(image: Image.Image, width: int, height: int, box: Box | None = None,
     """
 
     def piece(size: tuple[int, int], part: Box | None) -> np.ndarray:
-        resized = image.resize(size, Image.Resampling.LANCZOS, box=part, reducing_gap=reducing_gap)
+        resized = image.resize(size, method, box=part, reducing_gap=reducing_gap)
         return np.asarray(resized if lut is None else resized.point(lut))
 
     if width <= SEGMENT and height <= SEGMENT:
