@@ -529,6 +529,48 @@ def test_resolution_too_high(small_limits_api):
     assert error["code"] == "resolution_too_high" and "megapixels" in error["detail"]
 
 
+def strip_png() -> bytes:
+    """A 50000x2 strip (0.1 megapixels) with a blue band in its middle third: the model finds it."""
+    strip = np.full((2, 50_000, 3), 240, np.uint8)
+    strip[:, 16_667:33_333] = (30, 60, 200)
+    return encode(strip, "PNG")
+
+
+def test_a_crop_margin_that_would_blow_up_the_canvas_is_refused_uncharged(small_limits_api):
+    """500 px around a 2 px tall subject makes a canvas 500 times the image: refused
+    (more than 4x the pixel limit, what a 50% margin makes at most), not allocated."""
+    response = small_limits_api.post(URL, files=upload(strip_png()),
+                                      data={"crop": "true", "crop_margin": "500px"})
+    assert response.status_code == 400, response.text[:300]
+    (error,) = response.json()["errors"]
+    assert error["code"] == "invalid_crop_margin"
+    assert "megapixels" in error["detail"] and "crop_margin" in error["detail"]
+    assert response.headers.get("x-credits-charged", "0") == "0"
+    fine = small_limits_api.post(URL, files=upload(strip_png()),
+                                 data={"crop": "true", "crop_margin": "50%", "size": "full"})
+    assert fine.status_code == 200, fine.text[:300]
+    assert fine.headers["x-height"] == "4"  # the 2 px subject and half its height each side
+
+
+@pytest.mark.parametrize("fmt, width", [("jpg", 70_000), ("zip", 70_000)])
+def test_a_result_wider_than_its_format_allows_is_refused_uncharged(app, api, fmt, width):
+    """JPEG (and the zip's color.jpg) holds at most 65500 px a side: a strip within the
+    pixel limit but wider than that is 400 invalid_format, naming the limit, never a 500."""
+    strip = np.full((2, width, 3), 240, np.uint8)
+    strip[:, width // 3: 2 * width // 3] = (30, 60, 200)
+    api_key = new_key(app)
+    response = api.post(URL, headers={"X-Api-Key": api_key}, files=upload(encode(strip, "PNG")),
+                        data={"format": fmt, "size": "full"})
+    assert response.status_code == 400, response.text[:300]
+    (error,) = response.json()["errors"]
+    assert error["code"] == "invalid_format"
+    assert f"{width}x2" in error["detail"] and "65500" in error["detail"]
+    assert credits_used(api, api_key) == 0
+    png = api.post(URL, headers={"X-Api-Key": api_key}, files=upload(encode(strip, "PNG")),
+                   data={"format": "png", "size": "full"})
+    assert png.status_code == 200 and png.headers["x-width"] == str(width)
+
+
 def test_bg_image_too_large_is_named_for_the_background(small_limits_api, coffee_jpeg):
     big_bg = encode(np.full((400, 600, 3), 10, np.uint8), "PNG")
     response = small_limits_api.post(URL, files={**upload(encode(np.zeros((10, 10, 3), np.uint8))),

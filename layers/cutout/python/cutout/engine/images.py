@@ -101,6 +101,20 @@ def _orientation(img: Image.Image) -> int:
     return orientation if orientation in _UPRIGHT else 1
 
 
+def orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of an encoded image, from its metadata; no pixel is decoded.
+
+    For bytes checked earlier whose Header was not kept (a stored image's record keeps
+    only the upright size). 1 when there is none or the file cannot be opened (decode
+    refuses such files itself).
+    """
+    try:
+        with _open(data) as img:
+            return _orientation(img)
+    except InvalidImage:
+        return 1
+
+
 def _header(img: Image.Image) -> Header:
     width, height = img.size
     orientation = _orientation(img)

@@ -142,7 +142,8 @@ class Worker:
             if exc.retryable:  # storage unavailable and the like: the server's failure
                 self._release(claimed)
                 raise
-            code = OUTPUT_ERROR if exc.code == "psd_unsupported" else INPUT_ERROR
+            # an output its format cannot hold (a PSD or WebP too wide): 422404
+            code = OUTPUT_ERROR if exc.code in ("psd_unsupported", "invalid_format") else INPUT_ERROR
             if isinstance(exc, topup.RateLimitedAtProcessing):
                 code = RATE_LIMIT_ERROR
             return self._finish(claimed, FAILED, error={
