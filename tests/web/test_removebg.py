@@ -600,12 +600,25 @@ def test_no_credits_left_is_402_and_uncharged(app, api, coffee_jpeg):
 
 
 def test_rate_limit_is_429_with_retry_after(app, api, large_jpeg):
-    api_key = new_key(app, mp_per_minute=2)  # the 2.16 MP photo weighs 3
+    api_key = new_key(app, mp_per_minute=5)  # the 2.16 MP photo weighs 3: one fits a minute
+    assert api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key}).status_code == 200
     response = api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key})
+    if response.status_code == 200:  # the minute turned between the two: its window is fresh
+        response = api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key})
     assert response.status_code == 429
     assert response.json()["errors"][0]["code"] == "rate_limit_exceeded"
     assert int(response.headers["retry-after"]) >= 1
-    assert response.headers["x-ratelimit-limit"] == "2"
+    assert response.headers["x-ratelimit-limit"] == "5"
+
+
+def test_an_image_heavier_than_the_plans_minute_is_429_without_retry_after(app, api, large_jpeg):
+    api_key = new_key(app, mp_per_minute=2)  # the 2.16 MP photo weighs 3
+    response = api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key})
+    assert response.status_code == 429
+    error = response.json()["errors"][0]
+    assert error["code"] == "rate_limit_exceeded" and "no minute can admit it" in error["detail"]
+    assert "retry-after" not in response.headers
+    assert credits_used(api, api_key) == 0
 
 
 def test_credits_are_charged_by_output_size(app, api, coffee_jpeg, large_jpeg):
