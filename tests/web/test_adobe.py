@@ -331,7 +331,10 @@ def test_a_presigned_upload_then_a_job_that_names_it(app, http, key, coffee_jpeg
     # another account cannot use the id: its job finds nothing there
     other = new_key(app, "upload thief")
     status, _ = run(http, other, body)
-    assert status["status"] == "failed" and status["errorDetails"][0]["reason"] == "not_found"
+    assert status["status"] == "failed"
+    error = status["errorDetails"][0]
+    assert (error["errorCode"], error["reason"]) == ("400401", "upload_not_found")
+    assert "uploadId" in error["message"] and "jobs/uploads" not in error["message"]  # no storage key
     answer = submit(http, key, {"image": {"source": {"uploadId": "../../etc/passwd"}}})
     assert answer.status_code == 422
 

@@ -27,9 +27,9 @@ from typing import Callable
 
 from .. import fetch
 from ..engine import images
-from ..blobs import BlobStore, read as read_blob
+from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
-from ..errors import CutoutError
+from ..errors import CutoutError, InputError
 from ..metering import Meter
 from ..engine.model import Segmenter
 from ..queues import JobMessage
@@ -182,7 +182,12 @@ class Worker:
         limits = self.meter.limits
         if "key" in job.source:
             # A presigned PUT is not size-bounded: look before reading it into memory.
-            data = read_blob(self.blobs, job.source["key"], limits.max_bytes).data
+            try:
+                data = read_blob(self.blobs, job.source["key"], limits.max_bytes).data
+            except BlobNotFound:  # never PUT, or the id is another account's: say so, not the key
+                raise InputError("Nothing was uploaded under this uploadId for this API key: PUT the "
+                                 "image to the job's presigned uploadUrl before submitting the job.",
+                                 code="upload_not_found") from None
         else:
             data = fetch.fetch(job.source["url"], max_bytes=limits.max_bytes,
                                timeout=self.cfg.fetch_timeout,
