@@ -29,6 +29,30 @@ def probe(path: Path, max_megapixels: float = 25.0) -> dict:
     return json.loads(out.stdout)
 
 
+GROWTH = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from bench.rss import _status
+{setup}
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) reset to the current RSS
+before = _status("VmRSS")
+{measured}
+print("growth_mb", (_status("VmHWM") - before) / 2**20)
+"""
+
+
+def growth_of(setup: str, measured: str) -> tuple[float, str]:
+    """Run `setup`, then `measured` (Python statements) in a fresh interpreter: the peak RSS
+    growth during `measured`, in MB (native memory included), and what it printed before."""
+    code = GROWTH.format(root=str(ROOT), setup=setup, measured=measured)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "layers/cutout/python"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300, check=True).stdout
+    printed, _, growth = out.rpartition("growth_mb ")
+    return float(growth), printed.strip()
+
+
 def main() -> None:
     from PIL import Image
 

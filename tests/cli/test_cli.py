@@ -60,6 +60,34 @@ def test_remove_a_folder_into_output_with_progress(tmp_path: Path, coffee: np.nd
     assert_subject_found(np.asarray(mask), "coffee")
 
 
+def test_inputs_that_would_share_a_result_name_each_get_their_own(tmp_path: Path, coffee: np.ndarray,
+                                                                  astronaut_jpeg: bytes) -> None:
+    """photo.jpg and photo.png in one folder (a camera's JPEG beside its export), or one name
+    in two subfolders with --output: no result overwrites another."""
+    shots = tmp_path / "shots"
+    (shots / "b").mkdir(parents=True)
+    (shots / "photo.jpg").write_bytes(astronaut_jpeg)
+    (shots / "photo.png").write_bytes(encode(coffee, "PNG"))
+    (shots / "b" / "photo.png").write_bytes(encode(coffee[:, ::-1].copy(), "PNG"))
+    (shots / "other.png").write_bytes(encode(coffee, "PNG"))
+    done = run("remove", str(shots / "photo.jpg"), str(shots / "photo.png"))
+    assert done.returncode == 0, done.stderr
+    beside = sorted(p.name for p in shots.glob("*.cutout.png"))
+    assert beside == ["photo.jpg.cutout.png", "photo.png.cutout.png"]
+    assert done.stdout.split() == [str(shots / name) for name in beside]
+    assert Image.open(shots / "photo.jpg.cutout.png").size == (512, 512)
+    assert Image.open(shots / "photo.png.cutout.png").size == (coffee.shape[1], coffee.shape[0])
+    for path in shots.glob("*.cutout.png"):
+        path.unlink()
+    out = tmp_path / "out"
+    done = run("remove", str(shots), "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 4 and "other.cutout.png" in names and "photo.jpg.cutout.png" in names
+    twins = [np.asarray(Image.open(out / n)) for n in names if n.startswith("photo.png")]
+    assert len(twins) == 2 and not np.array_equal(twins[0], twins[1])  # the photo and its mirror
+
+
 def test_remove_reports_bad_files_and_carries_on(tmp_path: Path, coffee_jpeg: bytes) -> None:
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     (tmp_path / "good.jpg").write_bytes(coffee_jpeg)
@@ -67,6 +95,22 @@ def test_remove_reports_bad_files_and_carries_on(tmp_path: Path, coffee_jpeg: by
     assert done.returncode == 1
     assert "broken.jpg: Can not load image." in done.stderr
     assert (tmp_path / "good.cutout.png").exists()
+
+
+def test_a_folder_named_like_a_photo_and_an_unreadable_file_do_not_stop_the_batch(
+        tmp_path: Path, coffee_jpeg: bytes) -> None:
+    """`album.jpg/` is a folder (its photos are taken, it is not read as a file); a file
+    that cannot be read is reported like a bad image and the others go on."""
+    (tmp_path / "album.jpg").mkdir()
+    (tmp_path / "album.jpg" / "inner.jpg").write_bytes(coffee_jpeg)
+    (tmp_path / "b.jpg").write_bytes(coffee_jpeg)
+    locked = tmp_path / "a.jpg"
+    locked.symlink_to(tmp_path / "gone.jpg")  # a dangling link: reading it fails like a locked file
+    done = run("remove", str(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert f"{locked}: " in done.stderr and "Traceback" not in done.stderr
+    assert (tmp_path / "b.cutout.png").exists()
+    assert (tmp_path / "album.jpg" / "inner.cutout.png").exists()
 
 
 def test_remove_missing_path(tmp_path: Path) -> None:
@@ -95,6 +139,9 @@ def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: byt
     assert 0.0 <= mae < 0.2 and 0.0 <= boundary <= 1.0
     (tta,) = [row[2:] for row in rows if row[:2] == ["cutout", "fast-tta"]]  # the two-scale tier
     assert 0.6 < float(tta[1]) <= 1.0
+    # rembg's plain LANCZOS upsampling, the boundary target's baseline: the same 0.5 threshold
+    (plain,) = [row[2:] for row in rows if row[:2] == ["plain", "upsampling"]]
+    assert abs(float(plain[1]) - iou) < 0.002 and 0.0 <= float(plain[3]) <= 1.0
     assert "rembg" not in lines  # a folder without published figures gets no reference row
     spill = [line for line in done.stdout.splitlines() if "composites" in line]
     assert len(spill) == 2 and all("decontaminate off" in line and "error off" in line for line in spill)

@@ -54,3 +54,15 @@ def test_eval_of_a_folder_without_a_subject_says_so(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"cutout: {folder}: no scorable images"
+
+
+def test_plain_upsampling_is_lanczos_alone_without_the_mattes_curve() -> None:
+    from cutout.engine import matte
+
+    soft = np.full((320, 320), 0.03, np.float32)  # the faint haze min-max scaling leaves
+    soft[100:220, 100:220] = 0.97
+    plain = evaluation.plain_upsampling(soft, 640, 480)
+    assert plain.shape == (480, 640) and plain.dtype == np.uint8
+    assert plain[10, 10] == 8 and plain[240, 320] == 247  # the haze kept, as rembg keeps it
+    default = matte.upsample(soft, 640, 480)
+    assert default[10, 10] == 0 and default[240, 320] == 255  # the default's curve clears it

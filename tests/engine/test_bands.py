@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from cutout.engine import bands, compose, matte, model, png
+from rss_probe import growth_of
+
+from cutout.engine import bands, compose, matte, model, png, resample
 
 
 @pytest.fixture
@@ -51,6 +53,35 @@ def test_banded_matte_matches_a_one_piece_resize(three_bands, size: tuple[int, i
     difference = np.abs(banded.astype(int) - reference)
     assert difference.max() <= 2  # rounding of filter centres, never a seam
     assert (difference > 0).mean() < 0.01
+
+
+@pytest.mark.parametrize("size", [(5000, 100), (5000, 1), (100, 5000), (1, 5000), (3000, 2500)])
+def test_a_panoramas_matte_is_resized_in_spans_like_one_piece(three_bands, monkeypatch: pytest.MonkeyPatch,
+                                                              size: tuple[int, int]) -> None:
+    """Lines cut into spans of 1,000 (SEGMENT, as a 25 MP panorama's are into 65,536s); a
+    banner wider than a span and lower than the mask is resized vertically first."""
+    monkeypatch.setattr(resample, "SEGMENT", 1000)
+    width, height = size
+    mask = soft_mask(3)
+    pieces = matte.upsample(mask, width, height)
+    reference = one_piece_upsample(mask, width, height)
+    assert pieces.shape == (height, width) and pieces.dtype == np.uint8
+    difference = np.abs(pieces.astype(int) - reference)
+    assert difference.max() <= 3  # the passes' order and filter centres round differently, no seam
+    assert difference.mean() < 0.3
+
+
+@pytest.mark.parametrize("size", [(8_000_000, 1), (1, 8_000_000)])
+def test_a_panoramas_matte_costs_about_its_own_size(size: tuple[int, int]) -> None:
+    """8 MP one pixel high (or wide): the matte is 8 MB; resized in one piece Pillow held a
+    width x 320 image (2.5 GB) and a table of filter taps per output line (450 MB)."""
+    growth, shape = growth_of(
+        "import numpy as np\nfrom cutout.engine import matte\n"
+        "mask = np.random.default_rng(0).random((320, 320), dtype=np.float32)\n"
+        "matte.upsample(mask, 50, 50)",  # imports and the thread pool warmed up
+        f"print(matte.upsample(mask, {size[0]}, {size[1]}).shape)")
+    assert shape == str((size[1], size[0]))
+    assert growth < 100, growth  # MB of resident memory above the start
 
 
 @pytest.mark.parametrize("size", [(4240, 2830), (4001, 2999), (961, 5000), (3000, 959), (1157, 865), (300, 8000)])

@@ -11,7 +11,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
+
+from rss_probe import growth_of
 
 from cutout.engine import colors, compose, geometry, images, matte, pipeline, segment
 from cutout.errors import InvalidOption
@@ -191,6 +193,40 @@ def test_cover_cuts_the_overflow_at_the_position():
     assert np.array_equal(compose.cover(image, 20, 20, (0.0, 0.5)), image[:, :20])
     assert np.array_equal(compose.cover(image, 20, 20, (1.0, 0.5)), image[:, 23:])
     assert np.array_equal(compose.cover(image, 20, 20), image[:, 12:32])  # round(11.5): 12
+
+
+PHOTO = ("import numpy as np\nfrom cutout.engine import compose\n"
+         "photo = np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8)\n")
+
+
+def test_a_background_covering_a_panorama_costs_about_the_panoramas_size():
+    """A 600x400 photo covering a 20000x1 canvas: only the kept row is resized (scaled
+    whole it would be 20000x13334, 800 MB; under a 25 MP banner one pixel high, 1.3 PB)."""
+    setup = PHOTO + "photo[:, :300] = (255, 0, 0)\nphoto[:, 300:] = (0, 0, 255)\ncompose.cover(photo, 60, 60)"
+    growth, printed = growth_of(setup, "strip = compose.cover(photo, 20000, 1)\n"
+                                       "print(strip.shape, strip[0, 0].tolist(), strip[0, -1].tolist())")
+    assert printed == "(1, 20000, 3) [255, 0, 0] [0, 0, 255]"  # the photo's left and right ends
+    assert growth < 50, growth  # MB of resident memory above the start
+
+
+def test_a_panoramas_shadow_and_flattening_cost_about_its_own_size():
+    """4 MP one pixel high: the RGBA result is 16 MB; compositing a whole row at a time
+    took ~5 float32 copies of it (and the shadow's resize a tap table per pixel)."""
+    setup = PHOTO + ("rgb = np.resize(photo, (1, 4_000_000, 3))\n"
+                     "alpha = np.resize(np.arange(256, dtype=np.uint8), (1, 4_000_000))\n"
+                     "compose.with_shadow(rgb[:, :100], alpha[:, :100])")
+    growth, shape = growth_of(setup, "print(compose.flatten(compose.with_shadow(rgb, alpha), (255, 255, 255)).shape)")
+    assert shape == "(1, 4000000, 3)"
+    assert growth < 120, growth  # MB: the result, its RGBA and the shadow's float matte
+
+
+def test_cover_keeps_the_same_middle_whether_it_resizes_all_or_the_kept_box():
+    image = np.random.default_rng(4).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(2)))
+    covered = compose.cover(image, 90, 30)  # scaled 1.5x to 90x60, 15 rows cut above and below
+    whole = compose.resize(image, 90, 60)[15:45]
+    assert covered.shape == (30, 90, 3)
+    assert np.abs(covered.astype(int) - whole).max() <= 2  # filter centres round, nothing moves
 
 
 def test_cover_at_the_images_own_aspect_ratio_is_a_plain_resize():

@@ -25,6 +25,31 @@ def test_decontaminated_edge_colours_are_the_true_foreground_within_a_few_levels
     assert (after <= 4).all(), after  # mean error per channel, in levels
 
 
+def test_a_matte_reaching_past_the_subject_leaves_little_green_on_a_new_background() -> None:
+    """The model's outline a few pixels outside the true one (its usual error): the half-kept
+    background pixels must not show their green on grey (the paper's equation: 62 levels)."""
+    composite, alpha, fg = disc_scene()
+    height, width = alpha.shape
+    yy, xx = np.mgrid[0:height, 0:width]
+    distance = np.hypot(xx - width / 2, yy - height / 2)
+    # disc_scene's disc grown by 4 px, with a ramp 8 px wide instead of 4
+    wide = (np.clip((0.3 * min(height, width) + 4 - distance) / 8 + 0.5, 0, 1) * 255 + 0.5).astype(np.uint8)
+    grey = np.float64(128)
+
+    def on_grey(colour: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return colour * (a[..., None] / 255) + grey * (1 - a[..., None] / 255)
+
+    ring = (wide > 0) & (wide < 255)
+    shown = on_grey(foreground.decontaminate(composite, wide), wide)[ring]
+    truth = on_grey(fg.astype(np.float64), alpha)[ring]
+    difference = shown - truth
+    green = np.clip(difference[:, 1] - (difference[:, 0] + difference[:, 2]) / 2, 0, None).mean()
+    as_photo = on_grey(composite.astype(np.float64), wide)[ring] - truth
+    assert np.clip(as_photo[:, 1] - (as_photo[:, 0] + as_photo[:, 2]) / 2, 0, None).mean() > 60
+    assert green < 10, green  # levels of green above the red-blue mean, in the soft ring
+    assert np.abs(difference).mean() < 25  # every channel, against the true composite on grey
+
+
 def test_decontamination_keeps_solid_and_clear_pixels_and_scales_with_strength() -> None:
     composite, alpha, _fg = disc_scene()
     full = foreground.decontaminate(composite, alpha, 1.0)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cutout.engine import images
-from cutout.errors import ImageTooLarge, InvalidImage
+from cutout.errors import ImageTooLarge, InvalidImage, InvalidOption
 
 LIMITS = images.Limits(max_megapixels=25, max_bytes=16 * 1024 * 1024)
 
@@ -169,6 +169,41 @@ def test_encode_round_trips() -> None:
     mask = np.full((5, 6), 9, np.uint8)
     img = Image.open(io.BytesIO(images.encode(mask, "png")))
     assert img.mode == "L" and np.asarray(img).max() == 9
+
+
+def test_webp_cut_out_keeps_its_matte_within_a_level() -> None:
+    # a solid disc, a soft ring holding all 256 levels, clear outside; a colour gradient
+    yy, xx = np.mgrid[0:300, 0:400]
+    alpha = np.clip((130 - np.hypot(yy - 150, xx - 200)) * 4.0, 0, 255).astype(np.uint8)
+    rgb = np.dstack([xx * 255 // 399, yy * 255 // 299, np.full_like(xx, 90)]).astype(np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(images.encode(np.dstack([rgb, alpha]), "webp"))))
+    assert back.shape == (300, 400, 4)
+    got = back[:, :, 3].astype(int)
+    assert np.abs(got - alpha).max() <= 1
+    assert (got[alpha == 0] == 0).all() and (got[alpha == 255] == 255).all()
+    # the colour is lossy WebP at quality 90: close where the subject is solid
+    assert np.abs(back[:, :, :3].astype(int) - rgb)[alpha == 255].mean() < 3
+
+
+@pytest.mark.parametrize("fmt, side, name", [("webp", 16_383, "WebP"), ("jpg", 65_500, "JPEG")])
+def test_a_result_longer_than_the_format_holds_is_refused_with_the_limit(fmt: str, side: int, name: str) -> None:
+    fits = np.full((2, side, 3), 90, np.uint8)
+    assert Image.open(io.BytesIO(images.encode(fits, fmt))).size == (side, 2)
+    wider = np.full((2, side + 1, 3), 90, np.uint8)
+    with pytest.raises(InvalidOption, match=f"{name} holds at most {side} pixels a side and this result "
+                                            f"is {side + 1}x2: ask for PNG") as refused:
+        images.encode(wider, fmt)
+    assert refused.value.code == "invalid_format"
+    with pytest.raises(InvalidOption, match=f"{name} holds at most {side} pixels"):
+        images.encode(np.ascontiguousarray(np.swapaxes(wider, 0, 1)), fmt)  # as tall as that
+    assert Image.open(io.BytesIO(images.encode(wider, "png"))).size == (side + 1, 2)
+
+
+def test_a_zip_longer_than_jpeg_holds_is_refused() -> None:
+    rgb, alpha = np.full((1, 65_501, 3), 90, np.uint8), np.full((1, 65_501), 255, np.uint8)
+    with pytest.raises(InvalidOption, match=r"The zip's color.jpg \(JPEG\) holds at most 65500 pixels") as refused:
+        images.encode_zip(rgb, alpha)
+    assert refused.value.code == "invalid_format"
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])

@@ -180,6 +180,26 @@ def test_bad_objects_get_an_error_file_and_are_not_retried(trigger_env, coffee_j
     assert usage_calls(table, "s3-pipeline") == 0  # bad input is never charged
 
 
+@pytest.fixture
+def tiny_plan(tmp_path, monkeypatch):
+    """The S3 account on a plan of 1 megapixel a minute (set before trigger_env imports the handler)."""
+    plans = tmp_path / "plans.json"
+    plans.write_text(json.dumps({"plans": {"tiny": {"mp_per_minute": 1, "monthly_credits": None}}}))
+    monkeypatch.setenv("CUTOUT_PLANS_FILE", str(plans))
+    monkeypatch.setenv("CUTOUT_S3_PLAN", "tiny")
+
+
+def test_an_upload_heavier_than_the_plans_minute_gets_an_error_file_not_endless_retries(
+        tiny_plan, trigger_env, coffee):
+    handler, s3, bucket, table = trigger_env
+    big = encode(np.asarray(Image.fromarray(coffee).resize((1500, 1000))), "JPEG")  # 1.5 MP: weighs 2
+    answer = handler.handler({"Records": [upload(s3, bucket, "uploads/big.jpg", big)]}, LambdaContext())
+    assert answer["results"][0]["status"] == "error"  # answered, so S3's event is not retried
+    error = json.loads(s3.get_object(Bucket=bucket, Key="results/big.error.json")["Body"].read())
+    assert error["code"] == "rate_limit_exceeded" and "no minute can admit it" in error["message"]
+    assert usage_calls(table, "s3-pipeline") == 0
+
+
 def test_object_over_the_byte_limit_is_refused_unread(trigger_env, monkeypatch):
     handler, s3, bucket, _ = trigger_env
     meter = handler.trigger.meter

@@ -152,6 +152,27 @@ def test_an_unreachable_source_or_a_corrupt_image_fails_the_job(app, http, web_s
     assert usage(app, key) == 0
 
 
+@pytest.mark.parametrize("options, width, reason", [
+    ({"output": {"mediaType": "image/webp"}}, 20_000, "invalid_format"),  # WebP: 16383 px a side
+    ({"mode": "psd", "output": {"mediaType": "image/vnd.adobe.photoshop"}}, 40_000, "psd_unsupported"),
+])
+def test_an_output_its_format_cannot_hold_fails_as_unable_to_process_outputs(app, http, options, width,
+                                                                             reason):
+    """A panorama within the pixel limit, wider than the output format allows: the job fails
+    with Adobe's 422404 ("unable to process outputs"), names the limit, and is refunded."""
+    strip = np.full((2, width, 3), 240, np.uint8)
+    strip[:, width // 3: 2 * width // 3] = (30, 60, 200)
+    out = io.BytesIO()
+    Image.fromarray(strip).save(out, "PNG")
+    key = new_key(app, f"too-wide-{reason}")
+    status, _ = run(http, key, options, out.getvalue())
+    assert status["status"] == "failed"
+    (detail,) = status["errorDetails"]
+    assert (detail["errorCode"], detail["reason"]) == ("422404", reason), detail
+    assert f"{width}x2" in detail["message"]
+    assert usage(app, key) == 0
+
+
 def test_validation_errors_answer_at_once_in_adobes_shape(http, key):
     answer = submit(http, key, {"mode": "cutout"})
     assert answer.status_code == 422
@@ -310,7 +331,10 @@ def test_a_presigned_upload_then_a_job_that_names_it(app, http, key, coffee_jpeg
     # another account cannot use the id: its job finds nothing there
     other = new_key(app, "upload thief")
     status, _ = run(http, other, body)
-    assert status["status"] == "failed" and status["errorDetails"][0]["reason"] == "not_found"
+    assert status["status"] == "failed"
+    error = status["errorDetails"][0]
+    assert (error["errorCode"], error["reason"]) == ("400401", "upload_not_found")
+    assert "uploadId" in error["message"] and "jobs/uploads" not in error["message"]  # no storage key
     answer = submit(http, key, {"image": {"source": {"uploadId": "../../etc/passwd"}}})
     assert answer.status_code == 422
 

@@ -172,6 +172,11 @@ def test_refused_uploads_say_why_and_are_never_counted(svc) -> None:
         assert (response.status_code, body["type"], body["status"]) == (status, code, status), body
         assert body["error"] and body["message"]
     assert cases[0][0].json()["errors"] == ["name: must be 1 to 30 characters"]
+    two = svc.call("POST", "/v1/images/upload", key, data={"name": "x"},
+                   files=[("image", ("a.png", png(marked()), "image/png")),
+                          ("image", ("b.png", png(marked()), "image/png"))])
+    assert two.status_code == 400 and two.json()["type"] == "validation_error"
+    assert two.json()["errors"] == ["body: Too many files. Maximum number of files is 1."]
     assert svc.usage(key)["calls"] == 0
 
 
@@ -247,6 +252,32 @@ def test_crop_rotate_mirror(svc, stored) -> None:
     assert np.array_equal(svc.pixels(stored.key, stored.id), marked())
 
 
+def test_exif_rotated_photos_stay_upright_through_every_operation(svc) -> None:
+    """A phone photo stored sideways with EXIF orientation 6 (turn 90 degrees clockwise):
+    the image object says its upright size, and so does every operation's output."""
+    sideways = Image.fromarray(marked()).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    sideways.save(out, "JPEG", quality=95, exif=exif)
+    key = svc.key()
+    image = svc.upload(key, out.getvalue(), name="phone", filename="phone.jpg").json()
+    assert (image["width"], image["height"]) == (80, 40)
+    for operation, body in (("convert", {"format": "png"}), ("blur", {"sigma": 0.3}),
+                            ("crop", {"x1": 0, "y1": 0, "x2": 80, "y2": 40}),
+                            ("resize", {"width": 160}), ("remove-background", {})):
+        response = svc.op(key, image["id"], operation, body)
+        assert response.status_code == 201, (operation, response.text)
+        result = response.json()
+        px = svc.pixels(key, result["id"])
+        scale = 2 if operation == "resize" else 1
+        assert (result["width"], result["height"]) == (80 * scale, 40 * scale), operation
+        assert px.shape[:2] == (40 * scale, 80 * scale), operation
+        if operation != "remove-background":  # red block top-left, blue bottom-left
+            assert near(px[3 * scale, 3 * scale, :3], (255, 0, 0), 40), operation
+            assert near(px[-4 * scale, 3 * scale, :3], (0, 0, 255), 40), operation
+
+
 def test_resize_fit_modes(svc, stored) -> None:
     image, px = made(svc, stored, "resize", {"width": 40, "height": 40})  # fill
     assert px.shape == (40, 40, 3) and near(px[2, 1], (255, 0, 0))
@@ -314,6 +345,24 @@ def test_convert_blur_modulate(svc, stored, astronaut_jpeg) -> None:
     assert px[2, 2, 1] > 150 and px[2, 2, 0] < 80  # red turned green
     _, px = made(svc, stored, "modulate", {"brightness": 0.5})
     assert abs(int(px[20, 40, 0]) - 128) <= 2
+
+
+def test_values_the_engine_refuses_are_validation_errors_and_not_charged(svc) -> None:
+    """A hue of 1e400 (JSON's infinity) and a WebP wider than WebP can be (16383 px):
+    400 validation_error as documented, with the reason in `errors`, never a 500."""
+    key = svc.key()
+    wide = svc.upload(key, png(np.full((2, 20_000, 3), 200, np.uint8)), filename="w.png",
+                      ctype="image/png").json()
+    before = svc.usage(key)["credits"]
+    for operation, body, words in (("modulate", b'{"hue": 1e400}', "hue"),
+                                   ("convert", b'{"format": "webp"}', "16383")):
+        response = svc.http.post(f"/v1/images/{wide['id']}/{operation}", content=body,
+                                 headers={"x-api-key": key, "content-type": "application/json"})
+        document = response.json()
+        assert response.status_code == 400, response.text
+        assert document["type"] == "validation_error" and document["status"] == 400, document
+        assert words in document["errors"][0]
+    assert svc.usage(key)["credits"] == before
 
 
 def test_watermark_is_placed_at_left_top(svc, stored) -> None:

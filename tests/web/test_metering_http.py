@@ -139,8 +139,11 @@ def test_an_image_heavier_than_the_plan_allows_says_so(make_client, big_photo: b
     key = new_key(client, "free", mp_per_minute=1)
     response = cut(client, big_photo, key)
     assert response.status_code == 429
-    assert response.json()["detail"] == ("This image weighs 2 megapixels; the plan allows 1 "
-                                         "megapixels a minute. Send a smaller image.")
+    assert response.json()["detail"] == ("This image weighs 2 megapixels; the plan allows 1 megapixels a "
+                                         "minute, so no minute can admit it: send a smaller image.")
+    assert "Retry-After" not in response.headers  # waiting would not help: a client must not loop
+    assert response.headers["X-RateLimit-Limit"] == "1"
+    assert usage(client, key)["calls"] == 0
 
 
 def test_an_exhausted_monthly_quota_is_402(make_client, photo: bytes, same_minute) -> None:

@@ -158,6 +158,34 @@ def test_auto_format_is_jpg_when_the_result_is_opaque(post, coffee_jpeg):
     assert image_of(response).format == "JPEG"
 
 
+def banner(coffee: np.ndarray, width: int, height: int) -> bytes:
+    """The photo stretched into a banner; the model, which squashes every photo to a square, sees the cup."""
+    return encode(np.asarray(Image.fromarray(coffee).resize((width, height), Image.Resampling.BILINEAR)), "PNG")
+
+
+def test_a_banner_wider_than_webp_holds_is_a_400_that_says_so_and_costs_nothing(app, api, coffee):
+    api_key = new_key(app)
+    response = api.post(URL, data={"size": "full", "format": "webp"}, files=upload(banner(coffee, 17_000, 60)),
+                        headers={"X-Api-Key": api_key})
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == "invalid_format"
+    assert error["detail"] == ("WebP holds at most 16383 pixels a side and this result is 17000x60: "
+                               "ask for PNG, or a smaller size.")
+    assert credits_used(api, api_key) == 0
+    png = api.post(URL, data={"size": "full", "format": "png"}, files=upload(banner(coffee, 17_000, 60)),
+                   headers={"X-Api-Key": api_key})
+    assert image_of(png).size == (17_000, 60)
+
+
+def test_auto_format_of_an_opaque_result_wider_than_jpeg_holds_is_png(post, coffee):
+    response = post(data={"size": "full", "bg_color": "white"}, files=upload(banner(coffee, 66_000, 8)))
+    assert response.headers["content-type"] == "image/png"
+    img = image_of(response)
+    assert (img.format, img.size) == ("PNG", (66_000, 8))
+    assert np.asarray(img.convert("RGBA"))[:, :, 3].min() == 255  # opaque: JPEG would have been chosen
+
+
 def test_zip_parts_compose_to_the_png(post, coffee_jpeg, plain):
     response = post(data={"size": "full", "format": "zip"}, files=upload(coffee_jpeg))
     assert response.status_code == 200
@@ -501,6 +529,48 @@ def test_resolution_too_high(small_limits_api):
     assert error["code"] == "resolution_too_high" and "megapixels" in error["detail"]
 
 
+def strip_png() -> bytes:
+    """A 50000x2 strip (0.1 megapixels) with a blue band in its middle third: the model finds it."""
+    strip = np.full((2, 50_000, 3), 240, np.uint8)
+    strip[:, 16_667:33_333] = (30, 60, 200)
+    return encode(strip, "PNG")
+
+
+def test_a_crop_margin_that_would_blow_up_the_canvas_is_refused_uncharged(small_limits_api):
+    """500 px around a 2 px tall subject makes a canvas 500 times the image: refused
+    (more than 4x the pixel limit, what a 50% margin makes at most), not allocated."""
+    response = small_limits_api.post(URL, files=upload(strip_png()),
+                                      data={"crop": "true", "crop_margin": "500px"})
+    assert response.status_code == 400, response.text[:300]
+    (error,) = response.json()["errors"]
+    assert error["code"] == "invalid_crop_margin"
+    assert "megapixels" in error["detail"] and "crop_margin" in error["detail"]
+    assert response.headers.get("x-credits-charged", "0") == "0"
+    fine = small_limits_api.post(URL, files=upload(strip_png()),
+                                 data={"crop": "true", "crop_margin": "50%", "size": "full"})
+    assert fine.status_code == 200, fine.text[:300]
+    assert fine.headers["x-height"] == "4"  # the 2 px subject and half its height each side
+
+
+@pytest.mark.parametrize("fmt, width", [("jpg", 70_000), ("zip", 70_000)])
+def test_a_result_wider_than_its_format_allows_is_refused_uncharged(app, api, fmt, width):
+    """JPEG (and the zip's color.jpg) holds at most 65500 px a side: a strip within the
+    pixel limit but wider than that is 400 invalid_format, naming the limit, never a 500."""
+    strip = np.full((2, width, 3), 240, np.uint8)
+    strip[:, width // 3: 2 * width // 3] = (30, 60, 200)
+    api_key = new_key(app)
+    response = api.post(URL, headers={"X-Api-Key": api_key}, files=upload(encode(strip, "PNG")),
+                        data={"format": fmt, "size": "full"})
+    assert response.status_code == 400, response.text[:300]
+    (error,) = response.json()["errors"]
+    assert error["code"] == "invalid_format"
+    assert f"{width}x2" in error["detail"] and "65500" in error["detail"]
+    assert credits_used(api, api_key) == 0
+    png = api.post(URL, headers={"X-Api-Key": api_key}, files=upload(encode(strip, "PNG")),
+                   data={"format": "png", "size": "full"})
+    assert png.status_code == 200 and png.headers["x-width"] == str(width)
+
+
 def test_bg_image_too_large_is_named_for_the_background(small_limits_api, coffee_jpeg):
     big_bg = encode(np.full((400, 600, 3), 10, np.uint8), "PNG")
     response = small_limits_api.post(URL, files={**upload(encode(np.zeros((10, 10, 3), np.uint8))),
@@ -530,12 +600,25 @@ def test_no_credits_left_is_402_and_uncharged(app, api, coffee_jpeg):
 
 
 def test_rate_limit_is_429_with_retry_after(app, api, large_jpeg):
-    api_key = new_key(app, mp_per_minute=2)  # the 2.16 MP photo weighs 3
+    api_key = new_key(app, mp_per_minute=5)  # the 2.16 MP photo weighs 3: one fits a minute
+    assert api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key}).status_code == 200
     response = api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key})
+    if response.status_code == 200:  # the minute turned between the two: its window is fresh
+        response = api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key})
     assert response.status_code == 429
     assert response.json()["errors"][0]["code"] == "rate_limit_exceeded"
     assert int(response.headers["retry-after"]) >= 1
-    assert response.headers["x-ratelimit-limit"] == "2"
+    assert response.headers["x-ratelimit-limit"] == "5"
+
+
+def test_an_image_heavier_than_the_plans_minute_is_429_without_retry_after(app, api, large_jpeg):
+    api_key = new_key(app, mp_per_minute=2)  # the 2.16 MP photo weighs 3
+    response = api.post(URL, files=upload(large_jpeg), headers={"X-Api-Key": api_key})
+    assert response.status_code == 429
+    error = response.json()["errors"][0]
+    assert error["code"] == "rate_limit_exceeded" and "no minute can admit it" in error["detail"]
+    assert "retry-after" not in response.headers
+    assert credits_used(api, api_key) == 0
 
 
 def test_credits_are_charged_by_output_size(app, api, coffee_jpeg, large_jpeg):

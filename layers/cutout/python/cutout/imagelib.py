@@ -76,16 +76,22 @@ class Page:
     previous: str | None  # the id the previous (newer) page starts at
 
 
-def header_of(record: ImageRecord) -> images.Header:
-    """The header a stored image was checked with when saved: no need to read it again."""
+def header_of(record: ImageRecord, data: bytes | None = None) -> images.Header:
+    """The header a stored image was checked with when saved: no need to check it again.
+
+    The record keeps the upright size but not the EXIF orientation: pass the stored
+    bytes (`data`) when decoding them, so that a photo stored sideways with an
+    orientation tag is turned upright (its metadata is parsed, no pixel decoded).
+    """
     name = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}[record.format]
-    return images.Header(name, record.width, record.height)
+    turn = 1 if data is None else images.orientation(data)
+    return images.Header(name, record.width, record.height, turn)
 
 
 def decode(data: bytes, limits: images.Limits, header: images.Header | None = None) -> np.ndarray:
     """Encoded bytes as HxWx3 (opaque) or HxWx4 (with transparency) uint8.
 
-    For a stored image pass `header_of(record)`: the file is then decoded once,
+    For a stored image pass `header_of(record, data)`: the file is then decoded once,
     never read twice. Raises InvalidImage or ImageTooLarge.
     """
     decoded = images.decode(data, limits, header)

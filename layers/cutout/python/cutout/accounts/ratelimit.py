@@ -30,6 +30,14 @@ class RateLimited(AccessError):
     retryable = True
 
 
+class HeavierThanThePlan(RateLimited):
+    """The image alone weighs more than the plan's megapixels a minute: no minute will
+    admit it, so it is not retryable and carries no Retry-After (a client that waits and
+    retries would loop forever). Answered as the dialect answers rate limits (429)."""
+
+    retryable = False
+
+
 class QuotaExceeded(AccessError):
     """The month's credits are used up."""
 
@@ -95,7 +103,8 @@ class Limiter:
     def admit(
         self, account: Account, megapixels: float, credits: float = 1.0, now: float | None = None
     ) -> Ticket:
-        """Charge one request or raise RateLimited (429), QuotaExceeded (402), LimiterUnavailable (503)."""
+        """Charge one request or raise RateLimited (429; HeavierThanThePlan when the image alone
+        is over the plan's megapixels a minute), QuotaExceeded (402), LimiterUnavailable (503)."""
         now = time.time() if now is None else now
         minute = minute_of(now)
         reset = (minute + 1) * WINDOW_SECONDS
@@ -106,16 +115,17 @@ class Limiter:
             account=account.id, window=minute, month=month_of(now), weight=weight,
             megapixels=round(megapixels, 6), credits=credits, expires=reset + TTL_GRACE,
         )
+        if weight > limit:  # refused before asking the store: no minute can hold it
+            raise HeavierThanThePlan(
+                f"This image weighs {weight} megapixels; the plan allows {limit} megapixels a "
+                "minute, so no minute can admit it: send a smaller image.",
+                headers={"X-RateLimit-Limit": str(limit)})
         try:
             used = self.store.admit(charge, limit, account.monthly_credits)
         except WindowFull as full:
             headers = rate_headers(limit, limit - full.used, reset) | {"Retry-After": retry_after}
-            if weight > limit:
-                message = (f"This image weighs {weight} megapixels; the plan allows "
-                           f"{limit} megapixels a minute. Send a smaller image.")
-            else:
-                message = (f"Rate limit exceeded: {limit} megapixels a minute. "
-                           f"Retry after {retry_after} seconds.")
+            message = (f"Rate limit exceeded: {limit} megapixels a minute. "
+                       f"Retry after {retry_after} seconds.")
             raise RateLimited(message, headers=headers) from None
         except QuotaFull as full:
             headers = rate_headers(limit, limit - full.window_used, reset)

@@ -67,6 +67,16 @@ def reference(folder: Path) -> Scores | None:
     return Scores(*known) if known else None
 
 
+def plain_upsampling(soft: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The soft mask (SxS float 0..1) resized to width x height with LANCZOS and nothing else.
+
+    rembg's way (the shared sets' README: "LANCZOS back to full size"), which issue 15's
+    boundary target is measured against: HxW uint8 alpha, no contrast curve, no edge step.
+    """
+    small = Image.fromarray((np.clip(soft, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
+    return np.asarray(small.resize((width, height), Image.Resampling.LANCZOS))
+
+
 def run(args: argparse.Namespace) -> int:
     """Print MAE, IoU, F and boundary MAE beside rembg's published figures; optionally spill."""
     from ..config import settings
@@ -80,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         rgb = images.decode(data, limits).rgb
         soft = segmenter.predict(rgb)
         variants = {"cutout": segment.full_matte(soft, rgb),
+                    "plain upsampling": plain_upsampling(soft, rgb.shape[1], rgb.shape[0]),
                     "cutout refine_edges": segment.full_matte(soft, rgb, refine_edges=True),
                     "cutout fast-tta": segment.full_matte(soft, rgb, close_up=segmenter.predict)}
         return variants, confidence.uncertainty(soft)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -15,7 +16,8 @@ def _inputs(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS))
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.suffix.lower() in EXTENSIONS and not p.is_dir()))
         elif path.exists():
             found.append(path)
         else:
@@ -23,9 +25,24 @@ def _inputs(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _destination(source: Path, out: Path | None, mode: str) -> Path:
+def _destinations(files: list[Path], out: Path | None, mode: str) -> list[Path]:
+    """One result path per input: `<stem>.cutout.png` (`.mask.png` for fg-mask) beside
+    it or in `out`. Inputs that would share one (photo.jpg and photo.png, or one name in
+    two subfolders with --output) keep their extension (photo.jpg.cutout.png), then a
+    number (photo.png.2.cutout.png), so no result overwrites another."""
     suffix = ".mask.png" if mode == "fg-mask" else ".cutout.png"
-    return (out or source.parent) / (source.stem + suffix)
+    plain = [(out or source.parent) / (source.stem + suffix) for source in files]
+    shared = {path for path, count in Counter(plain).items() if count > 1}
+    taken = set(plain) - shared
+    chosen: list[Path] = []
+    for source, path in zip(files, plain):
+        if path in shared:
+            path, number = path.with_name(source.name + suffix), 2
+            while path in taken:
+                path, number = path.with_name(f"{source.name}.{number}{suffix}"), number + 1
+            taken.add(path)
+        chosen.append(path)
+    return chosen
 
 
 def remove(args: argparse.Namespace) -> int:
@@ -41,20 +58,23 @@ def remove(args: argparse.Namespace) -> int:
     segmenter = model.load(cfg)
     limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
     options = pipeline.Options(mode=args.mode, png_level=cfg.png_compress_level)
-    progress = files
+    progress = list(zip(files, _destinations(files, args.output, args.mode)))
     if len(files) > 3 and not args.quiet:
         from tqdm import tqdm
 
-        progress = tqdm(files, unit="image")
+        progress = tqdm(progress, unit="image")
     failures = 0
-    for source in progress:
+    for source, target in progress:
         try:
             result = pipeline.cut(source.read_bytes(), options, segmenter=segmenter, limits=limits)
         except CutoutError as exc:
             failures += 1
             print(f"cutout: {source}: {exc.message}", file=sys.stderr)
             continue
-        target = _destination(source, args.output, args.mode)
+        except OSError as exc:  # unreadable: permissions, a dangling link, a file gone meanwhile
+            failures += 1
+            print(f"cutout: {source}: {exc.strerror or exc}", file=sys.stderr)
+            continue
         target.write_bytes(result.data)
         if len(files) <= 3 and not args.quiet:
             print(target)

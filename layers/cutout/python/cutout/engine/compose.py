@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from . import bands, images
+from . import bands, images, resample
 from ..types import RGB, RGBA, Alpha
 
 CHUNK_PIXELS = 65_536  # pixels per step of the compositing loops: their temporaries stay in cache
@@ -60,7 +61,7 @@ def shadow_matte(
     moved = Image.new("L", small_size, 0)
     moved.paste(small, (shift // 2, shift))
     soft = moved.filter(ImageFilter.GaussianBlur(radius=max(1.0, blur * side * scale)))
-    full = np.asarray(soft.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    full = resample.resize(soft, width, height, method=Image.Resampling.BILINEAR).astype(np.float32)
     return full * (opacity / 255.0)
 
 
@@ -75,25 +76,33 @@ def over(
     """
     height, width = alpha.shape
     rgba = np.empty((height, width, 4), dtype=np.uint8)
-    rows = max(1, CHUNK_PIXELS // max(width, 1))
     whole = under_rgb.ndim == 3 and under_rgb.shape[0] == height
 
-    def chunk(top: int, bottom: int) -> None:
-        a = alpha[top:bottom].astype(np.float32) / 255.0
-        b = under_alpha[top:bottom] * (1.0 - a)
+    def chunk(top: int, bottom: int, left: int, right: int) -> None:
+        a = alpha[top:bottom, left:right].astype(np.float32) / 255.0
+        b = under_alpha[top:bottom, left:right] * (1.0 - a)
         out_a = a + b
         safe = np.where(out_a > 0, out_a, 1.0)[:, :, None]
-        below = under_rgb[top:bottom] if whole else under_rgb
-        colour = (rgb[top:bottom] * a[:, :, None] + below * b[:, :, None]) / safe
-        rgba[top:bottom, :, :3] = np.clip(colour + 0.5, 0, 255)
-        rgba[top:bottom, :, 3] = np.clip(out_a * 255.0 + 0.5, 0, 255)
+        below = under_rgb[top:bottom, left:right] if whole else under_rgb
+        colour = (rgb[top:bottom, left:right] * a[:, :, None] + below * b[:, :, None]) / safe
+        rgba[top:bottom, left:right, :3] = np.clip(colour + 0.5, 0, 255)
+        rgba[top:bottom, left:right, 3] = np.clip(out_a * 255.0 + 0.5, 0, 255)
 
-    def band(top: int, bottom: int) -> None:
-        for start in range(top, bottom, rows):
-            chunk(start, min(start + rows, bottom))
-
-    bands.map_rows(band, height, width)
+    bands.map_rows(lambda top, bottom: _in_chunks(chunk, top, bottom, width), height, width)
     return rgba
+
+
+def _in_chunks(chunk: Callable[[int, int, int, int], None], top: int, bottom: int, width: int) -> None:
+    """chunk(top, bottom, left, right) over rows top..bottom, `CHUNK_PIXELS` pixels at a time.
+
+    A few whole rows per chunk; a row longer than that (a panorama) in pieces, so the
+    temporaries stay in cache and never grow with the image's width.
+    """
+    rows = max(1, CHUNK_PIXELS // max(width, 1))
+    columns = min(width, CHUNK_PIXELS)
+    for start in range(top, bottom, rows):
+        for left in range(0, width, columns):
+            chunk(start, min(start + rows, bottom), left, min(left + columns, width))
 
 
 def with_shadow(rgb: np.ndarray, alpha: np.ndarray, *, opacity: float = 0.5) -> np.ndarray:
@@ -121,20 +130,20 @@ def over_opaque(rgb: np.ndarray, alpha: np.ndarray, under: np.ndarray) -> RGB:
     height, width = alpha.shape
     out = np.empty((height, width, 3), dtype=np.uint8)
 
-    rows = max(1, CHUNK_PIXELS // max(width, 1))
-    # Every operand is either as wide as a row of samples (W*3) or a whole chunk, so NumPy
-    # runs long contiguous loops (a per-pixel (3,) broadcast would run loops of 3).
-    colour_row = np.tile(under.astype(np.uint16), width) if under.ndim == 1 else None
+    # Every operand is either as wide as a chunk's row of samples (w*3) or a whole chunk, so
+    # NumPy runs long contiguous loops (a per-pixel (3,) broadcast would run loops of 3).
+    colour_row = np.tile(under.astype(np.uint16), min(width, CHUNK_PIXELS)) if under.ndim == 1 else None
 
-    def chunk(top: int, bottom: int) -> None:
-        a = np.repeat(alpha[top:bottom], 3, axis=1).astype(np.uint16)  # (rows, W*3)
-        num = rgb[top:bottom].reshape(bottom - top, width * 3).astype(np.uint16)
+    def chunk(top: int, bottom: int, left: int, right: int) -> None:
+        rows, samples = bottom - top, (right - left) * 3
+        a = np.repeat(alpha[top:bottom, left:right], 3, axis=1).astype(np.uint16)  # (rows, w*3)
+        num = rgb[top:bottom, left:right].reshape(rows, samples).astype(np.uint16)
         num *= a
         a ^= 255  # 255 - a
         if colour_row is None:
-            a *= under[top:bottom].reshape(bottom - top, width * 3)  # uint16: at most 255 * 255
+            a *= under[top:bottom, left:right].reshape(rows, samples)  # uint16: at most 255 * 255
         else:
-            a *= colour_row
+            a *= colour_row[:samples]
         num += a
         num += 127  # round half up: (num + 127) // 255, and num + 127 < 65535
         # x // 255 == (x + 1 + (x >> 8)) >> 8 for every x below 65535 (checked exhaustively)
@@ -142,13 +151,9 @@ def over_opaque(rgb: np.ndarray, alpha: np.ndarray, under: np.ndarray) -> RGB:
         num += a
         num += 1
         num >>= 8
-        out[top:bottom] = num.reshape(bottom - top, width, 3)
+        out[top:bottom, left:right] = num.reshape(rows, right - left, 3)
 
-    def band(top: int, bottom: int) -> None:
-        for start in range(top, bottom, rows):  # a few rows at a time: the temporaries stay in cache
-            chunk(start, min(start + rows, bottom))
-
-    bands.map_rows(band, height, width)
+    bands.map_rows(lambda top, bottom: _in_chunks(chunk, top, bottom, width), height, width)
     return out
 
 
@@ -159,7 +164,7 @@ def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     """An L, RGB or RGBA array resized to width x height (LANCZOS: outputs are for people)."""
     if pixels.shape[1] == width and pixels.shape[0] == height:
         return pixels
-    return np.asarray(images.pil(pixels).resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0))
+    return resample.resize(images.pil(pixels), width, height, reducing_gap=3.0)
 
 
 def crop(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -234,9 +239,14 @@ def cover(
     # the whole number it is, and one more pixel would be scaled and then cut off.
     scaled_w = max(width, math.ceil(src_w * factor - 1e-9))
     scaled_h = max(height, math.ceil(src_h * factor - 1e-9))
-    scaled = resize(image, scaled_w, scaled_h)
     left, top = round(position[0] * (scaled_w - width)), round(position[1] * (scaled_h - height))
-    return np.ascontiguousarray(scaled[top : top + height, left : left + width])
+    if (scaled_w, scaled_h) == (src_w, src_h):
+        return np.ascontiguousarray(image[top : top + height, left : left + width])
+    # Only the kept part is resized, from its box in the source: the whole scaled image
+    # can be vast (a 600x400 photo covering a 25 MP canvas one pixel high: 25M x 17M).
+    fx, fy = scaled_w / src_w, scaled_h / src_h
+    box = (left / fx, top / fy, (left + width) / fx, (top + height) / fy)
+    return resample.resize(images.pil(image), width, height, box, reducing_gap=3.0)
 
 
 def on_background(product: np.ndarray, background: np.ndarray) -> np.ndarray:

@@ -101,6 +101,20 @@ def _orientation(img: Image.Image) -> int:
     return orientation if orientation in _UPRIGHT else 1
 
 
+def orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of an encoded image, from its metadata; no pixel is decoded.
+
+    For bytes checked earlier whose Header was not kept (a stored image's record keeps
+    only the upright size). 1 when there is none or the file cannot be opened (decode
+    refuses such files itself).
+    """
+    try:
+        with _open(data) as img:
+            return _orientation(img)
+    except InvalidImage:
+        return 1
+
+
 def _header(img: Image.Image) -> Header:
     width, height = img.size
     orientation = _orientation(img)
@@ -256,6 +270,33 @@ def pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
 
 
+# libwebp keeps at most 16 + (q - 70) * 8 alpha levels for alpha_quality q < 100 (92: 192).
+# With more than 192 levels its fast alpha filtering compresses the plane twice (its best
+# filter and none) and keeps the smaller; up to 192 once (alpha_enc.c, GetFilterMap,
+# kMaxColorsForFilterNone). 12 MP cut-outs: 2-2.7x faster to encode, 2-7% larger, the
+# matte within a level of the PNG's (0 and 255 kept exact). docs/performance.md.
+WEBP_ALPHA_QUALITY = 92
+
+
+# The longest side each lossy format can hold: libjpeg's JPEG_MAX_DIMENSION, libwebp's
+# WEBP_MAX_DIMENSION. Pillow only fails on a larger image while writing it (OSError,
+# ValueError); a panorama within the megapixel limit can be wider than either.
+MAX_SIDE = {"jpg": 65_500, "webp": 16_383}
+FORMAT_NAMES = {"jpg": "JPEG", "webp": "WebP"}
+
+
+def check_side(fmt: str, width: int, height: int, what: str = "") -> None:
+    """Refuse (InvalidOption, `invalid_format`) a result of width x height px that `fmt` cannot hold.
+
+    what: how the message names the file (default: the format's name, e.g. "JPEG").
+    """
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise InvalidOption(f"{what or FORMAT_NAMES[fmt]} holds at most {limit} pixels a side and "
+                            f"this result is {width}x{height}: ask for PNG, or a smaller size.",
+                            code="invalid_format")
+
+
 def encode(
     pixels: np.ndarray, fmt: str, *, png_level: int = 1, quality: int = 90, subsampling: int = -1
 ) -> bytes:
@@ -264,8 +305,12 @@ def encode(
     Colour (RGB, RGBA) is sRGB and tagged so: a PNG sRGB chunk, an sRGB ICC
     profile in JPEG and WebP (icc.py). L arrays are mattes (data) and are not
     tagged. JPEG cannot carry alpha; callers flatten first (see compose.flatten).
+    WebP is lossy (`quality`) and so is its alpha, by a level at most
+    (`WEBP_ALPHA_QUALITY`). Raises InvalidOption for RGBA as jpg, a result larger than
+    the format holds (`check_side`) or another format.
     """
     colour = pixels.ndim == 3
+    check_side(fmt, pixels.shape[1], pixels.shape[0])
     if fmt == "png":  # see png.py: 5-10x faster than Pillow's
         return encode_png(pixels, png_level, srgb=colour)
     img = pil(pixels)
@@ -276,14 +321,18 @@ def encode(
             raise InvalidOption("JPEG cannot hold transparency; flatten the image first.")
         img.save(out, "JPEG", quality=quality, optimize=False, subsampling=subsampling, **tag)
     elif fmt == "webp":
-        img.save(out, "WEBP", quality=quality, method=2, **tag)
+        img.save(out, "WEBP", quality=quality, method=2, alpha_quality=WEBP_ALPHA_QUALITY, **tag)
     else:
         raise InvalidOption(f"Unknown output format: {fmt}.")
     return out.getvalue()
 
 
 def encode_zip(rgb: np.ndarray, alpha: np.ndarray, *, png_level: int = 1) -> bytes:
-    """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side."""
+    """remove.bg's ZIP: `color.jpg` (RGB) and `alpha.png` (the matte), composable client-side.
+
+    Raises InvalidOption when the result is wider or taller than JPEG holds (`check_side`).
+    """
+    check_side("jpg", rgb.shape[1], rgb.shape[0], "The zip's color.jpg (JPEG)")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         # 4:4:4 chroma: with the default 4:2:0, colours at the subject's edge drift by

@@ -31,7 +31,8 @@ class Options:
     """What to make of one image; every field is dialect-neutral.
 
     mode: fg-image (cut-out), fg-image-shadow (cut-out on a drop shadow), fg-mask (alpha matte).
-    format: png | jpg | webp | zip | auto (PNG when the result has transparency, else JPG).
+    format: png | jpg | webp | zip | auto (PNG when the result has transparency or is too
+        large for JPEG, else JPG).
     max_megapixels: the output is downscaled to fit (aspect kept); None = no limit.
     background_color / background_image: an RGBA colour or encoded image bytes put behind the
         subject (the image is scaled to cover the canvas); at most one of the two.
@@ -141,16 +142,36 @@ def _scale_box(box: tuple[int, int, int, int], sx: float, sy: float, width: int,
             min(height, max(math.floor(top * sy) + 1, math.ceil(bottom * sy))))
 
 
+# A crop window may hold at most this many times the image pixel limit: the most a margin
+# in percent (at most 50% a side) makes of an image within the limit. A margin in pixels
+# around a thin subject could otherwise make a canvas of any size (500 px around a
+# 2,000,000x1 strip: 681 megapixels, 2.5 GB).
+MAX_CROP_WINDOW_FACTOR = 4
+
+
 def layout(
-    rgb: np.ndarray, alpha: np.ndarray, options: Options, box: tuple[int, int, int, int] | None
+    rgb: np.ndarray, alpha: np.ndarray, options: Options, box: tuple[int, int, int, int] | None,
+    max_megapixels: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop to the subject (`box`: left, top, width, height) plus margin, then scale and position it."""
+    """Crop to the subject (`box`: left, top, width, height) plus margin, then scale and position it.
+
+    `max_megapixels`: the image pixel limit; a crop window over MAX_CROP_WINDOW_FACTOR
+    times it raises InvalidOption (`invalid_crop_margin`) before it is allocated.
+    """
     if box is None:
         return rgb, alpha  # nothing to crop to or to move
     if options.crop:
         left, top, box_w, box_h = box
         m_top, m_right, m_bottom, m_left = options.crop_margin.resolve(box_w, box_h)
         window = (left - m_left, top - m_top, left + box_w + m_right, top + box_h + m_bottom)
+        window_w, window_h = window[2] - window[0], window[3] - window[1]
+        if max_megapixels is not None and \
+                window_w * window_h > MAX_CROP_WINDOW_FACTOR * max_megapixels * 1_000_000:
+            raise InvalidOption(
+                f"The crop_margin makes the result {window_w}x{window_h} px "
+                f"({window_w * window_h / 1e6:.1f} megapixels); at most "
+                f"{MAX_CROP_WINDOW_FACTOR * max_megapixels:g} are allowed: use a smaller margin.",
+                code="invalid_crop_margin")
         rgb, alpha = compose.crop(rgb, window), compose.crop(alpha, window)
         box = (m_left, m_top, box_w, box_h)
     if options.scale is not None or options.position is not None:
@@ -189,12 +210,13 @@ def _background(options: Options, limits: Limits, width: int, height: int) -> np
 
 
 def resolve_format(pixels: np.ndarray, fmt: str) -> str:
-    """`auto` means PNG for a mask or a result with transparency, else JPG."""
+    """`auto` means PNG for a mask, a result with transparency or one wider or taller
+    than JPEG holds (`images.MAX_SIDE`), else JPG."""
     if fmt != "auto":
         return fmt
     if pixels.ndim == 2 or (pixels.shape[2] == 4 and int(pixels[:, :, 3].min()) < 255):
         return "png"
-    return "jpg"
+    return "png" if max(pixels.shape[:2]) > images.MAX_SIDE["jpg"] else "jpg"
 
 
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
@@ -251,7 +273,7 @@ def cut(
         # not a photo's mix of subject and background.
         rgb = foreground.decontaminate(rgb, alpha, options.decontaminate)
     box = matte.bounding_box(alpha)
-    laid_rgb, laid_alpha = layout(rgb, alpha, options, box)
+    laid_rgb, laid_alpha = layout(rgb, alpha, options, box, limits.max_megapixels)
     if options.crop:
         laid_rgb, fitted = _fit(options.max_megapixels, laid_rgb, laid_alpha)
         assert fitted is not None  # an alpha in, an alpha out

@@ -27,9 +27,9 @@ from typing import Callable
 
 from .. import fetch
 from ..engine import images
-from ..blobs import BlobStore, read as read_blob
+from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
-from ..errors import CutoutError
+from ..errors import CutoutError, InputError
 from ..metering import Meter
 from ..engine.model import Segmenter
 from ..queues import JobMessage
@@ -142,7 +142,8 @@ class Worker:
             if exc.retryable:  # storage unavailable and the like: the server's failure
                 self._release(claimed)
                 raise
-            code = OUTPUT_ERROR if exc.code == "psd_unsupported" else INPUT_ERROR
+            # an output its format cannot hold (a PSD or WebP too wide): 422404
+            code = OUTPUT_ERROR if exc.code in ("psd_unsupported", "invalid_format") else INPUT_ERROR
             if isinstance(exc, topup.RateLimitedAtProcessing):
                 code = RATE_LIMIT_ERROR
             return self._finish(claimed, FAILED, error={
@@ -181,7 +182,12 @@ class Worker:
         limits = self.meter.limits
         if "key" in job.source:
             # A presigned PUT is not size-bounded: look before reading it into memory.
-            data = read_blob(self.blobs, job.source["key"], limits.max_bytes).data
+            try:
+                data = read_blob(self.blobs, job.source["key"], limits.max_bytes).data
+            except BlobNotFound:  # never PUT, or the id is another account's: say so, not the key
+                raise InputError("Nothing was uploaded under this uploadId for this API key: PUT the "
+                                 "image to the job's presigned uploadUrl before submitting the job.",
+                                 code="upload_not_found") from None
         else:
             data = fetch.fetch(job.source["url"], max_bytes=limits.max_bytes,
                                timeout=self.cfg.fetch_timeout,

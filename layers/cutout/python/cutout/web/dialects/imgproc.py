@@ -92,7 +92,7 @@ async def upload(request: Request) -> Response:
             form = await request.form(max_files=1, max_fields=8,
                                       max_part_size=p.MAX_UPLOAD_BYTES + 1024)
         except Exception as exc:  # Starlette's MultiPartException and friends: a bad body
-            raise p.Invalid([f"body: {exc}"]) from None
+            raise p.Invalid([f"body: {getattr(exc, 'detail', exc)}"]) from None
         try:
             image = form.get("image")
             name = form.get("name")

@@ -72,7 +72,7 @@ async def operate(request: Request, model: type[p.Named], plan: Planner
         lim = limits(engine)
 
         def work() -> ImageRecord:
-            pixels = chosen.step(imagelib.decode(data, lim, imagelib.header_of(record)))
+            pixels = chosen.step(imagelib.decode(data, lim, imagelib.header_of(record, data)))
             if caller.account.sandbox:
                 pixels = imageops.sandbox_mark(pixels)
             out = imagelib.encode(pixels, chosen.format, chosen.quality,
@@ -181,7 +181,7 @@ async def remove_background(request: Request) -> Response:
 
         def work() -> ImageRecord:
             result = pipeline.cut(data, options, segmenter=engine.segmenter, limits=lim,
-                                  header=imagelib.header_of(record))
+                                  header=imagelib.header_of(record, data))
             scores.append(result)
             out = result.data
             if caller.account.sandbox:  # the one extra decode, for sandbox keys only
@@ -214,8 +214,8 @@ async def watermark(request: Request) -> Response:
         lim = limits(engine)
 
         def work() -> ImageRecord:
-            base = imagelib.decode(blobs[0], lim, imagelib.header_of(record))
-            layers = [(imagelib.decode(d, lim, imagelib.header_of(r)), m.left, m.top)
+            base = imagelib.decode(blobs[0], lim, imagelib.header_of(record, blobs[0]))
+            layers = [(imagelib.decode(d, lim, imagelib.header_of(r, d)), m.left, m.top)
                       for r, d, m in zip(marks, blobs[1:], body.watermarks)]
             pixels = imageops.watermark(base, layers)
             if caller.account.sandbox:

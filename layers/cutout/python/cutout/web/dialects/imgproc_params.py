@@ -168,9 +168,13 @@ def status_of(exc: CutoutError) -> int:
 
 
 def error_response(exc: CutoutError) -> JSONResponse:
-    """Any refusal in IMG Processing's shape, with the error's own headers (rate limits)."""
+    """Any refusal in IMG Processing's shape, with the error's own headers (rate limits).
+
+    An engine InvalidOption (a value only the operation itself can refuse: a hue of
+    1e400, a WebP wider than 16383 px) is a `validation_error` like any bad parameter."""
     status = status_of(exc)
-    body: dict[str, Any] = {"type": exc.code, "error": HTTPStatus(status).phrase,
+    code = "validation_error" if isinstance(exc, InvalidOption) else exc.code
+    body: dict[str, Any] = {"type": code, "error": HTTPStatus(status).phrase,
                             "status": status, "message": exc.message}
     if isinstance(exc, Invalid):
         body["errors"] = exc.errors
