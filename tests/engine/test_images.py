@@ -199,6 +199,21 @@ def test_a_result_longer_than_the_format_holds_is_refused_with_the_limit(fmt: st
     assert Image.open(io.BytesIO(images.encode(wider, "png"))).size == (side + 1, 2)
 
 
+@pytest.mark.parametrize("fmt", ["webp", "jpg", "zip"])
+def test_a_canvas_longer_than_the_format_holds_is_refused_before_the_model_runs(fmt: str) -> None:
+    from cutout.engine import pipeline
+
+    class NoModel:  # any use of the model fails the test
+        def __getattr__(self, name: str):
+            raise AssertionError(f"the model was used ({name}) for a result its format cannot hold")
+
+    banner = images.encode(np.full((2, 70_000, 3), 90, np.uint8), "png")
+    with pytest.raises(InvalidOption, match="holds at most") as refused:
+        pipeline.cut(banner, pipeline.Options(format=fmt), segmenter=NoModel(),  # type: ignore[arg-type]
+                     limits=images.Limits(25, 50_000_000))
+    assert refused.value.code == "invalid_format"
+
+
 def test_a_zip_longer_than_jpeg_holds_is_refused() -> None:
     rgb, alpha = np.full((1, 65_501, 3), 90, np.uint8), np.full((1, 65_501), 255, np.uint8)
     with pytest.raises(InvalidOption, match=r"The zip's color.jpg \(JPEG\) holds at most 65500 pixels") as refused:

@@ -285,14 +285,15 @@ MAX_SIDE = {"jpg": 65_500, "webp": 16_383}
 FORMAT_NAMES = {"jpg": "JPEG", "webp": "WebP"}
 
 
-def check_side(fmt: str, width: int, height: int, what: str = "") -> None:
-    """Refuse (InvalidOption, `invalid_format`) a result of width x height px that `fmt` cannot hold.
+def check_side(fmt: str, width: int, height: int) -> None:
+    """Refuse (InvalidOption, `invalid_format`) a width x height px result that `fmt` cannot hold.
 
-    what: how the message names the file (default: the format's name, e.g. "JPEG").
+    fmt: png, jpg, webp or zip (its colour layer is a JPEG); other names pass.
     """
-    limit = MAX_SIDE.get(fmt)
+    limit = MAX_SIDE.get("jpg" if fmt == "zip" else fmt)
     if limit is not None and max(width, height) > limit:
-        raise InvalidOption(f"{what or FORMAT_NAMES[fmt]} holds at most {limit} pixels a side and "
+        what = "The zip's color.jpg (JPEG)" if fmt == "zip" else FORMAT_NAMES[fmt]
+        raise InvalidOption(f"{what} holds at most {limit} pixels a side and "
                             f"this result is {width}x{height}: ask for PNG, or a smaller size.",
                             code="invalid_format")
 
@@ -332,7 +333,7 @@ def encode_zip(rgb: np.ndarray, alpha: np.ndarray, *, png_level: int = 1) -> byt
 
     Raises InvalidOption when the result is wider or taller than JPEG holds (`check_side`).
     """
-    check_side("jpg", rgb.shape[1], rgb.shape[0], "The zip's color.jpg (JPEG)")
+    check_side("zip", rgb.shape[1], rgb.shape[0])
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         # 4:4:4 chroma: with the default 4:2:0, colours at the subject's edge drift by

@@ -261,6 +261,9 @@ def cut(
         # The canvas is the whole photo, so shrink it first: the model sees the
         # same 320x320 input either way, and every later step costs less.
         rgb, source_alpha = _fit(options.max_megapixels, rgb, source_alpha)
+        # the canvas is final (scale and position keep it): a format that cannot hold it
+        # is refused now, not after the model and the full-size steps
+        images.check_side(options.format, rgb.shape[1], rgb.shape[0])
         if roi is not None:
             roi = _scale_box(roi, rgb.shape[1] / width, rgb.shape[0] / height, rgb.shape[1], rgb.shape[0])
     tier = tiers.TIERS[options.model]
