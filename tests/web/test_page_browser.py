@@ -226,6 +226,23 @@ def test_errors_are_shown_as_the_api_words_them(page, server: str) -> None:
     assert card(page, "not-an-image.jpg").locator(".download").is_hidden()
 
 
+def test_a_dropped_file_that_is_not_an_image_says_so_and_is_not_sent(page, server: str) -> None:
+    posted: list[str] = []
+    page.on("request", lambda request: posted.append(request.url) if request.method == "POST" else None)
+    page.evaluate("""() => {
+      const data = new DataTransfer();
+      data.items.add(new File(["shopping list"], "notes.txt", {type: "text/plain"}));
+      document.querySelector("#drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+    }""")
+    shown = card(page, "notes.txt").locator(".error")
+    shown.wait_for(timeout=10_000)
+    assert shown.inner_text() == "notes.txt is not an image (text/plain); nothing was sent."
+    assert card(page, "notes.txt").locator(".before").is_hidden()
+    assert card(page, "notes.txt").locator(".download").is_hidden()
+    page.wait_for_timeout(300)
+    assert posted == []
+
+
 def test_the_key_is_remembered_and_a_wrong_one_is_refused_in_the_apis_words(page, server: str) -> None:
     page.fill("#key", "ck_not-a-real-key")
     page.click("#key-save")

@@ -153,10 +153,21 @@ async function process(job) {
   }
 }
 
+function notAnImage(file) {
+  // Said on its own card, and nothing is sent: a video or a document would only be refused.
+  const card = addCard(file.name, "");
+  card.querySelector(".before").hidden = true;
+  card.dataset.state = "error";
+  card.querySelector(".caption").textContent = "Not sent";
+  const box = card.querySelector(".error");
+  box.textContent = `${file.name} is not an image (${file.type}); nothing was sent.`;
+  box.hidden = false;
+}
+
 function addFiles(files) {
   const { product, fields } = chosenProduct();
   for (const file of files) {
-    if (!file.type.startsWith("image/") && file.type !== "") continue;
+    if (!file.type.startsWith("image/") && file.type !== "") { notAnImage(file); continue; }
     enqueue({ name: file.name || "pasted image", file, product, fields,
               originalUrl: URL.createObjectURL(file) });
   }
