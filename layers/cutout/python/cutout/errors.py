@@ -16,6 +16,7 @@ CutoutError                  code (stable, machine-readable), message, headers
 │   ├── MissingKey, InvalidApiKey, RevokedKey                              (accounts/keys.py)
 │   ├── QuotaExceeded                                                      (accounts/ratelimit.py)
 │   └── RateLimited          retryable: the minute's window frees up       (accounts/ratelimit.py)
+│       └── HeavierThanThePlan  not retryable: the image alone outweighs the minute
 ├── NotFound                 no such object
 │   └── BlobNotFound                                                       (blobs/)
 └── Unavailable              a backend is down or refused the call: retry
