@@ -139,6 +139,10 @@ def uncertainty(required: bool = True) -> dict[str, Schema]:
     return {"X-Uncertainty-Score": header(UNCERTAINTY_SCORE["description"],
                                           {"type": "string", "pattern": r"^[01]\.\d{4}$"}, required)}
 RETRY_AFTER = header("Seconds to wait before trying again.", required=True)
+# A 429's wait: absent when the image alone weighs more than the plan's minute (no wait helps).
+RATE_RETRY_AFTER = header("Seconds until the minute's window frees up. Absent when the image alone "
+                          "weighs more than the plan's megapixels a minute: no minute admits it, so "
+                          "send a smaller image instead of retrying.")
 REQUEST_ID = header("The request's id: yours if you sent a safe `X-Request-Id`, else a new one.",
                     STRING, required=True)
 
@@ -206,7 +210,9 @@ REFUSALS = {
     401: ("No API key was sent.", {}),
     402: ("The account's monthly credits are used up.", RATE_LIMIT),
     403: ("The API key is unknown or revoked (or the RapidAPI proxy secret is wrong).", {}),
-    429: ("Over the account's megapixels per minute.", {**RATE_LIMIT, "Retry-After": RETRY_AFTER}),
+    429: ("Over the account's megapixels per minute (retry after `Retry-After`), or an image "
+          "heavier than the whole minute (no `Retry-After`: send a smaller one).",
+          {**RATE_LIMIT, "Retry-After": RATE_RETRY_AFTER}),
     503: ("The account store (or the result store) is unreachable; nothing was charged.",
           {"Retry-After": header("Seconds to wait before trying again.")}),
 }

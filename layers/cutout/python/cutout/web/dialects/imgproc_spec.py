@@ -57,7 +57,7 @@ USAGE = {"X-Image-Processing-Usage": oa.header(
     "Operations this request counted: 1, or 2 for remove-background.", required=True)}
 CREATED_HEADERS = {**USAGE, **oa.METERED_SUCCESS}
 READ_HEADERS = oa.RATE_LIMIT  # any keyed answer carries the account's window, unchanged
-RATE_LIMITED = {**oa.RATE_LIMIT, "Retry-After": oa.RETRY_AFTER}
+RATE_LIMITED = {**oa.RATE_LIMIT, "Retry-After": oa.RATE_RETRY_AFTER}
 UNAVAILABLE = {"Retry-After": oa.header("Seconds to wait before trying again.")}
 
 
@@ -89,7 +89,8 @@ def refusals(*, metered: bool) -> dict[int, Schema]:
                    "A revoked key" + (", or the account's monthly credits are used up."
                                       if metered else "."), headers=READ_HEADERS),
         429: error(429, "rate_limit_exceeded", "Rate limit exceeded.",
-                   "Over the account's megapixels per minute; retry after `Retry-After`.",
+                   "Over the account's megapixels per minute; retry after `Retry-After` "
+                   "(absent for an image heavier than the whole minute: send a smaller one).",
                    headers=RATE_LIMITED),
         503: error(503, "service_unavailable", "The image store is unavailable; retry shortly.",
                    "The key, image or rate-limit store is unreachable; nothing was charged.",
