@@ -36,6 +36,7 @@ SAMPLES = {
     "CUTOUT_PLANS_FILE": ("plans_file", "/etc/plans.json"),
     "CUTOUT_KEY_CACHE_SECONDS": ("key_cache_seconds", 5.0),
     "CUTOUT_STORE_TIMEOUT": ("store_timeout", 0.5),
+    "CUTOUT_RECONCILE_SECONDS": ("reconcile_seconds", 30.0),
     "CUTOUT_BUCKET": ("bucket", "cutout-results"),
     "CUTOUT_RESULT_URL_TTL": ("result_url_ttl", 60),
     "CUTOUT_MAX_RESPONSE_BYTES": ("max_response_bytes", 6 * MIB),

@@ -115,6 +115,7 @@ class Settings:
     plans_file: str = setting("", "CUTOUT_PLANS_FILE", "accounts")  # JSON overriding the packaged plans.json
     key_cache_seconds: float = setting(30.0, "CUTOUT_KEY_CACHE_SECONDS", "accounts")
     store_timeout: float = setting(2.0, "CUTOUT_STORE_TIMEOUT", "accounts")  # seconds to connect / read
+    reconcile_seconds: float = setting(60.0, "CUTOUT_RECONCILE_SECONDS", "accounts")  # overdue charges refunded; 0: never
     # --- results: storage (blobs/) and the inline response limit (web/large_results.py) -------
     bucket: str = setting("", "CUTOUT_BUCKET", "results")  # S3 bucket; empty: a local folder
     result_url_ttl: int = setting(3600, "CUTOUT_RESULT_URL_TTL", "results")  # seconds a result URL is valid

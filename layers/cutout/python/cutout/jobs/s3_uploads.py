@@ -140,6 +140,7 @@ class Trigger:
             blob = read_blob(store, key, self.meter.limits.max_bytes, if_match=etag or None)
             options = options_from(blob.metadata)
             metered = self.meter.cut(blob.data, options, account=self.account, deliver=deliver)
+            self.meter.settle(metered.ticket.charge if metered.ticket else None)
         except NotFound:
             log.info("upload gone or replaced; nothing to do", extra={"key": key})
             return {"key": key, "status": "skipped"}

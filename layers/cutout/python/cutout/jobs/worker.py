@@ -32,7 +32,7 @@ from ..config import Settings
 from ..errors import CutoutError, InputError
 from ..metering import Meter
 from ..queues import JobMessage
-from ..stores import JobStore, StoreUnavailable
+from ..stores import Charge, JobStore, StoreUnavailable
 from . import (
     FAILED,
     FINISHED,
@@ -134,6 +134,7 @@ class Worker:
         try:
             data, header = self._read(claimed)
             claimed = self._charge_rest(claimed, header.megapixels)
+            self._admit_rest(claimed)
             product = render.make(data, claimed.options, meter=self.meter, header=header)
             megapixels = header.megapixels
             key = result_key(job.job_id, product.extension)
@@ -155,27 +156,27 @@ class Worker:
                             result={"key": key, "media_type": product.media_type})
 
     def _charge_rest(self, job: Job, megapixels: float) -> Job:
-        """Charge what the job still owes for its real size; returns the job as now stored.
-
-        Raises topup.RateLimitedAtProcessing (nothing more charged), StoreUnavailable, or
-        JobBusy if another run took the job meanwhile (the top-up is then refunded)."""
-        now = self.clock()
-        rest = topup.rest_of(job, megapixels, now)
-        if rest is None:
+        """Record in the job what it still owes for its real size (a top-up charge), before
+        it is admitted; returns the job as stored. Raises JobBusy if another run took the
+        job meanwhile, StoreUnavailable."""
+        rest = topup.rest_of(job, megapixels, self.clock())
+        if rest is None or job.extra_charge is not None:
             return job
-        topup.admit_rest(self.meter, job, rest, now)
-        charged = topup.recorded(job, rest, now)
-        try:
-            swapped = self.store.swap_job(charged.item(), job.version)
-        except BaseException:
-            self.meter.refund(rest)
-            raise
-        if not swapped:
-            self.meter.refund(rest)
+        recorded = topup.recorded(job, rest, self.clock())
+        if not self.store.swap_job(recorded.item(), job.version):
             raise JobBusy(f"job {job.job_id} was claimed by another run")
-        log.info("job charged its real size", extra={"job_id": job.job_id,
-                                                     "weight": rest.weight})
-        return charged
+        return recorded
+
+    def _admit_rest(self, job: Job) -> None:
+        """Admit the job's recorded top-up (applied once per job, however often this runs).
+
+        Raises topup.RateLimitedAtProcessing (nothing more charged) or StoreUnavailable (the
+        next delivery admits the recorded charge again)."""
+        if job.extra_charge is None:
+            return
+        rest = Charge(**job.extra_charge)
+        topup.admit_rest(self.meter, job, rest, self.clock())
+        log.info("job charged its real size", extra={"job_id": job.job_id, "weight": rest.weight})
 
     def _read(self, job: Job) -> tuple[bytes, images.Header]:
         """The source's bytes and checked header (ImageTooLarge, fetch and image errors); an
@@ -215,9 +216,11 @@ class Worker:
             log.warning("job finished elsewhere; this run's outcome dropped",
                         extra={"job_id": job.job_id})
             return Outcome(job.job_id, "dropped", "finished by another run")
-        if status == FAILED:
-            for charge in done.charges():
+        for charge in done.charges():  # the job decides its charges: kept, or given back
+            if status == FAILED:
                 self.meter.refund(charge)
+            else:
+                self.meter.settle(charge)
         if "key" in done.source:  # the upload has served its purpose
             try:
                 self.blobs.delete(done.source["key"])

@@ -6,23 +6,33 @@ month's usage item (`ADD credits :c` if `credits <= quota - c`); a refused
 quota takes the window charge back. Each write is atomic, so racing requests
 can never pass either limit.
 
-botocore's own retries are off: a retried `ADD` whose first answer was lost
-would charge twice. Here, every call is retried on throttling errors (the
-write did not happen) with jittered exponential backoff, and once on a
-connection that could not be opened (nothing was sent); reads and other
-idempotent calls are also retried once when a connection drops mid-call.
-Anything else that stops a call becomes `StoreUnavailable`, which the limiter
-turns into 503 or, when configured, fail-open admission: at worst a request
-is charged once without being served, never twice.
+Every write is safe to retry, because the answer to any write can be lost after
+the write happened (a timeout, a dropped connection) and then it is sent again:
+- the window write records the pending charge in its own attribute (`c_<id>`,
+  the charge as JSON) under the condition that it is not there yet, so a resent
+  admission finds its own earlier write; settling removes the attribute, and a
+  refund takes the megapixels back only while it is there (exactly once);
+- the usage write carries the charge's token and keeps the last RING tokens
+  written to the item (`t0`..`t15`, shifted by each write: DynamoDB evaluates
+  every action of an update against the item as it was before it, Developer
+  Guide, "Using update expressions"); a resent write whose token is among them
+  was applied. Bound: a write resent after more than RING other writes to the
+  same month's item is not recognised (a key with 16 calls in flight at once);
+- conditional puts of job records, idempotency bindings and publish pointers
+  carry a writer token and recognise their own earlier write by it.
+So `_call` resends every call whose connection dropped or timed out, once, and
+throttled calls with jittered exponential backoff; botocore's own retries are
+off. Anything else that stops a call becomes `StoreUnavailable`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import random
+import secrets
 import threading
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +75,9 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 # Conditional writes claim_idempotency makes before giving up: each lost one means a
 # binding expired and was deleted between the write and the read, so 3 is plenty.
 CLAIM_ATTEMPTS = 3
+RING = 16  # tokens of the last writes kept on a usage item, to recognise a resent write
+PENDING_PREFIX = "c_"  # a window item's attribute holding one pending charge
+WRITER = "w"  # the attribute holding a conditional put's writer token
 
 
 class ConditionFailed(Exception):
@@ -87,6 +100,14 @@ def _read_num(item: dict[str, Any] | None, name: str, default: float = 0) -> flo
         return default
     raw = Decimal(item[name]["N"])
     return int(raw) if raw == raw.to_integral_value() else float(raw)
+
+
+def _charge_json(charge: Charge) -> str:
+    return json.dumps(asdict(charge), separators=(",", ":"), sort_keys=True)
+
+
+def _charge_of(text: str) -> Charge:
+    return Charge(**json.loads(text))
 
 
 def _client(timeout: float) -> Any:
@@ -126,11 +147,9 @@ class DynamoStore:
                     raise StoreUnavailable(f"DynamoDB client: {exc}") from exc
             return self._client
 
-    def _call(self, operation: str, *, idempotent: bool = True, **params: Any) -> dict[str, Any]:
-        """One API call; throttling retried with backoff, failures as StoreUnavailable.
-
-        `idempotent=False` (the ADD writes) is never retried once it may have reached the server.
-        """
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One API call; throttling retried with backoff, a dropped or timed-out connection
+        resent once (every write here is safe to resend), failures as StoreUnavailable."""
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -161,9 +180,8 @@ class DynamoStore:
                     ) from exc
                 raise StoreUnavailable(f"DynamoDB {operation}: {code or exc}") from exc
             except BotoCoreError as exc:  # refused, timed out, dropped, no credentials
-                unsent = isinstance(exc, NotSent)
-                dropped = idempotent and isinstance(exc, (ConnectionClosedError, ReadTimeoutError))
-                if (unsent or dropped) and attempt < CONNECTION_ATTEMPTS:
+                lost = isinstance(exc, (NotSent, ConnectionClosedError, ReadTimeoutError))
+                if lost and attempt < CONNECTION_ATTEMPTS:
                     log.warning("dynamodb connection failed; retrying",
                                 extra={"operation": operation, "error": str(exc)})
                     time.sleep(BACKOFF)
@@ -268,26 +286,28 @@ class DynamoStore:
         room = limit - charge.weight
         if room < 0:
             raise WindowFull(self.window(charge.account, charge.window).used)
+        pending = PENDING_PREFIX + charge.id
         try:
             out = self._call(
-                "update_item", idempotent=False,
+                "update_item",
                 Key={"pk": _s(pk), "sk": _s(rate_sk(charge.window))},
-                UpdateExpression="SET #ttl = :ttl ADD mp :w",
-                ConditionExpression="attribute_not_exists(mp) OR mp <= :room",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                UpdateExpression="SET #ttl = :ttl, #charge = :charge ADD mp :w",
+                ConditionExpression="attribute_not_exists(#charge) AND "
+                                    "(attribute_not_exists(mp) OR mp <= :room)",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#charge": pending},
                 ExpressionAttributeValues={":ttl": _num(charge.expires), ":w": _num(charge.weight),
-                                           ":room": _num(room)},
+                                           ":room": _num(room), ":charge": _s(_charge_json(charge))},
                 ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
+            used = int(_read_num(out["Attributes"], "mp"))
         except ConditionFailed as refused:
-            used = _read_num(refused.item, "mp") if refused.item else None
-            if used is None:  # servers without ReturnValuesOnConditionCheckFailure (dynalite)
-                used = self.window(charge.account, charge.window).used
-            raise WindowFull(int(used)) from None
-        used = int(_read_num(out["Attributes"], "mp"))
+            item = refused.item or self._get(pk, rate_sk(charge.window)) or {}
+            if pending not in item:
+                raise WindowFull(int(_read_num(item, "mp"))) from None
+            used = int(_read_num(item, "mp"))  # our own earlier write: its answer was lost
         try:
-            self._add_usage(charge, +1, quota)
+            self._add_usage(charge, "a", +1, quota)
         except ConditionFailed as refused:
             self._release_window(charge)
             credits = _read_num(refused.item, "credits") if refused.item else None
@@ -295,44 +315,100 @@ class DynamoStore:
                 credits = self.usage(charge.account, charge.month).credits
             raise QuotaFull(credits, used - charge.weight) from None
         except StoreUnavailable:
-            try:
-                self._release_window(charge)
-            except StoreUnavailable:
-                log.error("window charge not released", extra={"account": charge.account,
-                                                               "window": charge.window})
+            # Whether the month was charged is unknown: the charge stays pending, and the
+            # reconciler refunds it (window and month) once it is overdue. At worst the
+            # account gets back credits it was never charged: never the other way round.
+            log.error("usage write failed; the charge is left pending for the reconciler",
+                      extra={"account": charge.account, "charge": charge.id})
             raise
         return used
 
-    def _add_usage(self, charge: Charge, sign: int, quota: float | None) -> None:
-        params: dict[str, Any] = {
-            "Key": {"pk": _s(account_pk(charge.account)), "sk": _s(usage_sk(charge.month))},
-            "UpdateExpression": "ADD calls :calls, megapixels :mp, credits :credits",
-            "ExpressionAttributeValues": {
-                ":calls": _num(sign * charge.calls), ":mp": _num(sign * float(charge.megapixels)),
-                ":credits": _num(sign * float(charge.credits)),
-            },
+    def _add_usage(self, charge: Charge, kind: str, sign: int, quota: float | None) -> None:
+        """Add (sign +1) or take back (-1) the charge's calls, megapixels and credits in its
+        month, once per (`kind`, charge id): the token ring recognises a resent write.
+        Raises ConditionFailed when `quota` refuses it (never for a resend)."""
+        token = f"{kind}{charge.id}"
+        ring = [f"t{i}" for i in range(RING)]
+        shifts = ", ".join(f"{ring[i]} = if_not_exists({ring[i - 1]}, :none)"
+                           for i in range(RING - 1, 0, -1))
+        seen = " OR ".join(f"{name} = :token" for name in ring)
+        key = {"pk": _s(account_pk(charge.account)), "sk": _s(usage_sk(charge.month))}
+        values = {
+            ":calls": _num(sign * charge.calls), ":mp": _num(sign * float(charge.megapixels)),
+            ":credits": _num(sign * float(charge.credits)), ":token": _s(token), ":none": _s("-"),
         }
+        condition = f"NOT ({seen})"
         if quota is not None:
-            params["ConditionExpression"] = "attribute_not_exists(credits) OR credits <= :room"
-            params["ExpressionAttributeValues"][":room"] = _num(float(quota) - float(charge.credits))
-            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        self._call("update_item", idempotent=False, **params)
+            condition += " AND (attribute_not_exists(credits) OR credits <= :room)"
+            values[":room"] = _num(float(quota) - float(charge.credits))
+        try:
+            self._call("update_item", Key=key,
+                       UpdateExpression=f"SET {shifts}, t0 = :token "
+                                        "ADD calls :calls, megapixels :mp, credits :credits",
+                       ConditionExpression=condition, ExpressionAttributeValues=values,
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ConditionFailed as refused:
+            item = refused.item or self._get(key["pk"]["S"], key["sk"]["S"]) or {}
+            if any(item.get(name, {}).get("S") == token for name in ring):
+                return  # our own earlier write: its answer was lost
+            raise
 
-    def _release_window(self, charge: Charge) -> None:
+    def _release_window(self, charge: Charge) -> bool:
+        """Take the charge's megapixels back out of its window, once (only while it is
+        pending there); False when it was not pending (settled, refunded, never admitted).
+
+        The write leaves its own token (`d_<id>`), so a resend whose first answer was lost
+        finds it and still answers True, while a second refund by anyone else answers False."""
+        attempt = secrets.token_hex(8)
+        key = {"pk": _s(account_pk(charge.account)), "sk": _s(rate_sk(charge.window))}
+        done = "d_" + charge.id
         try:
             self._call(
-                "update_item", idempotent=False,
+                "update_item", Key=key,
+                UpdateExpression="SET #done = :attempt ADD mp :w REMOVE #charge",
+                ConditionExpression="attribute_exists(#charge)",
+                ExpressionAttributeNames={"#charge": PENDING_PREFIX + charge.id, "#done": done},
+                ExpressionAttributeValues={":w": _num(-charge.weight), ":attempt": _s(attempt)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as refused:
+            item = refused.item or self._get(key["pk"]["S"], key["sk"]["S"]) or {}
+            return bool(item.get(done, {}).get("S") == attempt)  # our own earlier write
+        return True
+
+    def settle(self, charge: Charge) -> None:
+        try:
+            self._call(
+                "update_item",
                 Key={"pk": _s(account_pk(charge.account)), "sk": _s(rate_sk(charge.window))},
-                UpdateExpression="ADD mp :w",
-                ConditionExpression="attribute_exists(mp)",  # never resurrect an expired window
-                ExpressionAttributeValues={":w": _num(-charge.weight)},
+                UpdateExpression="REMOVE #charge", ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#charge": PENDING_PREFIX + charge.id},
             )
         except ConditionFailed:
-            pass
+            pass  # no window item (expired): nothing pending there
 
-    def refund(self, charge: Charge) -> None:
-        self._release_window(charge)
-        self._add_usage(charge, -1, None)
+    def refund(self, charge: Charge) -> bool:
+        if not self._release_window(charge):
+            return False
+        self._add_usage(charge, "r", -1, None)
+        return True
+
+    def unsettled(self, limit: int = 1000) -> list[Charge]:
+        found: list[Charge] = []
+        params: dict[str, Any] = {
+            "FilterExpression": "begins_with(sk, :rate)",
+            "ExpressionAttributeValues": {":rate": _s("RATE#")},
+        }
+        while True:
+            out = self._call("scan", **params)
+            for item in out.get("Items", []):
+                found.extend(_charge_of(value["S"]) for name, value in item.items()
+                             if name.startswith(PENDING_PREFIX))
+            if "LastEvaluatedKey" not in out:
+                break
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        found.sort(key=lambda c: (c.settle_by or c.expires, c.id))
+        return found[:limit]
 
     def window(self, account: str, window: int) -> Window:
         item = self._get(account_pk(account), rate_sk(window))
@@ -425,6 +501,8 @@ class DynamoStore:
         record = self.get_image(account, image_id)
         if record is None:
             return None
+        if token and record.token:
+            return record  # published already: that URL stands
         if token:  # the pointer first: a published URL never names a record that lacks it
             pointer = {"pk": _s(public_pk(token)), "sk": _s(META), "account": _s(account),
                        "image_id": _s(image_id)}
@@ -432,11 +510,25 @@ class DynamoStore:
                 pointer[TTL_ATTRIBUTE] = _num(record.expires)
             self._call("put_item", Item=pointer)
         updated = replace(record, token=token)
+        # Publishing wins only over an unpublished record (racing publishes agree on the
+        # first token); unpublishing only removes the token it read. A resent write finds
+        # its own token (or its removal) in place.
+        condition = "attribute_exists(pk) AND " + (
+            "attribute_not_exists(#token)" if token else "#token = :old")
+        values = {":old": _s(record.token)} if not token and record.token else None
         try:
-            self._call("put_item", Item=self._image_item(updated),
-                       ConditionExpression="attribute_exists(pk)")
-        except ConditionFailed:  # deleted meanwhile
-            return None
+            if token or record.token:
+                self._call("put_item", Item=self._image_item(updated), ConditionExpression=condition,
+                           ExpressionAttributeNames={"#token": "token"},
+                           **({"ExpressionAttributeValues": values} if values else {}))
+        except ConditionFailed:
+            stored = self.get_image(account, image_id)
+            if stored is not None and stored.token == token:
+                updated = stored  # our own earlier write: its answer was lost
+            else:
+                if token:  # another publish won, or the image is gone: our pointer goes
+                    self._call("delete_item", Key={"pk": _s(public_pk(token)), "sk": _s(META)})
+                return stored
         if record.token and record.token != token:
             self._call("delete_item", Key={"pk": _s(public_pk(record.token)), "sk": _s(META)})
         return updated
@@ -458,31 +550,40 @@ class DynamoStore:
         )
 
     @staticmethod
-    def _job_put(item: JobItem) -> dict[str, Any]:
+    def _job_put(item: JobItem, writer: str) -> dict[str, Any]:
         return {
             "pk": _s(job_pk(item.job_id)), "sk": _s(META), "status": _s(item.status),
             "version": _num(item.version), "lease_until": _num(item.lease_until),
             TTL_ATTRIBUTE: _num(item.expires), "doc": _s(json.dumps(item.doc, sort_keys=True)),
+            WRITER: _s(writer),
         }
 
+    def _own_write(self, job_id: str, writer: str) -> bool:
+        """Whether the stored job was written by the write carrying `writer` (its answer lost)."""
+        stored = self._get(job_pk(job_id), META)
+        return stored is not None and stored.get(WRITER, {}).get("S") == writer
+
     def create_job(self, item: JobItem) -> None:
+        writer = secrets.token_hex(8)
         try:
-            self._call("put_item", Item=self._job_put(item),
+            self._call("put_item", Item=self._job_put(item, writer),
                        ConditionExpression="attribute_not_exists(pk)")
         except ConditionFailed:
-            raise JobExists(item.job_id) from None
+            if not self._own_write(item.job_id, writer):
+                raise JobExists(item.job_id) from None
 
     def get_job(self, job_id: str) -> JobItem | None:
         item = self._get(job_pk(job_id), META)
         return self._job_item(item) if item else None
 
     def swap_job(self, item: JobItem, expected_version: int) -> bool:
+        writer = secrets.token_hex(8)
         try:
-            self._call("put_item", Item=self._job_put(item),
+            self._call("put_item", Item=self._job_put(item, writer),
                        ConditionExpression="version = :expected",
                        ExpressionAttributeValues={":expected": _num(expected_version)})
         except ConditionFailed:
-            return False
+            return self._own_write(item.job_id, writer)
         return True
 
     def unfinished_jobs(self, limit: int = 1000) -> list[JobItem]:
