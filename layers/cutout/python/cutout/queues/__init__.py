@@ -2,28 +2,45 @@
 
 Two adapters: `SqsJobQueue` (deployed: Amazon SQS; the jobs function consumes it,
 functions/jobs/handler.py) and `LocalJobQueue` (`make run`: a bounded queue and a
-small pool of threads in the server process). Both carry only the job id: the
-job itself (options, source, charge) is in the job store, so a message is tiny and
-a redelivered one finds the job's current state there.
+small pool of threads in the server process). Both carry only the job id and its
+account: the job itself (options, source, charge) is in the job store, so a
+message is tiny and a redelivered one finds the job's current state there. The
+account orders the queue fairly: SQS fair queues group messages by it, the local
+pool takes turns by it, so one account's slow or many jobs never hold up another's.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..config import Settings
 from ..errors import Unavailable
 
+# What SQS accepts as a MessageGroupId: 1-128 of a-z, A-Z, 0-9 and punctuation.
+_GROUP_ID = re.compile(r"[!-~]{1,128}")
+
 
 @dataclass(frozen=True)
 class JobMessage:
-    """What is queued for one job: its id (the record holds the rest)."""
+    """What is queued for one job: its id (the record holds the rest) and its account,
+    the tenant the queue is fair across ("" when unknown: its own)."""
 
     job_id: str
+    account: str = ""
 
     def body(self) -> str:
         return json.dumps({"jobId": self.job_id})
+
+    def group_id(self) -> str:
+        """The account as an SQS message group id (the tenant of a fair queue): itself
+        when SQS accepts it, else its SHA-256 (a RapidAPI user name may be any text);
+        "" for no account (SQS then takes the message as a tenant of its own)."""
+        if not self.account or _GROUP_ID.fullmatch(self.account):
+            return self.account
+        return "sha256:" + hashlib.sha256(self.account.encode()).hexdigest()
 
     @classmethod
     def parse(cls, body: str) -> "JobMessage":

@@ -1,4 +1,11 @@
-"""Amazon SQS as the job queue: one message per job, consumed by the jobs function."""
+"""Amazon SQS as the job queue: one message per job, consumed by the jobs function.
+
+Each message carries its account as the message group id of a standard queue,
+which makes it an Amazon SQS fair queue (2025): when one account has more
+messages in flight, or takes more of the consumers' time, than the others,
+SQS hands out the other accounts' messages first ("Amazon SQS fair queues",
+SQS Developer Guide). No FIFO ordering is implied and the queue needs no setting.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -27,10 +34,12 @@ class SqsJobQueue:
         return self._client
 
     def send(self, message: JobMessage) -> None:
-        """One SendMessage; an unreachable queue becomes QueueUnavailable (503)."""
+        """One SendMessage, grouped by account; an unreachable queue becomes
+        QueueUnavailable (503)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.send_message(QueueUrl=self.queue_url, MessageBody=message.body())
+            group = {"MessageGroupId": message.group_id()} if message.account else {}
+            self.client.send_message(QueueUrl=self.queue_url, MessageBody=message.body(), **group)
         except (BotoCoreError, ClientError) as exc:
             raise QueueUnavailable("The job queue cannot be reached; retry in a few seconds.") from exc
