@@ -68,17 +68,40 @@ class JobQueue(Protocol):
         """Queue one job; raises QueueFull or QueueUnavailable (then nothing was queued)."""
 
 
-Runner = Callable[[JobMessage], None]  # processes one message; raising means "deliver again later"
+Runner = Callable[[JobMessage], object]  # runs one message (any result ignored); raising: "again later"
 
 
 def open_queue(cfg: Settings, runner: Runner | None = None) -> JobQueue:
-    """SQS when CUTOUT_JOB_QUEUE_URL is set, else the in-process pool running `runner`."""
+    """The job queue: SQS when CUTOUT_JOB_QUEUE_URL is set, else the in-process pool
+    running `runner` (CUTOUT_JOB_WORKERS threads, CUTOUT_JOB_QUEUE_CAPACITY waiting)."""
     if cfg.job_queue_url:
-        from .sqs import SqsJobQueue
-
-        return SqsJobQueue(cfg.job_queue_url, timeout=cfg.store_timeout)
-    if runner is None:
-        raise ValueError("a local job queue needs the worker that runs its jobs")
+        return _sqs(cfg.job_queue_url, cfg)
     from .local import LocalJobQueue
 
-    return LocalJobQueue(runner, workers=cfg.job_workers, capacity=cfg.job_queue_capacity)
+    return LocalJobQueue(_needed(runner), workers=cfg.job_workers, capacity=cfg.job_queue_capacity)
+
+
+def open_webhook_queue(cfg: Settings, runner: Runner | None = None) -> JobQueue:
+    """The webhook delivery queue: SQS when CUTOUT_WEBHOOK_QUEUE_URL is set (its redrive
+    policy and dead-letter queue bound the tries), else the in-process pool running
+    `runner` (CUTOUT_WEBHOOK_WORKERS threads; CUTOUT_WEBHOOK_ATTEMPTS tries, the first
+    retry after CUTOUT_WEBHOOK_BACKOFF seconds, doubling; as many waiting as jobs)."""
+    if cfg.webhook_queue_url:
+        return _sqs(cfg.webhook_queue_url, cfg)
+    from .local import LocalJobQueue
+
+    return LocalJobQueue(_needed(runner), workers=cfg.webhook_workers,
+                         capacity=cfg.job_queue_capacity, redelivery_delay=cfg.webhook_backoff,
+                         max_receives=max(1, cfg.webhook_attempts), kind="webhook")
+
+
+def _sqs(url: str, cfg: Settings) -> JobQueue:
+    from .sqs import SqsJobQueue
+
+    return SqsJobQueue(url, timeout=cfg.store_timeout)
+
+
+def _needed(runner: Runner | None) -> Runner:
+    if runner is None:
+        raise ValueError("a local queue needs the code that runs its messages")
+    return runner

@@ -62,8 +62,10 @@ class _Account:
 class LocalJobQueue:
     def __init__(self, runner: Runner, workers: int = 1, capacity: int = 256,
                  redelivery_delay: float = REDELIVERY_DELAY, max_receives: int | None = None,
-                 name: str = "cutout-job") -> None:
+                 kind: str = "job") -> None:
+        """`kind` names the messages (job, webhook) in errors and thread names."""
         self.runner = runner
+        self.kind = kind
         self.capacity = capacity
         self.redelivery_delay = redelivery_delay
         self.max_receives = max_receives
@@ -75,7 +77,7 @@ class LocalJobQueue:
         self._dispatches = itertools.count()
         self._closing = False
         self._cond = threading.Condition()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True)
+        self._threads = [threading.Thread(target=self._work, name=f"cutout-{kind}-{n}", daemon=True)
                          for n in range(max(1, workers))]
         self._started = False
 
@@ -91,8 +93,8 @@ class LocalJobQueue:
         self.start()
         with self._cond:
             if self._ready + len(self._delayed) >= self.capacity:
-                raise QueueFull(f"The job queue is full ({self.capacity} jobs waiting); "
-                                f"retry in a few seconds.")
+                raise QueueFull(f"The {self.kind} queue is full ({self.capacity} {self.kind}s "
+                                f"waiting); retry in a few seconds.")
             self._enqueue(_Envelope(message, next(self._orders)), time.monotonic())
             self._cond.notify()
 
