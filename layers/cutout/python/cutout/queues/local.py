@@ -5,18 +5,60 @@ raises is delivered again after a short delay (as SQS would after its visibility
 timeout); the worker itself gives up after its attempt limit. A full queue refuses
 at once (QueueFull: 503 with Retry-After), so memory stays bounded: a message is a
 job id, the image waits in the result store, not here.
+
+Several processes may serve one data folder (`cutout serve --workers N`): each runs
+the jobs it accepted, and `start_turn` tells a starting pool whether it is the
+only one, i.e. whether jobs left `running` belong to a process that stopped.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
 
 from . import JobMessage, QueueFull, Runner
 
 log = logging.getLogger(__name__)
 
 REDELIVERY_DELAY = 1.0  # seconds before a failed message is run again
+_serving: dict[Path, IO[str]] = {}  # data folder -> this process's shared lock on it (kept open)
+_serving_lock = threading.Lock()
+
+
+@contextmanager
+def start_turn(folder: Path) -> Iterator[bool]:
+    """One pool start at a time over `folder`; yields whether this process is its only server.
+
+    Every process that started a pool on the folder keeps a shared lock on
+    `<folder>/pool.lock` for its life (the OS drops it when the process ends, however
+    it ends). A start takes `<folder>/pool-start.lock` exclusively, then tries to
+    make its own lock exclusive without waiting: that succeeds only when no other
+    live process holds one. It then holds the shared lock like the others. Only
+    starts try the exclusive lock, and they take turns, so none slips in between.
+    fcntl.flock: local filesystems on Linux and macOS; elsewhere (no fcntl) every
+    start counts as the only one, as before.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: one server per folder
+        yield True
+        return
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _serving_lock, open(folder / "pool-start.lock", "a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        held = _serving.get(folder) or open(folder / "pool.lock", "a")
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        fcntl.flock(held, fcntl.LOCK_SH)  # (a failed conversion may have dropped it)
+        _serving[folder] = held
+        yield alone
 
 
 class LocalJobQueue:
