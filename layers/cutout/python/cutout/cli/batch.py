@@ -81,13 +81,15 @@ class Summary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
-    def line(self) -> str:
-        """`12 images in 3.4 s (3.5 images/s), 1 failed`."""
+    def line(self, rate: bool = True) -> str:
+        """`12 images in 3.4 s (3.5 images/s), 1 failed` (`rate` False: `12 images, 1 failed`)."""
         seconds = time.perf_counter() - self.started
-        rate = self.done / seconds if seconds > 0 else 0.0
         noun = "image" if self.done == 1 else "images"
         failed = f", {len(self.failed)} failed" if self.failed else ""
-        return f"cutout: {self.done} {noun} in {seconds:.1f} s ({rate:.2f} images/s){failed}"
+        if not rate:
+            return f"cutout: {self.done} {noun}{failed}"
+        per_second = self.done / seconds if seconds > 0 else 0.0
+        return f"cutout: {self.done} {noun} in {seconds:.1f} s ({per_second:.2f} images/s){failed}"
 
 
 def failure(source: str, exc: BaseException) -> str:

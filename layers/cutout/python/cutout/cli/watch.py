@@ -116,7 +116,7 @@ def run(args: argparse.Namespace, inputs: list[tuple[Path, Path]], targets: list
         if not args.quiet:
             print(f"cutout: watching {', '.join(map(str, folders))} (Ctrl+C stops)",
                   file=sys.stderr, flush=True)
-        for changes in watchfiles.watch(*folders, watch_filter=lambda _c, p: wanted(Path(p)),
+        for changes in watchfiles.watch(*folders, watch_filter=lambda _c, p: wanted(Path(p)) or Path(p).is_dir(),
                                         debounce=POLL_MS * 2, step=50, rust_timeout=POLL_MS,
                                         yield_on_timeout=True, stop_event=stop):
             now = time.monotonic()
@@ -124,7 +124,10 @@ def run(args: argparse.Namespace, inputs: list[tuple[Path, Path]], targets: list
                 path = Path(name)
                 if change == watchfiles.Change.deleted:
                     pending.pop(path, None)
-                else:
+                elif path.is_dir():  # a new folder: what was written before it was watched
+                    for inner in paths.images_under(path, skip):
+                        pending.setdefault(inner, (signature(inner), now, root_of(inner)))
+                elif wanted(path):
                     pending[path] = (signature(path), now, root_of(path))
             for path, (sig, since, root) in list(pending.items()):
                 current = signature(path)
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace, inputs: list[tuple[Path, Path]], targets: list
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     if not args.quiet:
-        print(f"{summary.line()}; stopped watching", file=sys.stderr, flush=True)
+        print(f"{summary.line(rate=False)}; stopped watching", file=sys.stderr, flush=True)
     return 1 if summary.failed else 0
 
 
