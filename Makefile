@@ -51,11 +51,11 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: install
 	CUTOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:logging $(PYTEST_ARGS)
 
-# Static checks: mypy --strict on the engine, the ports and the fetcher (pyproject.toml [tool.mypy]).
+# Static checks: mypy --strict on the engine, the ports, the fetcher and the library (pyproject.toml [tool.mypy]).
 CHECKED := layers/cutout/python/cutout/engine layers/cutout/python/cutout/stores \
 	layers/cutout/python/cutout/blobs layers/cutout/python/cutout/queues \
 	layers/cutout/python/cutout/metering.py layers/cutout/python/cutout/types.py \
-	layers/cutout/python/cutout/fetch.py
+	layers/cutout/python/cutout/fetch.py layers/cutout/python/cutout/library.py
 check: install
 	$(BIN)/mypy $(CHECKED)
 

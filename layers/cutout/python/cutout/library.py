@@ -64,31 +64,32 @@ def options(
     position: (x, y) fractions, `"center"`, `"25% 75%"`, or `"original"` / None.
     The rest are `pipeline.Options`'s fields as they are. Raises InvalidOption.
     """
-    colour = background_color
-    if isinstance(colour, str):
-        colour = colors.parse(colour)
-    elif colour is not None:
-        values = tuple(int(v) for v in colour)
+    colour: colors.RGBA | None = None
+    if isinstance(background_color, str):
+        colour = colors.parse(background_color)
+    elif background_color is not None:
+        values = tuple(int(v) for v in background_color)
         if len(values) not in (3, 4) or not all(0 <= v <= 255 for v in values):
-            raise InvalidOption(f"Invalid colour {colour!r}: give 3 or 4 values from 0 to 255.",
+            raise InvalidOption(f"Invalid colour {background_color!r}: give 3 or 4 values from 0 to 255.",
                                 code="invalid_color")
-        colour = values + (255,) if len(values) == 3 else values
+        r, g, b, a = values if len(values) == 4 else (*values, 255)
+        colour = (r, g, b, a)
     if isinstance(roi, str):
         roi = geometry.parse_region(roi)
-    margin = crop_margin
-    if isinstance(margin, (int, float)) and not isinstance(margin, bool):
-        margin = geometry.parse_margin(f"{margin}px")
-    elif isinstance(margin, str):
-        margin = geometry.parse_margin(margin)
+    if crop_margin is None:
+        margin = geometry.NO_MARGIN
+    elif isinstance(crop_margin, geometry.Margin):
+        margin = crop_margin
+    else:  # "20px", "5% 10%", or a number of pixels
+        margin = geometry.parse_margin(crop_margin if isinstance(crop_margin, str) else f"{crop_margin}px")
     if isinstance(scale, str):
         scale = geometry.parse_scale(scale)
     if isinstance(position, str):
         position = geometry.parse_position(position)
     return pipeline.Options(
         mode=mode, format=format, png_level=png_level, shadow_opacity=shadow_opacity,
-        max_megapixels=max_megapixels, background_color=colour,  # type: ignore[arg-type]
-        background_image=background_image, roi=roi, crop=crop,
-        crop_margin=margin if margin is not None else geometry.NO_MARGIN,
+        max_megapixels=max_megapixels, background_color=colour,
+        background_image=background_image, roi=roi, crop=crop, crop_margin=margin,
         scale=scale, position=position, require_foreground=require_foreground,
         model=model or tiers.DEFAULT_TIER, decontaminate=decontaminate, refine_edges=refine_edges)
 
