@@ -67,7 +67,7 @@ def largest_megapixels(paths: Iterable[Path]) -> float:
 
     largest = 0.0
     for path in paths:
-        try:
+        try:  # Pillow reads the header only
             with Image.open(path) as img:
                 largest = max(largest, img.width * img.height / 1e6)
         except Exception:  # unreadable or not an image: the cut-out reports it

@@ -84,9 +84,11 @@ def write(path: Path, data: bytes) -> None:
 
 def session_for(args: argparse.Namespace, cfg, files: list[Path]):
     """The library session the batch shares, and how many cut-outs run at once."""
+    from ..engine.cpus import available_cpus
     from ..library import new_session
 
-    workers, threads = batch.plan(len(files), batch.largest_megapixels(files[:1000]),
+    count = len(files) if not args.watch else max(len(files), available_cpus())  # more will come
+    workers, threads = batch.plan(count, batch.largest_megapixels(files[:1000]),
                                   memory=batch.available_memory(), workers=args.jobs)
     if cfg.threads:  # CUTOUT_THREADS set: each cut-out gets that many
         threads = cfg.threads
@@ -118,7 +120,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.output}: the output would overwrite its input")
     else:
         targets = paths.destinations(inputs, out, opts.mode)
-    session, workers = session_for(args, cfg, files or [Path(".")])
+    if not files and not args.watch:
+        if not args.quiet:
+            print(f"cutout: no images in {', '.join(args.inputs)}", file=sys.stderr)
+        return 0
+    session, workers = session_for(args, cfg, files)
     quiet = args.quiet
 
     def task(source: Path, target: Path) -> Callable[[], str]:
