@@ -30,6 +30,13 @@ def pixels(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
+def members(data: bytes) -> dict[str, bytes]:
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
 def removebg(client, data: bytes, **fields: str) -> bytes:
     answer = client.post("/v1.0/removebg", files={"image_file": ("a.jpg", data, "image/jpeg")},
                          data={"size": "full", "format": "png", **fields})
@@ -57,7 +64,11 @@ def test_stdin_to_stdout_gives_the_http_answer_s_bytes(client, astronaut_jpeg, c
     """`cat a.jpg | cutout remove - -o - > b.png`: byte for byte what remove.bg's dialect answers."""
     done = run("remove", "-", "-o", "-", *cli, stdin=astronaut_jpeg)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == removebg(client, astronaut_jpeg, **fields)
+    expected = removebg(client, astronaut_jpeg, **fields)
+    if fields.get("format") == "zip":  # the same members (a ZIP's headers carry the time of writing)
+        assert members(done.stdout) == members(expected) and len(members(expected)) == 2
+    else:
+        assert done.stdout == expected
     assert done.stderr == ""
 
 

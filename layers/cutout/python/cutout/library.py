@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -154,9 +155,15 @@ class Session:
 
     def cut(self, data: bytes, opts: pipeline.Options) -> pipeline.Result:
         """The engine's whole answer for encoded image bytes: product bytes, format, size,
-        the subject's box and the uncertainty score (pipeline.Result). Raises CutoutError
-        subclasses: InvalidImage, ImageTooLarge, InvalidOption, NoForeground."""
-        return self.meter.cut(data, opts, account=None).result
+        the subject's box and the uncertainty score (pipeline.Result), at `opts.png_level`.
+        Raises CutoutError subclasses: InvalidImage, ImageTooLarge, InvalidOption, NoForeground."""
+        return self._meter(opts, self.meter.limits).cut(data, opts, account=None).result
+
+    def _meter(self, opts: pipeline.Options, limits: images.Limits) -> Meter:
+        """The session's meter with this call's PNG level (the meter applies its own to every cut)."""
+        if opts.png_level == self.meter.png_level and limits == self.meter.limits:
+            return self.meter
+        return replace(self.meter, png_level=opts.png_level, limits=limits)
 
     @overload
     def remove(self, data: bytes, **kwargs: Any) -> bytes: ...
@@ -178,13 +185,11 @@ class Session:
             kwargs["background_image"] = _encoded(background)
         opts = options(**kwargs)
         encoded = _encoded(data)
-        meter = self.meter
-        if len(encoded) > meter.limits.max_bytes and not isinstance(data, (bytes, bytearray, memoryview)):
+        limits = self.meter.limits
+        if len(encoded) > limits.max_bytes and not isinstance(data, (bytes, bytearray, memoryview)):
             # the byte limit is for files; a picture already in memory is bound by its pixels
-            from dataclasses import replace
-
-            meter = replace(meter, limits=images.Limits(meter.limits.max_megapixels, len(encoded)))
-        return _same_type(meter.cut(encoded, opts, account=None).result.data, data)
+            limits = images.Limits(limits.max_megapixels, len(encoded))
+        return _same_type(self._meter(opts, limits).cut(encoded, opts, account=None).result.data, data)
 
 
 def _meter(cfg: Settings) -> Meter:
@@ -193,7 +198,7 @@ def _meter(cfg: Settings) -> Meter:
 
     segmenter = model.load(cfg)
     return Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes),
-                 quality=tiers.quality_segmenter(cfg, segmenter))
+                 quality=tiers.quality_segmenter(cfg, segmenter), png_level=cfg.png_compress_level)
 
 
 _lock = threading.Lock()

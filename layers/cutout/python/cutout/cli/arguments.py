@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from typing import Any
+
 from ..engine import pipeline, tiers
 
 REMOVE_EXAMPLES = """\
@@ -41,8 +43,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
     """Examples kept as written, defaults shown."""
 
 
-def add_remove(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = commands.add_parser(
+def add_remove(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = commands.add_parser(
         "remove", help="cut out images: files, folders, globs, stdin; --watch for a folder",
         description="Remove the background of images on this machine (no server, no account).",
         epilog=REMOVE_EXAMPLES, formatter_class=_Formatter)
@@ -105,8 +107,8 @@ def add_remove(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def add_serve(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = commands.add_parser(
+def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = commands.add_parser(
         "serve", help="serve the HTTP API (every dialect) with uvicorn",
         description="Serve Cutout's HTTP API on this machine.",
         epilog=SERVE_EXAMPLES, formatter_class=_Formatter)

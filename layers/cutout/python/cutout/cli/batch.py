@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, TextIO
 
 from ..engine.cpus import available_cpus
 from ..errors import CutoutError
@@ -110,13 +110,13 @@ def run(tasks: list[tuple[str, Callable[[], str]]], workers: int, *, progress: b
     given, receives each written path.
     """
     summary = Summary()
-    bar = None
+    bar: Any = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), unit="image", file=sys.stderr, dynamic_ncols=True)
 
-    def say(text: str, stream=sys.stdout) -> None:
+    def say(text: str, stream: TextIO = sys.stdout) -> None:
         if bar is not None:
             bar.write(text, file=stream)
         else:
@@ -148,8 +148,8 @@ def run(tasks: list[tuple[str, Callable[[], str]]], workers: int, *, progress: b
     return summary
 
 
-def is_terminal(stream) -> bool:
+def is_terminal(stream: TextIO) -> bool:
     try:
-        return stream.isatty() and os.environ.get("TERM") != "dumb"
+        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):
         return False

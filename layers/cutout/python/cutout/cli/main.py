@@ -18,7 +18,7 @@ Documentation: docs/cli.md (this command), docs/library.md (from cutout import r
 
 def parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import admin, arguments, evaluation, remove, serve
+    from . import admin, arguments, evaluation, openapi, remove, serve
 
     root = argparse.ArgumentParser(prog="cutout", description=__doc__, epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=evaluation.run)
 
     admin.add_commands(commands)
+    openapi.add_commands(commands)
     return root
 
 

@@ -19,13 +19,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ..engine import images
+from ..engine import formats
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
                               ".heic", ".heif", ".hif", ".avif"})
 SUFFIXES = {"fg-image": ".cutout", "fg-image-shadow": ".shadow", "fg-mask": ".mask"}
-# The output formats by file extension (`.jpeg` is JPEG's other spelling).
-FORMAT_OF = {**{f".{name}": name for name in images.OUTPUT_FORMATS}, ".jpeg": "jpg"}
+# The formats a cut-out is written in, by file extension and alias (`.jpeg`): engine/formats.py.
+FORMAT_OF = {f".{ext}": row.name for row in formats.FORMATS if row.cutout
+             for ext in (row.extension, *row.aliases)}
 _RESULT = re.compile(r"\.(%s)\.(%s)$" % ("|".join(s[1:] for s in SUFFIXES.values()),
                                          "|".join(e[1:] for e in FORMAT_OF)), re.IGNORECASE)
 _GLOB = re.compile(r"[*?[]")
@@ -115,4 +116,4 @@ def destinations(inputs: list[tuple[Path, Path]], out: Path | None, mode: str) -
 
 def with_format(base: Path, fmt: str) -> Path:
     """`base` plus the extension of the result's format (`photo.cutout` -> `photo.cutout.png`)."""
-    return base.with_name(f"{base.name}.{fmt}")
+    return base.with_name(f"{base.name}.{formats.get(fmt).extension}")

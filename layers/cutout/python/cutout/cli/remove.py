@@ -10,17 +10,22 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import CutoutError
 from . import batch, paths
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine.pipeline import Options
+    from ..library import Session
 
 
 class UsageError(Exception):
     """The command line asks for something impossible; exit status 2."""
 
 
-def build_options(args: argparse.Namespace, fmt: str, png_level: int):
+def build_options(args: argparse.Namespace, fmt: str, png_level: int) -> Options:
     """The engine's Options from the command line (InvalidOption for a bad value)."""
     from ..library import options
 
@@ -58,7 +63,7 @@ def output_kind(args: argparse.Namespace) -> str:
 def file_format(args: argparse.Namespace, kind: str) -> str:
     """The output format: --format, else the output file's extension, else png."""
     if args.format:
-        return args.format
+        return str(args.format)
     if kind == "file":
         suffix = Path(args.output).suffix.lower()
         if suffix not in paths.FORMAT_OF:
@@ -82,7 +87,7 @@ def write(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def session_for(args: argparse.Namespace, cfg, files: list[Path]):
+def session_for(args: argparse.Namespace, cfg: Settings, files: list[Path]) -> tuple[Session, int]:
     """The library session the batch shares, and how many cut-outs run at once."""
     from ..engine.cpus import available_cpus
     from ..library import new_session
@@ -147,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def single(args: argparse.Namespace, cfg, opts, target: Path | None) -> int:
+def single(args: argparse.Namespace, cfg: Settings, opts: Options, target: Path | None) -> int:
     """One image from standard input or a file, to standard output (`target` None) or a file."""
     if len(args.inputs) != 1:
         raise UsageError("standard output takes one image: give one input, or -o FOLDER")

@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 from . import batch, paths
 
@@ -79,8 +81,10 @@ def run(args: argparse.Namespace, inputs: list[tuple[Path, Path]], targets: list
     summary = batch.Summary()
     done: dict[Path, tuple[int, int] | None] = {}  # file -> its signature when last read
     pending: dict[Path, tuple[tuple[int, int] | None, float, Path]] = {}  # file -> (sig, since, root)
-    echo = (lambda text, stream=sys.stdout: None) if args.quiet else \
-        (lambda text, stream=sys.stdout: print(text, file=stream, flush=True))
+
+    def echo(text: str, stream: TextIO = sys.stdout) -> None:
+        if not args.quiet:
+            print(text, file=stream, flush=True)
 
     def finished(name: str, future: Future[str]) -> None:
         try:
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace, inputs: list[tuple[Path, Path]], targets: list
     def submit(pool: ThreadPoolExecutor, source: Path, root: Path) -> None:
         done[source.absolute()] = signature(source)
         future = pool.submit(task(source, names(source, root)))
-        future.add_done_callback(lambda f, name=str(source): finished(name, f))
+        future.add_done_callback(partial(finished, str(source)))
 
     def wanted(path: Path) -> bool:
         return paths.is_image_name(path) and not paths.is_result(path) \
@@ -148,10 +152,8 @@ def run(args: argparse.Namespace, inputs: list[tuple[Path, Path]], targets: list
     return 1 if summary.failed else 0
 
 
-def _stop_on_sigterm():
+def _stop_on_sigterm() -> threading.Event:
     """An event set by SIGTERM (a service manager's stop), so it ends the watch like Ctrl+C."""
-    import threading
-
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
