@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .. import telemetry
 from ..errors import RETRY_AFTER_SECONDS, AccessError, Unavailable
 from .keys import Account, minute_of, month_of
 from ..stores import Charge, QuotaFull, Store, StoreUnavailable, WindowFull
@@ -142,6 +143,7 @@ class Limiter:
             log.error("limiter store unavailable; refusing with 503",
                       extra={"account": account.id, "error": str(exc)})
             raise unavailable() from exc
+        telemetry.charged(credits, megapixels)
         return Ticket(account, limit, limit - used, reset, credits, charge=charge)
 
     def refund(self, ticket: Ticket) -> bool:
@@ -154,8 +156,10 @@ class Limiter:
             except StoreUnavailable as exc:
                 log.error("refund failed; the charge stands",
                           extra={"account": ticket.account.id, "error": str(exc)})
+                telemetry.refund_failed(ticket.credits)
                 return False
             ticket.refunded = True
+            telemetry.refunded(ticket.credits)
             ticket.remaining = min(ticket.limit, ticket.remaining + ticket.charge.weight)
         log.info("refunded", extra={"account": ticket.account.id, "credits": ticket.credits,
                                      "weight": ticket.charge.weight})

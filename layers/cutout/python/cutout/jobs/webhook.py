@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from .. import fetch
+from .. import fetch, telemetry
 from ..errors import FetchError, FetchRefused
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,14 @@ def deliver(
             if 200 <= status < 300:
                 log.info("webhook delivered", extra={"job_id": document.get("jobId"),
                                                      "attempt": attempt})
+                telemetry.webhook("delivered")
                 return True
             reason = f"HTTP {status}"
         except FetchError as exc:
             if isinstance(exc, FetchRefused):
                 log.warning("webhook refused", extra={"job_id": document.get("jobId"),
                                                       "reason": exc.message})
+                telemetry.webhook("refused")
                 return False
             reason = exc.message
         log.warning("webhook attempt failed", extra={"job_id": document.get("jobId"),
@@ -69,4 +71,5 @@ def deliver(
         if attempt < attempts:
             sleep(backoff * 2 ** (attempt - 1))
     log.error("webhook given up", extra={"job_id": document.get("jobId"), "attempts": attempts})
+    telemetry.webhook("failed")
     return False

@@ -25,7 +25,7 @@ import time
 import uuid
 from typing import Callable
 
-from .. import fetch
+from .. import fetch, telemetry
 from ..engine import images
 from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
@@ -216,13 +216,16 @@ class Worker:
             for charge in done.charges():
                 try:
                     self.store.refund(charge)
+                    telemetry.refunded(charge.credits)
                 except StoreUnavailable:
                     log.error("refund failed; the charge stands", extra={"job_id": job.job_id})
+                    telemetry.refund_failed(charge.credits)
         if "key" in done.source:  # the upload has served its purpose
             try:
                 self.blobs.delete(done.source["key"])
             except CutoutError:
                 log.warning("job upload not deleted", extra={"job_id": job.job_id})
+        telemetry.job_finished(status, self.clock() - done.created)
         log.info("job finished", extra={"job_id": job.job_id, "status": status,
                                         "code": (done.error or {}).get("reason")})
         if done.callback_url:
