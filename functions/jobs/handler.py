@@ -57,8 +57,9 @@ logger.info("init done", extra={"init_seconds": round(time.perf_counter() - _sta
                                 "table": cfg.table or None, "bucket": cfg.bucket or None})
 
 
-# What the package reports, as EMF lines (service + the measurement's own dimensions).
-telemetry.connect(telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVICE))
+# What the package reports, as EMF lines (service + the measurement's own dimensions),
+# heard during an invocation only (a copy of this module left loaded must not echo them).
+emit = telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVICE)
 
 
 def queue_wait(record: SQSRecord) -> float | None:
@@ -87,8 +88,12 @@ def record_handler(record: SQSRecord) -> dict:
 
 
 def _handle(event: dict, context: object) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=processor, context=context)
+    disconnect = telemetry.connect(emit)
+    try:
+        return process_partial_response(event=event, record_handler=record_handler,
+                                        processor=processor, context=context)
+    finally:
+        disconnect()
 
 
 _traced = tracer.capture_lambda_handler(_handle, capture_response=False) if tracer else _handle

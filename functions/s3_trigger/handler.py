@@ -72,14 +72,19 @@ logger.info("init done", extra={"init_seconds": round(time.perf_counter() - _sta
                                 "model": segmenter.spec.name, "table": cfg.table or None})
 
 
-# What the package reports, as EMF lines (service + the measurement's own dimensions).
-telemetry.connect(telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVICE))
+# What the package reports, as EMF lines (service + the measurement's own dimensions),
+# heard during an invocation only (a copy of this module left loaded must not echo them).
+emit = telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVICE)
 
 
 def _handle(event: dict, context: object) -> dict:
     if cfg.table:
         idempotency.register_lambda_context(context)
-    return trigger.handle(event)
+    disconnect = telemetry.connect(emit)
+    try:
+        return trigger.handle(event)
+    finally:
+        disconnect()
 
 
 _traced = tracer.capture_lambda_handler(_handle, capture_response=False) if tracer else _handle
