@@ -326,6 +326,10 @@ def test_checkov_fails_nothing_and_every_skip_says_why(checkov_installed, tmp_pa
     for path in (ROOT / "template.yaml", tmp_path / "everything.yaml"):
         report = checkov(path)
         summary = report["summary"]
+        if path.name == "template.yaml":  # docs/deploy.md quotes this summary
+            line = (f"Passed checks: {summary['passed']}, Failed checks: {summary['failed']}, "
+                    f"Skipped checks: {summary['skipped']}")
+            assert line in (ROOT / "docs" / "deploy.md").read_text()
         assert summary["failed"] == 0, [(c["check_id"], c["resource"]) for c in
                                         report["results"]["failed_checks"]]
         assert summary["passed"] >= 38
@@ -443,3 +447,19 @@ def test_stored_images_routes_permissions_and_retention(template, transformed):
     assert rule["Status"] == {"Fn::If": ["HasImageRetention", "Enabled", "Disabled"]}
     assert rule["ExpirationInDays"] == {"Fn::If": ["HasImageRetention",
                                                    {"Ref": "ImageRetentionDays"}, 1]}
+
+
+def test_a_layer_built_without_the_target_python_says_so(tmp_path):
+    """No interpreter of the runtime's version: the layer has no .pyc (about 1.2 s more cold
+    start), and the build says so on stderr; PRECOMPILE=required refuses to build it."""
+    for layer, target in (("cutout", "build-CutoutLayer"),):  # deps: the same branch, after pip
+        plain = subprocess.run(["make", "-C", f"layers/{layer}", target, f"ARTIFACTS_DIR={tmp_path}",
+                                "PYTHON_VERSION=3.99"], cwd=ROOT, capture_output=True, text=True)
+        assert plain.returncode == 0 and "WARNING: no Python 3.99" in plain.stderr
+        assert not list(tmp_path.rglob("*.pyc")) and list(tmp_path.rglob("*.py"))
+        strict = subprocess.run(["make", "-C", f"layers/{layer}", target, f"ARTIFACTS_DIR={tmp_path}",
+                                 "PYTHON_VERSION=3.99", "PRECOMPILE=required"],
+                                cwd=ROOT, capture_output=True, text=True)
+        assert strict.returncode != 0 and "PRECOMPILE=required" in strict.stderr
+    deps = (ROOT / "layers" / "deps" / "Makefile").read_text()
+    assert "WARNING: no Python $(PYTHON_VERSION)" in deps and "PRECOMPILE" in deps
