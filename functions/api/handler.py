@@ -35,6 +35,7 @@ from mangum import Mangum  # noqa: E402
 from cutout import telemetry  # noqa: E402
 from cutout.config import Settings, settings  # noqa: E402
 from cutout.web import create_app  # noqa: E402
+from cutout.web.route_dialect import dialect_of  # noqa: E402
 from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutout")
@@ -61,18 +62,6 @@ def outcome_of(status: int) -> str:
     if status in REFUSALS:
         return "refused"
     return "client_error" if status >= 400 else "ok"
-
-
-DIALECTS = "cutout.web.dialects."
-
-
-def dialect_of(scope: dict[str, Any]) -> str:
-    """The dialect whose route answered (api4ai, removebg, azure, adobe, imgproc), from the
-    module of the matched endpoint; "none" for Cutout's own routes and unmatched paths."""
-    module = getattr(getattr(scope.get("route"), "endpoint", None), "__module__", "") or ""
-    if not module.startswith(DIALECTS):
-        return "none"
-    return module[len(DIALECTS):].split(".")[0].split("_")[0]
 
 
 class RequestMetrics:
@@ -117,7 +106,7 @@ class RequestMetrics:
         finally:
             noted = scope.get("state", {}).get("log_fields", {})
             outcome = noted.get("outcome") or outcome_of(status["code"])
-            self.metrics.add_dimension("dialect", dialect_of(scope))
+            self.metrics.add_dimension("dialect", dialect_of(getattr(scope.get("route"), "endpoint", None)))
             self.metrics.add_dimension("tier", self.tier)
             self.metrics.add_dimension("outcome", outcome)
             self.metrics.add_metric("Requests", MetricUnit.Count, 1)

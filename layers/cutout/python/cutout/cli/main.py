@@ -93,7 +93,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from ..engine.pipeline import MODES
-    from . import admin, evaluation
+    from . import admin, evaluation, listing
 
     root = argparse.ArgumentParser(prog="cutout", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -118,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=evaluation.run)
 
     admin.add_commands(commands)
+    listing.add_command(commands)
     return root
 
 
