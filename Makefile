@@ -96,6 +96,10 @@ $(BENCH_VENV)/.installed: bench/requirements.txt layers/deps/requirements.txt py
 bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
 	$(BENCH_VENV)/bin/python -m bench.run --photos $(dir $(DATASET)) $(BENCH_ARGS)
 
+# The scale-and-cost tables (docs/scale-and-cost.md) from the last `make bench` results.
+scale: install
+	$(BIN)/python -m bench.scale --write docs/scale-and-cost.md
+
 # Asynchronous jobs against synchronous requests, and jobs/s with the local pool (bench/jobs.py).
 bench-jobs: install
 	$(BIN)/python -m bench.jobs --photos $(dir $(DATASET))
