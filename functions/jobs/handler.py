@@ -100,6 +100,9 @@ _traced = tracer.capture_lambda_handler(_handle, capture_response=False) if trac
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(event: dict, context: object) -> dict:
-    return _traced(event, context)
+    try:
+        return _traced(event, context)
+    finally:
+        if metrics.metric_set:  # QueueWait: a redelivery has none, and then nothing is written
+            metrics.flush_metrics()
