@@ -35,8 +35,9 @@ from mangum import Mangum  # noqa: E402
 from cutout import telemetry  # noqa: E402
 from cutout.config import Settings, settings  # noqa: E402
 from cutout.web import create_app  # noqa: E402
+from cutout.web.delivery import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
+from cutout.web.dialects import too_large_body  # noqa: E402
 from cutout.web.route_dialect import dialect_of  # noqa: E402
-from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutout")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
@@ -106,7 +107,7 @@ class RequestMetrics:
         finally:
             noted = scope.get("state", {}).get("log_fields", {})
             outcome = noted.get("outcome") or outcome_of(status["code"])
-            self.metrics.add_dimension("dialect", dialect_of(getattr(scope.get("route"), "endpoint", None)))
+            self.metrics.add_dimension("dialect", dialect_of(scope.get("route")))
             self.metrics.add_dimension("tier", self.tier)
             self.metrics.add_dimension("outcome", outcome)
             self.metrics.add_metric("Requests", MetricUnit.Count, 1)
@@ -141,7 +142,7 @@ emit = telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVIC
 asgi = Mangum(request_metrics, lifespan="off")
 INIT_SECONDS = time.perf_counter() - _IMPORT_STARTED
 
-_segmenter = app.state.engine.segmenter
+_segmenter = app.state.services.meter.segmenter
 logger.info(
     "init complete",
     extra={"init_seconds": round(INIT_SECONDS, 3), "model": _segmenter.spec.name,
@@ -166,7 +167,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = asgi(event, context)
     finally:
         disconnect()
-    return fit_lambda_response(response, CONFIG.max_response_bytes)
+    return fit_lambda_response(response, CONFIG.max_response_bytes, too_large_body)
 
 
 def _heard(measurement: telemetry.Measurement) -> None:

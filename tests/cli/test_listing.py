@@ -24,7 +24,7 @@ CUTOUT = Path(sys.executable).parent / "cutout"
 SERVED = json.loads((ROOT / "docs" / "openapi.json").read_text())
 BASE_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/"
 # The served spec's tag(s) of each dialect (docs/openapi.json).
-TAGS = {"api4ai": {"api4ai"}, "removebg": {"remove.bg"}, "azure": {"azure"},
+TAGS = {"api4ai": {"api4ai", "account"}, "removebg": {"remove.bg"}, "azure": {"azure"},
         "adobe": {"Adobe Remove Background v2"}, "imgproc": {"IMG Processing"}}
 
 
@@ -106,6 +106,13 @@ def test_openapi_31_on_request_and_bad_dialects_refused(tmp_path):
     refused = subprocess.run([str(CUTOUT), "listing", "paypal", "--base-url", BASE_URL],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "invalid choice: 'paypal'" in refused.stderr
+
+
+def test_every_dialect_the_app_speaks_can_be_listed():
+    from cutout.cli.listing import DIALECTS
+    from cutout.web.route_dialect import dialects_by_key
+
+    assert list(DIALECTS) == list(dialects_by_key()) == list(TAGS)
 
 
 def test_a_remote_reference_or_a_cycle_is_refused():

@@ -80,7 +80,7 @@ def stack(moto_server, throttling_proxy, dynamo_table, monkeypatch):
     settings.cache_clear()
     jobs = load(JOBS, f"jobs_metrics_{bucket}")
     api = load(API, f"api_metrics_{bucket}")
-    key = api.app.state.engine.access.accounts.create_key(
+    key = api.app.state.services.accounts.create_key(
         "mega", owner="metrics", mp_per_minute=100_000, monthly_credits=100_000)[0]
     yield api, jobs, sqs, queue_url, key, throttling_proxy
     settings.cache_clear()

@@ -45,7 +45,7 @@ def load(path, name):
 root = sys.argv[2]
 api = load(f"{root}/functions/api/handler.py", "api_handler")
 jobs = load(f"{root}/functions/jobs/handler.py", "jobs_handler")
-key = api.app.state.engine.access.accounts.create_key("mega", owner="trace")[0]
+key = api.app.state.services.accounts.create_key("mega", owner="trace")[0]
 os.environ["_X_AMZN_TRACE_ID"] = sys.argv[3]  # what Lambda sets for the API's invocation
 event = json.load(open(f"{root}/events/api-adobe-remove-background.json"))
 event["headers"]["x-api-key"] = key

@@ -55,7 +55,7 @@ def dialect_operations(spec: Document, dialect: str) -> set[tuple[str, str]]:
     dialect's routers (web/route_dialect.py)."""
     from ..web.route_dialect import dialect_tags
 
-    tags = dialect_tags().get(dialect, set())
+    tags = dialect_tags(dialect)
     return {(path, method) for path, methods in spec["paths"].items() for method, op in methods.items()
             if method in HTTP_METHODS and tags & set(op.get("tags", []))}
 
@@ -209,11 +209,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..accounts.plans import load_plans
     from ..config import settings
-    from ..web.app import create_app
+    from ..web import create_app
 
     cfg = settings()
     with tempfile.TemporaryDirectory() as data_dir:  # the spec does not depend on the store
-        app = create_app(replace(cfg, table="", bucket="", data_dir=data_dir, log_level="WARNING"))
+        app = create_app(replace(cfg, table="", bucket="", job_queue_url="", data_dir=data_dir,
+                                 log_level="WARNING"))
         spec = copy.deepcopy(app.openapi())
     operations = dialect_operations(spec, args.dialect)
     try:

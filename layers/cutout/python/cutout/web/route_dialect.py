@@ -1,44 +1,48 @@
-"""Which dialect a route belongs to: the module its endpoint lives in, under web/dialects/.
+"""Which dialect a route belongs to, by the short name of the module that defines it.
 
 One answer for the API function's metrics (the `dialect` dimension) and the
-marketplace listing (`cutout listing <dialect>`, which finds a dialect's operations
-by the tags of its routers): `web/dialects/removebg.py` is
-`removebg`, `imgproc_ops.py` and `imgproc.py` are both `imgproc`; Cutout's own
-routes (account, health, the page) are `none`.
+marketplace listing (`cutout listing <dialect>`): the dialects are
+`dialects.DIALECTS`; each is known here by its module's name under
+web/dialects/ (`removebg`, `imgproc`, ...), which is short, stable and
+shell-friendly, where `Dialect.name` is for people (`remove.bg`, `IMG Processing`).
+A route of Cutout's own (health, the page, the docs) or no route is `none`.
 """
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from typing import Any
 
-PACKAGE = __name__.rsplit(".", 1)[0] + ".dialects."
+from .dialect import Dialect
+from .dialects import DIALECTS
+
 NONE = "none"
 
 
-def dialect_of(endpoint: Any) -> str:
-    """The dialect of a route's endpoint function (api4ai, removebg, azure, adobe, imgproc),
-    or "none" for Cutout's own routes and None (no route matched)."""
-    return dialect_of_module(getattr(endpoint, "__module__", "") or "")
+@functools.cache
+def dialects_by_key() -> dict[str, Dialect]:
+    """Every dialect of `DIALECTS` by its module's short name, in their order."""
+    package = importlib.import_module(f"{__package__}.dialects")
+    found: dict[int, str] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        dialect = getattr(module, "DIALECT", None)
+        if dialect is not None:
+            found[id(dialect)] = info.name
+    return {found[id(dialect)]: dialect for dialect in DIALECTS}
 
 
-def dialect_of_module(module: str) -> str:
-    """"removebg" for cutout.web.dialects.removebg, "imgproc" for ...imgproc_ops; else "none"."""
-    if not module.startswith(PACKAGE):
-        return NONE
-    return module[len(PACKAGE):].split(".")[0].split("_")[0]
+def dialect_of(route: Any) -> str:
+    """The key of the dialect a matched route (`scope["route"]`) belongs to, or "none"."""
+    dialect = getattr(route, "dialect", None)
+    for key, known in dialects_by_key().items():
+        if known is dialect:
+            return key
+    return NONE
 
 
-def dialect_tags() -> dict[str, set[str]]:
-    """The OpenAPI tags each dialect's routers give their operations, by dialect."""
-    import importlib
-    import pkgutil
-
-    from fastapi import APIRouter
-
-    package = importlib.import_module(PACKAGE.rstrip("."))
-    tags: dict[str, set[str]] = {}
-    for info in pkgutil.iter_modules(package.__path__, PACKAGE):
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            if isinstance(value, APIRouter):
-                tags.setdefault(dialect_of_module(info.name), set()).update(map(str, value.tags))
-    return tags
+def dialect_tags(key: str) -> set[str]:
+    """The OpenAPI tags of the dialect's routers that are in the spec (KeyError: no such dialect)."""
+    return {str(tag) for mount in dialects_by_key()[key].mounts if mount.in_schema
+            for tag in mount.router.tags}
