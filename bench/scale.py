@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cutout.web.delivery import LAMBDA_RESPONSE_LIMIT, fits_inline, inline_size
+
 from . import cost
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +50,7 @@ DAYS_PER_MONTH = 30
 PEAK_FACTOR = 2.0  # the busiest hour's rate over the day's mean (an assumption: diurnal traffic)
 SIMULATED_SECONDS = 600  # the busiest ten minutes
 SEED = 20261207
-LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
-ENVELOPE = 2048  # bytes of JSON around the base64 image (web/large_results.py keeps it inline below)
+JSON_FIELDS = 300  # bytes of the API4AI answer besides its base64 image (status, name, sizes)
 # Log bytes a metered request writes, measured 2026-12-07 with functions/api/handler.py and
 # events/api-json-base64.json: its EMF lines (868 bytes), the request line (about 650) and
 # Lambda's START/END/REPORT lines (about 330).
@@ -133,10 +134,10 @@ def transfer_cost(gb_month: float) -> float:
 def per_image(m: Measured) -> dict[str, float]:
     """Dollars per image by service, and the figures behind them."""
     seconds = float(np.mean(m.lambda_seconds()))
-    answer = 4 * math.ceil(m.output_bytes / 3) + ENVELOPE
-    by_url = answer > LAMBDA_RESPONSE_LIMIT
+    by_url = not fits_inline(int(m.output_bytes), LAMBDA_RESPONSE_LIMIT)  # as web/delivery.py decides
     increments = max(1, math.ceil(m.input_bytes / PRICES["http_api_increment_bytes"]))
-    sent = (1024 + ENVELOPE) if by_url else answer  # by URL: the answer is small, S3 sends the bytes
+    # by URL: the answer is a short JSON with the URL, and S3 sends the image itself
+    sent = (1024 + JSON_FIELDS) if by_url else inline_size(int(m.output_bytes)) + JSON_FIELDS
     return {
         "seconds": seconds,
         "lambda": seconds * MEMORY_MB / 1024 * PRICES["lambda_gb_second"] + PRICES["lambda_request"],
