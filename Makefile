@@ -10,7 +10,7 @@ PORT ?= 8000
 DATASET ?= ../shared/eval/grabcut
 PYTEST_ARGS ?=
 
-.PHONY: install model run test fuzz check eval bench bench-jobs clean layers sam-cli openapi swagger-ui
+.PHONY: install model run test fuzz check eval bench bench-jobs clean layers sam-cli checkov lint-deploy openapi swagger-ui scale
 # The default model is the INT8 u2netp; the fp32 file it is built from stays selectable
 # (CUTOUT_MODEL=u2netp) and is tested too.
 FP32_FILE := layers/model/build/models/u2netp.onnx
@@ -92,6 +92,10 @@ $(BENCH_VENV)/.installed: bench/requirements.txt layers/deps/requirements.txt py
 bench: install $(BENCH_VENV)/.installed layers/model/build/models/u2netp.onnx
 	$(BENCH_VENV)/bin/python -m bench.run --photos $(dir $(DATASET)) $(BENCH_ARGS)
 
+# The scale-and-cost tables (docs/scale-and-cost.md) from the last `make bench` results.
+scale: install
+	$(BIN)/python -m bench.scale --write docs/scale-and-cost.md
+
 # Asynchronous jobs against synchronous requests, and jobs/s with the local pool (bench/jobs.py).
 bench-jobs: install
 	$(BIN)/python -m bench.jobs --photos $(dir $(DATASET))
@@ -120,6 +124,24 @@ sam-cli: $(SAM)
 $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+
+# checkov (the template's security scan) in a venv of its own as well: its pins clash with
+# the dev tools' and SAM CLI's.
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV_VENV := build/tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+checkov: $(CHECKOV)
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+# The template's three offline checks (docs/deploy.md): cfn-lint, `sam validate --lint`, and
+# checkov, which must report 0 failed checks; every skip carries its reason in template.yaml.
+# --skip-download: no Prisma Cloud look-ups (offline, and nothing of ours leaves the machine).
+lint-deploy: install $(SAM) $(CHECKOV)
+	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
+	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 clean:
 	rm -rf $(VENV) node_modules .cutout .pytest_cache
