@@ -24,10 +24,11 @@ INT8_FILE := layers/model/build/models/u2netp-int8.onnx
 QUALITY_FILE := layers/model/build/models/u2net-int8.onnx
 install: $(STAMP) node_modules/.bin/dynalite $(MODEL_FILE) $(FP32_FILE) $(INT8_FILE) $(QUALITY_FILE)
 
-$(STAMP): requirements-dev.txt layers/deps/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt requirements-nodeps.txt layers/deps/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
@@ -52,7 +53,7 @@ run: install
 # process) and names its 30 slowest tests at the end.
 PYTEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 # The no-5xx property suite (tests/web/test_fuzz_no_5xx.py) with many random requests per
 # route; `make test` runs the same tests with a few dozen each.

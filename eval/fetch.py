@@ -163,17 +163,19 @@ def fetch_set(spec: dict[str, Any], out: Path, fetcher: Fetcher, progress: bool)
         _path, data = fetcher.get(spec["repository"], spec["commit"], entry["from"])
         lay_out(entry, data, folder / entry["to"])
 
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
+    if todo:
+        one(todo[0])  # alone first: an unreachable source is one message, before any progress bar
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="file", desc=spec["name"])
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for _ in pool.map(one, todo):
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
+            bar = tqdm(total=len(todo), initial=1, unit="file", desc=spec["name"])
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for _ in pool.map(one, todo[1:]):
+                if bar is not None:
+                    bar.update()
+        if bar is not None:
+            bar.close()
     # Files made from other laid-out files (PASCAL-S's binary masks from the viewer votes).
     for entry in spec["files"]:
         if "derive" in entry and not present(folder / entry["to"], entry):
@@ -191,7 +193,7 @@ def write_manifest(spec: dict[str, Any], folder: Path) -> None:
         for name, image, mask in spec["pairs"]:
             truth = np.asarray(Image.open(folder / mask).convert("L"))
             height, width = truth.shape
-            writer.writerow([name, image, mask, width, height, f"{float((truth == 255).mean()):.4f}"])
+            writer.writerow([name, image, mask, width, height, round(float((truth == 255).mean()), 4)])
 
 
 def source_text(spec: dict[str, Any]) -> str:

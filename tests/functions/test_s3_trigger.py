@@ -254,3 +254,14 @@ def test_store_down_raises_for_retry_then_the_retry_succeeds(trigger_env, dynali
     handler.handler({"Records": [record]}, LambdaContext())
     assert versions(s3, bucket, "results/retry.png") == 1
     assert usage_calls(table, "s3-pipeline") == 1
+
+
+def test_the_sample_event_without_its_bucket_says_which_bucket_and_endpoint_it_asked(
+        trigger_env, moto_server):
+    """events/s3-put.json replayed as it is names cutout-example-bucket, which does not exist here."""
+    handler, _s3, _bucket, _table = trigger_env
+    sample = event("s3-put.json")
+    bucket = sample["Records"][0]["s3"]["bucket"]["name"]
+    (answer,) = handler.handler(sample, LambdaContext())["results"]
+    assert answer["status"] == "skipped"
+    assert f"bucket {bucket}" in answer["reason"] and moto_server in answer["reason"]
