@@ -26,9 +26,12 @@ TITLES = {
     "results": "Results and storage", "s3": "The S3 trigger", "images": "Stored images",
     "jobs": "Asynchronous jobs and webhooks", "web": "Browsers",
 }
-DIALECTS = {"api4ai": "dialects/api4ai.md", "removebg": "dialects/removebg.md",
-            "azure": "dialects/azure.md", "adobe": "dialects/adobe.md",
-            "imgproc": "dialects/imgproc.md"}
+# The spec's tags, and the page that documents each (one per dialect, plus Cutout's own routes).
+PAGES = {"api4ai": ("API4AI", "dialects/api4ai.md"), "remove.bg": ("remove.bg", "dialects/removebg.md"),
+         "azure": ("Azure", "dialects/azure.md"),
+         "Adobe Remove Background v2": ("Adobe", "dialects/adobe.md"),
+         "IMG Processing": ("IMG Processing", "dialects/imgproc.md"),
+         "account": ("Accounts", "accounts.md"), "operations": ("health", "dialects/index.md#health-checks")}
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
@@ -69,10 +72,12 @@ def operations_table() -> str:
         for method in METHODS:
             if method in item:
                 op = item[method]
-                tag = (op.get("tags") or ["cutout"])[0]
-                page = f"[{tag}]({DIALECTS[tag]})" if tag in DIALECTS else tag
-                rows.append(f"| `{method.upper()}` | `{path}` | {op.get('summary', '')} | {page} |")
-    return "| method | path | what it does | API |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+                tag = (op.get("tags") or [""])[0]
+                if tag not in PAGES:
+                    raise ValueError(f"{method.upper()} {path}: tag {tag!r} has no page in PAGES")
+                title, page = PAGES[tag]
+                rows.append(f"| `{method.upper()}` | `{path}` | {op.get('summary', '')} | [{title}]({page}) |")
+    return "| method | path | what it does | documented in |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
 # page -> (start marker, end marker, generator)
