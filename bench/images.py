@@ -55,7 +55,7 @@ def measure(photo_path: Path, sizes: tuple[float, ...] = (1.0, 12.0), rounds: in
         cfg = replace(settings(), data_dir=data_dir, table="", bucket="", allow_anonymous=False,
                       max_response_bytes=0)
         app = create_app(cfg)
-        key = app.state.engine.access.accounts.create_key(
+        key = app.state.services.accounts.create_key(
             "mega", owner="bench", mp_per_minute=1_000_000, monthly_credits=1_000_000)[0]
         url, server, thread = _serve(app)
         client = httpx.Client(base_url=url, headers={"x-api-key": key}, timeout=300)

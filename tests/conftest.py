@@ -120,7 +120,7 @@ def keyed_app(base_settings: Settings, segmenter: model.Segmenter, data_dir: str
 def new_key(app, owner: str = "tests", **limits) -> str:
     """A fresh key on the top plan with limits no test reaches unless it asks to."""
     limits = {"mp_per_minute": 100_000, "monthly_credits": 100_000, **limits}
-    return app.state.engine.access.accounts.create_key("mega", owner=owner, **limits)[0]
+    return app.state.services.accounts.create_key("mega", owner=owner, **limits)[0]
 
 
 def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

@@ -29,7 +29,8 @@ from mangum import Mangum  # noqa: E402
 
 from cutout.config import Settings, settings  # noqa: E402
 from cutout.web import create_app  # noqa: E402
-from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
+from cutout.web.delivery import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
+from cutout.web.dialects import too_large_body  # noqa: E402
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutout")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
@@ -110,7 +111,7 @@ logging.getLogger("mangum").setLevel(logging.WARNING)  # the access-log line say
 asgi = Mangum(app, lifespan="off")
 INIT_SECONDS = time.perf_counter() - _IMPORT_STARTED
 
-_segmenter = app.state.engine.segmenter
+_segmenter = app.state.services.meter.segmenter
 logger.info(
     "init complete",
     extra={"init_seconds": round(INIT_SECONDS, 3), "model": _segmenter.spec.name,
@@ -135,4 +136,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = asgi(event, context)
     finally:
         _access.removeFilter(_request_metrics)
-    return fit_lambda_response(response, CONFIG.max_response_bytes)
+    return fit_lambda_response(response, CONFIG.max_response_bytes, too_large_body)

@@ -21,16 +21,19 @@ from aws_lambda_powertools.utilities.batch import (  # noqa: E402
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 
-from cutout import blobs  # noqa: E402
-from cutout.engine import model  # noqa: E402
+import os  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
 from cutout.config import settings  # noqa: E402
-from cutout.jobs.worker import Worker  # noqa: E402
+from cutout.engine import model  # noqa: E402
 from cutout.queues import JobMessage  # noqa: E402
-from cutout.stores import open_store  # noqa: E402
+from cutout.services import Services  # noqa: E402
 
 logger = Logger(service="cutout-jobs")
 cfg = settings()
-worker = Worker(open_store(cfg), blobs.open_blobs(cfg), model.load(cfg), cfg)
+if "CUTOUT_TRIM_IDLE_SECONDS" not in os.environ:  # memory Lambda reserves anyway: keep it
+    cfg = replace(cfg, trim_idle_seconds=-1.0)
+worker = Services.build(cfg, model.load(cfg)).worker
 # With batch size 1 every failure is a whole batch's: report it as a batch item failure
 # (the message comes back) rather than an invocation error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

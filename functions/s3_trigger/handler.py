@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (  # noqa: E402
 
 from cutout.blobs.s3 import S3BlobStore  # noqa: E402
 from cutout.engine import images, model  # noqa: E402
+from cutout.engine.workload import Workload  # noqa: E402
 from cutout.accounts.keys import Account  # noqa: E402
 from cutout.accounts.plans import load_plans  # noqa: E402
 from cutout.config import settings  # noqa: E402
@@ -53,9 +54,9 @@ if cfg.table:
         )
 
 s3 = boto3.client("s3")
-meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes), limiter)
-trigger = Trigger(lambda bucket: S3BlobStore(bucket, s3), meter, cfg.png_compress_level,
-                  account=account, once=once)
+meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes), limiter,
+              workload=Workload(cfg.max_concurrent_cuts, -1.0), png_level=cfg.png_compress_level)
+trigger = Trigger(lambda bucket: S3BlobStore(bucket, s3), meter, account=account, once=once)
 logger.info("init done", extra={"init_seconds": round(time.perf_counter() - _started, 3),
                                 "model": segmenter.spec.name, "table": cfg.table or None})
 

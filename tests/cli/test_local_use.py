@@ -33,17 +33,17 @@ def test_the_unlimited_plan_is_never_refused_where_free_is(base_settings, segmen
     cfg = replace(base_settings, data_dir=str(tmp_path), allow_anonymous=True,
                   anonymous_plan="unlimited")
     app = create_app(cfg, segmenter)
-    access = app.state.engine.access
+    limiter, anonymous = app.state.services.limiter, app.state.access.anonymous
     free = load_plans().get("free")
     tight = Account("free-local", "anonymous", "free", free.mp_per_minute, free.monthly_credits)
     with pytest.raises(QuotaExceeded):
-        access.limiter.admit(tight, megapixels=1, credits=free.monthly_credits + 1)
+        limiter.admit(tight, megapixels=1, credits=free.monthly_credits + 1)
     with pytest.raises(RateLimited):
-        access.limiter.admit(tight, megapixels=free.mp_per_minute + 1, credits=0)
+        limiter.admit(tight, megapixels=free.mp_per_minute + 1, credits=0)
     # A month of a busy shop's photos, then a minute of a folder of 12 MP ones: admitted.
-    access.limiter.admit(access.anonymous, megapixels=1, credits=100_000)
+    limiter.admit(anonymous, megapixels=1, credits=100_000)
     for _ in range(20):
-        access.limiter.admit(access.anonymous, megapixels=12, credits=1)
+        limiter.admit(anonymous, megapixels=12, credits=1)
     client = TestClient(app)
     response = client.post("/v1.0/removebg", files={"image_file": ("c.jpg", coffee_jpeg, "image/jpeg")})
     assert response.status_code == 200

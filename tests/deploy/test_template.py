@@ -139,7 +139,7 @@ def test_table_and_bucket_are_as_the_stores_expect(template):
     assert len(bucket["PublicAccessBlockConfiguration"]) == 4
     encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
-    from cutout.web.large_results import RESULTS_PREFIX
+    from cutout.web.delivery import RESULTS_PREFIX
 
     rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
     assert RESULTS_PREFIX.startswith(rules["ExpireResults"]["Prefix"])
@@ -208,8 +208,8 @@ def test_api_gateway_cors_agrees_with_the_app(template, transformed):
     assert any_origin["AllowOrigins"] == ["*"]
     assert listed["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsOrigins"}]}
     for cors in (any_origin, listed):
-        assert [h.lower() for h in cors["AllowHeaders"]] == list(ALLOW_HEADERS)
-        assert cors["ExposeHeaders"] == list(EXPOSE_HEADERS)
+        assert sorted(h.lower() for h in cors["AllowHeaders"]) == sorted(ALLOW_HEADERS)
+        assert sorted(cors["ExposeHeaders"]) == sorted(EXPOSE_HEADERS)
         assert cors["AllowMethods"] == list(ALLOW_METHODS)
         assert cors["MaxAge"] == MAX_AGE_SECONDS and cors["AllowCredentials"] is False
     assert template["Parameters"]["CorsOrigins"]["Default"] == "*"
@@ -220,8 +220,8 @@ def test_api_gateway_cors_agrees_with_the_app(template, transformed):
     _, deployed_any, deployed_listed = body["x-amazon-apigateway-cors"]["Fn::If"]
     assert deployed_any["allowOrigins"] == ["*"]
     for deployed in (deployed_any, deployed_listed):
-        assert [h.lower() for h in deployed["allowHeaders"]] == list(ALLOW_HEADERS)
-        assert deployed["exposeHeaders"] == list(EXPOSE_HEADERS)
+        assert sorted(h.lower() for h in deployed["allowHeaders"]) == sorted(ALLOW_HEADERS)
+        assert sorted(deployed["exposeHeaders"]) == sorted(EXPOSE_HEADERS)
         assert deployed["allowMethods"] == list(ALLOW_METHODS)
         assert deployed["maxAge"] == MAX_AGE_SECONDS
 

@@ -31,7 +31,7 @@ def test_the_idle_trim_is_off_on_lambda_unless_set(monkeypatch, env, expected):
         monkeypatch.setenv("CUTOUT_TRIM_IDLE_SECONDS", env)
     handler = load_handler(f"api_handler_trim_{env}")
     assert handler.CONFIG.trim_idle_seconds == expected
-    assert handler.app.state.engine.workload.trim_idle_seconds == expected
+    assert handler.app.state.services.meter.workload.trim_idle_seconds == expected
 
 
 @pytest.mark.filterwarnings("error::aws_lambda_powertools.warnings.PowertoolsUserWarning")

@@ -48,7 +48,7 @@ def lambda_env(dynalite, moto_server):
     try:
         handler = _load(ROOT / "functions" / "api" / "handler.py", "imgproc_lambda_handler")
         context = _load(EVENTS / "invoke.py", "imgproc_invoke").Context
-        key = handler.app.state.engine.access.accounts.create_key(
+        key = handler.app.state.services.accounts.create_key(
             "mega", mp_per_minute=100_000, monthly_credits=100_000)[0]
         yield handler, context, key, table, bucket
     finally:
@@ -152,7 +152,7 @@ def test_every_endpoint_through_the_handler(lambda_env, web_server) -> None:
 def test_retention_sets_the_record_ttl(lambda_env) -> None:
     handler, _, key, table, _ = lambda_env
     image = body_json(invoke(lambda_env, "imgproc-upload.json"))
-    account = handler.app.state.engine.access.accounts.authenticate(key).id
+    account = handler.app.state.services.accounts.authenticate(key).id
     item = boto3.client("dynamodb").get_item(TableName=table, Key={
         "pk": {"S": f"IMAGES#{account}"}, "sk": {"S": f"IMAGE#{image['id']}"}})["Item"]
     assert abs(int(item["ttl"]["N"]) - (time.time() + 30 * 86_400)) < 60

@@ -73,7 +73,7 @@ def deployed(moto_server, dynamo_table, monkeypatch):
     settings.cache_clear()
     jobs = load(JOBS, f"jobs_handler_{bucket}")
     api = load(API, f"api_handler_{bucket}")
-    key = api.app.state.engine.access.accounts.create_key(
+    key = api.app.state.services.accounts.create_key(
         "mega", owner="deployed", mp_per_minute=100_000, monthly_credits=100_000)[0]
     yield api, jobs, sqs, queue_url, bucket, key
     settings.cache_clear()
@@ -112,8 +112,8 @@ def deliver(jobs, sqs, queue_url: str, event: dict) -> list[dict]:
 
 
 def credits(api, key: str) -> float:
-    access = api.app.state.engine.access
-    return access.store.usage(access.accounts.authenticate(key).id, month_of(time.time())).credits
+    services = api.app.state.services
+    return services.store.usage(services.accounts.authenticate(key).id, month_of(time.time())).credits
 
 
 def test_upload_queued_run_by_the_jobs_function_and_served_from_s3(deployed, astronaut_jpeg):
@@ -172,7 +172,7 @@ def test_s3_failing_mid_job_retries_the_message_and_the_job_completes_once(
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"results/jobs/{job_id}/")
     assert [o["Key"] for o in listed["Contents"]] == [f"results/jobs/{job_id}/result.png"]
     assert credits(api, key) == 1
-    item = api.app.state.engine.access.store.get_job(job_id)
+    item = api.app.state.services.store.get_job(job_id)
     assert item.doc["attempts"] == 2
 
 
@@ -219,8 +219,8 @@ def test_a_redelivered_url_job_charges_its_real_size_once(deployed, web_server, 
     from local_http import Route
 
     api, jobs, sqs, queue_url, bucket, key = deployed
-    store = api.app.state.engine.access.store
-    account = api.app.state.engine.access.accounts.authenticate(key).id
+    store = api.app.state.services.store
+    account = api.app.state.services.accounts.authenticate(key).id
     web_server.routes["/big.jpg"] = Route(200, big_jpeg, {"Content-Type": "image/jpeg"})
     payload = json.dumps({"image": {"source": {"url": web_server.url("/big.jpg")}},
                           "output": {"mediaType": "image/png"}}).encode()

@@ -19,7 +19,7 @@ def test_color_decontamination_zero_keeps_the_photo_and_one_recolours_the_edge(s
     meter = Meter(segmenter, limits)
     header = images.read_header(data, limits)
     products = {d: np.asarray(Image.open(io.BytesIO(make(
-        data, JobOptions(format="png", color_decontamination=d), meter=meter, header=header).data)))
+        data, JobOptions(format="png", decontaminate=d), meter=meter, header=header).data)))
         for d in (0.0, 1.0)}
     alpha = products[0.0][:, :, 3]
     edge = (alpha > 0) & (alpha < 255)

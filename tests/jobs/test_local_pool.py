@@ -71,7 +71,7 @@ def test_a_hundred_jobs_submitted_at_once_all_finish_correctly_in_bounded_memory
             growth.append(rss_mb() - settled)
         assert min(growth[1:]) < 30, f"RSS grew {growth} MB over three further waves of 50 jobs"
     finally:
-        app.state.jobs.queue.close()
+        app.state.services.jobs.queue.close()
 
 
 def test_a_full_queue_answers_503_with_retry_after_and_charges_nothing(
@@ -93,12 +93,12 @@ def test_a_full_queue_answers_503_with_retry_after_and_charges_nothing(
         assert int(third.headers["retry-after"]) > 0
         from cutout.accounts.keys import month_of
 
-        account = app.state.engine.access.accounts.authenticate(key)
-        assert app.state.engine.access.store.usage(account.id, month_of(time.time())).credits == 2
+        account = app.state.services.accounts.authenticate(key)
+        assert app.state.services.store.usage(account.id, month_of(time.time())).credits == 2
         for job in (first, second):
             assert wait(http, key, job.json()["statusUrl"])["status"] == "succeeded"
     finally:
-        app.state.jobs.queue.close()
+        app.state.services.jobs.queue.close()
 
 
 def test_unfinished_jobs_are_picked_up_again_after_a_restart(
@@ -109,18 +109,18 @@ def test_unfinished_jobs_are_picked_up_again_after_a_restart(
 
     first = make_app(base_settings, segmenter, tmp_path)
     key = new_key(first, "restart")
-    account = first.state.engine.access.accounts.authenticate(key)
+    account = first.state.services.accounts.authenticate(key)
     # The server stopped after accepting: the job is stored but no worker has it.
-    stopped = Jobs(first.state.engine.access.store, first.state.blobs, None, first.state.jobs.cfg)
+    stopped = Jobs(first.state.services.store, first.state.services.blobs, None, first.state.services.jobs.cfg)
     job_id, _ = stopped.reserve(account.id)
     with pytest.raises(Unavailable):
         stopped.accept(job_id, account=account.id, options=JobOptions(format="png"),
                        upload=coffee_jpeg)
-    item = first.state.engine.access.store.get_job(job_id)
+    item = first.state.services.store.get_job(job_id)
     # accept() marks a job it could not queue as failed; make it look as a crash leaves it ...
     assert item is not None
     # ... left running by the process that stopped (its claim lives 900 s)
-    first.state.engine.access.store.swap_job(
+    first.state.services.store.swap_job(
         replace(item, status="running", version=item.version + 1, lease_until=int(time.time()) + 900,
                 doc={**item.doc, "error": None, "attempts": 1}), item.version)
     restarted = make_app(base_settings, segmenter, tmp_path)
@@ -128,6 +128,6 @@ def test_unfinished_jobs_are_picked_up_again_after_a_restart(
     try:
         status = wait(http, key, f"/v2/status/{job_id}")
         assert status["status"] == "succeeded"
-        assert restarted.state.engine.access.store.get_job(job_id).doc["attempts"] == 2
+        assert restarted.state.services.store.get_job(job_id).doc["attempts"] == 2
     finally:
-        restarted.state.jobs.queue.close()
+        restarted.state.services.jobs.queue.close()

@@ -12,6 +12,8 @@ from cutout.jobs import JobOptions
 from cutout.jobs.submit import Jobs
 from cutout.jobs.worker import JOBS_PREFIX, Worker
 from cutout.queues import JobMessage
+from cutout.engine import images
+from cutout.metering import Meter
 from cutout.queues.local import LocalJobQueue
 from cutout.stores.sqlite import SqliteStore
 
@@ -44,7 +46,8 @@ def test_a_same_key_race_keeps_the_first_submissions_bytes(jobs, segmenter, astr
     # the loser's copy is gone: one upload under the job
     assert jobs.blobs.list(f"{JOBS_PREFIX}{first_id}/") == [stored.source["key"]]
     # and the job cuts out the first photo, not the second
-    worker = Worker(jobs.store, jobs.blobs, segmenter, jobs.cfg)
+    limits = images.Limits(jobs.cfg.max_megapixels, jobs.cfg.max_bytes)
+    worker = Worker(jobs.store, jobs.blobs, Meter(segmenter, limits), jobs.cfg)
     outcome = worker.run(JobMessage(first_id))
     assert outcome.action == "succeeded", outcome
     done = jobs.get(first_id, "acct")

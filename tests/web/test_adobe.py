@@ -27,7 +27,7 @@ from photos import assert_subject_found
 def app(base_settings, segmenter, tmp_path_factory):
     application = keyed_app(base_settings, segmenter, str(tmp_path_factory.mktemp("jobs")))
     yield application
-    application.state.jobs.queue.close()
+    application.state.services.jobs.queue.close()
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,8 @@ def test_bearer_token_is_a_key_and_a_url_source_is_fetched(http, key, web_server
 def usage(app, key: str) -> float:
     from cutout.accounts.keys import month_of
 
-    account = app.state.engine.access.accounts.authenticate(key)
-    return app.state.engine.access.store.usage(account.id, month_of(time.time())).credits
+    account = app.state.services.accounts.authenticate(key)
+    return app.state.services.store.usage(account.id, month_of(time.time())).credits
 
 
 @pytest.mark.parametrize("path, code", [
@@ -248,7 +248,7 @@ def hooked(base_settings, segmenter, tmp_path):
 
     application = create_app(cfg, segmenter)
     yield application, TestClient(application), new_key(application)
-    application.state.jobs.queue.close()
+    application.state.services.jobs.queue.close()
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:
@@ -353,7 +353,7 @@ def test_an_upload_over_the_byte_limit_fails_its_job_unread(base_settings, segme
         assert status["errorDetails"][0]["reason"] == "image_too_large"
         assert "150000 bytes exceeds 100000 bytes" in status["errorDetails"][0]["message"]
     finally:
-        application.state.jobs.queue.close()
+        application.state.services.jobs.queue.close()
 
 
 def test_psd_with_a_background_colour_and_trim(http, key, coffee_jpeg):
@@ -399,9 +399,9 @@ def window_used(app, key: str, since: float) -> int:
     """Megapixels charged to the key's minute windows from `since` until now."""
     from cutout.accounts.keys import minute_of
 
-    access = app.state.engine.access
-    account = access.accounts.authenticate(key)
-    return sum(access.store.window(account.id, minute).used
+    services = app.state.services
+    account = services.accounts.authenticate(key)
+    return sum(services.store.window(account.id, minute).used
                for minute in range(minute_of(since), minute_of(time.time()) + 1))
 
 
@@ -444,7 +444,7 @@ def test_a_presigned_upload_that_cannot_be_stored_is_a_503_with_retry_after(app,
     key = new_key(app, "full disk")
     upload = http.post("/v2/uploads", headers={"x-api-key": key}).json()
     object_key = unquote(urlsplit(upload["uploadUrl"]).path.removeprefix("/v1/blobs/"))
-    blocker = app.state.blobs.root / "objects" / object_key
+    blocker = app.state.services.blobs.root / "objects" / object_key
     blocker.parent.parent.mkdir(parents=True, exist_ok=True)
     blocker.parent.write_bytes(b"not a folder")
     try:

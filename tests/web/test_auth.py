@@ -8,6 +8,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -41,7 +42,7 @@ def make_client(base_settings: Settings, segmenter, tmp_path: Path):
 
 def new_key(client: TestClient, plan: str = "pro", **kw) -> tuple[str, str]:
     """(key, key id) made by the app's own account service."""
-    api_key, record = client.app.state.engine.access.accounts.create_key(plan, **kw)
+    api_key, record = client.app.state.services.accounts.create_key(plan, **kw)
     return api_key, record.key_id
 
 
@@ -67,7 +68,7 @@ def test_unknown_and_revoked_keys_are_403(make_client, photo: bytes) -> None:
     response = cut(client, photo, **{"X-Api-Key": "ck_not-a-real-key"})
     assert response.status_code == 403 and response.json() == {"detail": "Invalid API key."}
     assert cut(client, photo, **{"X-Api-Key": api_key}).status_code == 200
-    client.app.state.engine.access.accounts.revoke(key_id)
+    client.app.state.services.accounts.revoke(key_id)
     response = cut(client, photo, **{"X-Api-Key": api_key})
     assert response.status_code == 403
     assert response.json() == {"detail": "This API key has been revoked."}
@@ -117,14 +118,34 @@ def test_the_environment_switches_anonymous_use(monkeypatch: pytest.MonkeyPatch)
         settings.cache_clear()
 
 
-def test_a_dialect_can_render_refusals_in_its_own_shape(make_client) -> None:
+def test_a_dialect_renders_refusals_in_its_own_shape_and_reads_its_own_key_header(make_client) -> None:
+    """A new dialect is a `Dialect` and its routers: its routes only raise; its render shapes it."""
+    from fastapi.responses import JSONResponse
+
+    from cutout.web.auth import authenticate
+    from cutout.web.dialect import Dialect
+
+    def render(exc):
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=418)
+
+    sixth = Dialect("sixth", render=render, too_large=lambda message: {"oops": message},
+                    key_headers=("x-sixth-key",))
+    router = sixth.router(prefix="/sixth")
+
+    @router.get("/whoami")
+    async def whoami(request: Request) -> dict:
+        return {"account": (await authenticate(request)).account.id}
+
     client = make_client()
-    client.app.state.access_renderers["/v1/account"] = lambda exc: {
-        "error": {"code": exc.code, "message": exc.message}}
-    response = client.get("/v1/account")
-    assert response.status_code == 401
+    client.app.include_router(router)
+    response = client.get("/sixth/whoami")
+    assert response.status_code == 418
     assert response.json() == {"error": {"code": "missing_api_key",
                                          "message": "Missing API key: send it in the X-Api-Key header."}}
+    key, key_id = new_key(client, "pro")
+    assert client.get("/sixth/whoami", headers={"X-Api-Key": key}).status_code == 418  # not its header
+    found = client.get("/sixth/whoami", headers={"X-Sixth-Key": key})
+    assert found.status_code == 200 and found.json() == {"account": key_id}
 
 
 # --- RapidAPI ---------------------------------------------------------------------------------

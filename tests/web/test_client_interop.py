@@ -124,7 +124,7 @@ def test_an_invalid_or_revoked_key_is_auth_failed_as_remove_bg_words_it(app, api
     assert wrong.json()["errors"][0]["code"] == "auth_failed"
     assert wrong.json()["errors"][0]["title"] == "API Key invalid"
     revoked_key = new_key(app, owner="revoked")
-    accounts = app.state.engine.access.accounts
+    accounts = app.state.services.accounts
     record = next(r for r in accounts.list_keys() if r.owner == "revoked")
     accounts.revoke(record.key_id)  # the same process: its key cache forgets the key at once
     revoked = removebg(api, revoked_key, coffee_jpeg)

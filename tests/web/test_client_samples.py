@@ -33,7 +33,7 @@ def server(base_settings, segmenter, tmp_path_factory):
     cfg = replace(base_settings, table="", data_dir=str(tmp_path_factory.mktemp("samples")),
                   allow_anonymous=False, fetch_allow_hosts=("127.0.0.1",))
     app = create_app(cfg, segmenter)
-    key = app.state.engine.access.accounts.create_key("mega", owner="samples",
+    key = app.state.services.accounts.create_key("mega", owner="samples",
                                                       mp_per_minute=100_000, monthly_credits=100_000)[0]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -57,7 +57,7 @@ class Service:
 
     def key(self, sandbox: bool = False, **limits) -> str:
         limits = {"mp_per_minute": 100_000, "monthly_credits": 100_000, **limits}
-        return self.app.state.engine.access.accounts.create_key(
+        return self.app.state.services.accounts.create_key(
             "mega", owner="imgproc-tests", sandbox=sandbox, **limits)[0]
 
     def call(self, method: str, path: str, key: str | None, **kw) -> httpx.Response:

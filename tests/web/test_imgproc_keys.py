@@ -32,7 +32,7 @@ def test_cli_prints_live_and_sandbox_keys_that_the_service_accepts(
 
     app = create_app(replace(base_settings, data_dir=str(tmp_path), table="",
                              allow_anonymous=False, sandbox_mp_per_minute=7), segmenter)
-    accounts = app.state.engine.access.accounts
+    accounts = app.state.services.accounts
     live, sandbox = accounts.authenticate(printed[""]), accounts.authenticate(printed["--sandbox"])
     assert (live.sandbox, live.mp_per_minute) == (False, 200)
     assert (sandbox.sandbox, sandbox.mp_per_minute) == (True, 7)

@@ -28,7 +28,8 @@ from cutout.blobs import InvalidObjectKey
 from cutout.blobs.local import LocalBlobStore
 from cutout.blobs.s3 import S3BlobStore
 from cutout.web import create_app
-from cutout.web.large_results import LAMBDA_RESPONSE_LIMIT, fit_lambda_response
+from cutout.web.delivery import LAMBDA_RESPONSE_LIMIT, fit_lambda_response
+from cutout.web.dialects import too_large_body
 from photos import assert_subject_found
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -166,7 +167,7 @@ def test_s3_unreachable_gives_a_503_that_names_the_limit_and_charges_nothing(
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{closed_port()}")
     client = app_client(base_settings, segmenter, tmp_path, bucket=bucket,
                         max_response_bytes=SMALL_LIMIT)
-    store = client.app.state.engine.access.store
+    store = client.app.state.services.store
 
     def calls() -> int:
         return store.usage("anonymous", time.strftime("%Y-%m", time.gmtime())).calls
@@ -190,8 +191,8 @@ def test_the_lambda_handler_turns_an_oversized_response_into_a_413(base_settings
     assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
     size = len(json.dumps(response))
 
-    assert fit_lambda_response(response, size) is response  # at the limit: untouched
-    refused = fit_lambda_response(response, 150_000)
+    assert fit_lambda_response(response, size, too_large_body) is response  # at the limit: untouched
+    refused = fit_lambda_response(response, 150_000, too_large_body)
     assert refused["statusCode"] == 413 and refused["isBase64Encoded"] is False
     assert refused["headers"]["content-type"] == "application/json"
     assert refused["headers"]["x-request-id"] == response["headers"]["x-request-id"]
@@ -199,8 +200,11 @@ def test_the_lambda_handler_turns_an_oversized_response_into_a_413(base_settings
     assert f"would be {size} bytes" in body["detail"] and "150000 bytes" in body["detail"]
     assert body["errors"][0]["code"] == body["error"]["code"] == "result_too_large"
     assert body["errors"][0]["title"] == body["error"]["message"] == body["detail"]
+    assert body["error_code"] == body["type"] == "result_too_large"  # Adobe's, IMG Processing's
+    assert body["message"] == body["detail"] and body["status"] == 413
     assert "6 MB (6291456 bytes)" in json.loads(
-        fit_lambda_response({**response, "body": "x" * LAMBDA_RESPONSE_LIMIT})["body"])["detail"]
+        fit_lambda_response({**response, "body": "x" * LAMBDA_RESPONSE_LIMIT}, LAMBDA_RESPONSE_LIMIT,
+                            too_large_body)["body"])["detail"]
 
 
 def test_s3_store_reads_back_metadata_and_refuses_unknown_keys(bucket):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -19,6 +20,7 @@ from cutout.engine import model, pipeline
 from cutout.config import Settings
 from cutout.errors import Unavailable
 from cutout.metering import Meter
+from cutout import services
 from cutout.web import create_app, processing
 
 
@@ -52,7 +54,7 @@ def make_client(base_settings: Settings, segmenter, tmp_path: Path):
 
 
 def new_key(client: TestClient, plan: str = "pro", **kw) -> str:
-    return client.app.state.engine.access.accounts.create_key(plan, **kw)[0]
+    return client.app.state.services.accounts.create_key(plan, **kw)[0]
 
 
 def cut(client: TestClient, data: bytes, key: str, mode: str = "fg-image"):
@@ -263,7 +265,7 @@ def test_a_refused_request_does_not_wait_for_a_busy_cut_slot(
     assert usage(client, limited)["calls"] == 0 and usage(client, busy)["calls"] == 1
 
 
-def test_the_engine_builds_one_meter_for_every_request(
+def test_the_app_builds_one_meter_for_every_request(
         make_client, photo: bytes, monkeypatch) -> None:
     built: list[Meter] = []
 
@@ -272,32 +274,32 @@ def test_the_engine_builds_one_meter_for_every_request(
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    monkeypatch.setattr(processing, "Meter", CountedMeter)
+    monkeypatch.setattr(services, "Meter", CountedMeter)
     client = make_client()
     key = new_key(client)
     assert ok(cut(client, photo, key)) and ok(cut(client, photo, key, mode="fg-mask"))
-    assert len(built) == 1 and client.app.state.engine.meter is built[0]
+    assert len(built) == 1 and client.app.state.services.meter is built[0]
     assert usage(client, key)["calls"] == 2  # the one meter charged both
 
 
 def test_any_route_that_fails_after_charging_is_refunded(make_client, photo: bytes) -> None:
-    """A dialect whose own step fails after engine.cut (upload, encoding) still refunds."""
+    """A route whose own step fails after the cut (upload, encoding) still refunds."""
     client = make_client(allow_anonymous=True, anonymous_plan="basic")
     app = client.app
 
     @app.post("/test/raises-after-cut")
-    async def raises_after_cut() -> JSONResponse:
-        await app.state.engine.cut(photo, pipeline.Options())
+    async def raises_after_cut(request: Request) -> JSONResponse:
+        await processing.cut(request, photo, pipeline.Options())
         raise RuntimeError("simulated: the result store is down")
 
     @app.post("/test/502-after-cut")
-    async def bad_gateway_after_cut() -> JSONResponse:
-        await app.state.engine.cut(photo, pipeline.Options())
+    async def bad_gateway_after_cut(request: Request) -> JSONResponse:
+        await processing.cut(request, photo, pipeline.Options())
         return JSONResponse({"detail": "upstream failed"}, status_code=502)
 
     @app.post("/test/ok-after-cut")
-    async def ok_after_cut() -> JSONResponse:
-        await app.state.engine.cut(photo, pipeline.Options())
+    async def ok_after_cut(request: Request) -> JSONResponse:
+        await processing.cut(request, photo, pipeline.Options())
         return JSONResponse({"detail": "done"})
 
     quiet = TestClient(app, raise_server_exceptions=False)

@@ -69,14 +69,14 @@ def another_models_matte(fast: np.ndarray, quality: np.ndarray) -> bool:
 
 
 def test_the_quality_model_is_not_loaded_until_a_request_asks_for_it(app, api, key, astronaut_jpeg):
-    quality = app.state.engine.quality
+    quality = app.state.services.meter.quality
     assert quality is not None and quality.name == "u2net-int8"
     assert not quality.loaded  # starting the app did not load it
     api4ai(api, key, astronaut_jpeg)  # nor does a default request
     assert not quality.loaded
     api4ai(api, key, astronaut_jpeg, model="quality")
     assert quality.loaded and quality.get().spec.name == "u2net-int8"
-    assert app.state.engine.segmenter.spec.name == "u2netp-int8"  # the default is unchanged
+    assert app.state.services.meter.segmenter.spec.name == "u2netp-int8"  # the default is unchanged
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "coffee"])
@@ -118,7 +118,7 @@ def test_a_deployment_without_the_quality_model_refuses_it_before_charging(
         base_settings, segmenter, tmp_path, coffee_jpeg):
     cfg = replace(base_settings, quality_model="")
     app = keyed_app(cfg, segmenter, str(tmp_path))
-    assert app.state.engine.quality is None
+    assert app.state.services.meter.quality is None
     api, key = TestClient(app), new_key(app)
     response = removebg(api, key, coffee_jpeg, model="quality")
     assert response.status_code == 400, response.text

@@ -197,7 +197,9 @@ class Settings:
     max_response_bytes: int = setting(
         0, "CUTOUT_MAX_RESPONSE_BYTES", "results", unit="bytes",
         shown="`0`: no limit (the Lambda handler sets 6 MB)",
-        doc="The largest response answered inline; a larger result is stored and answered by URL.")
+        doc="The largest response, as Lambda counts it (binary bodies base64); over it `/v1/results` "
+            "answers a download URL, `/v1/images/{id}/download` a 307, every other route its "
+            "dialect's 413 `result_too_large` (not charged).")
     blob_secret: str = setting(
         "", "CUTOUT_BLOB_SECRET", "results", shown="random per process",
         doc="The key that signs local result URLs.")

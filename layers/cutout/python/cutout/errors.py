@@ -5,33 +5,45 @@ CutoutError                  code (stable, machine-readable), message, headers
 ├── InputError               the request itself is wrong: never charged, never retried
 │   ├── InvalidImage         not an image we can decode
 │   │   └── TooManyScans     a JPEG with more than 100 scans              (engine/jpeg.py)
-│   ├── ImageTooLarge        over the pixel or byte limits
+│   ├── ImageTooLarge        over the pixel limit
+│   │   └── FileTooLarge     over the byte limit
 │   ├── InvalidOption        an option outside its documented range
 │   ├── FetchError           an image URL could not be fetched                  (fetch.py)
 │   │   └── FetchRefused     the SSRF guard or a limit refused it: never worth retrying
-│   ├── NoForeground         no subject found, when asked to refuse then   (engine/pipeline.py)
+│   ├── NoForeground         no subject found, when asked to refuse then   (engine/segment.py)
+│   ├── PsdUnsupported       a result too large for a PSD                  (engine/psd.py)
 │   ├── InvalidObjectKey     an object key that could escape the store     (blobs/)
-│   └── BadRequest, ResultTooLarge                                         (web/)
+│   ├── BadRequest, ResultTooLarge   a malformed body; a response over the limit  (web/)
+│   └── RemoveBgError, AzureError, AdobeError, Invalid, Unsupported
+│                            refusals phrased by one dialect      (web/dialects/)
 ├── AccessError              who sent it, or how much they used: not charged; fix key or plan
 │   ├── MissingKey, InvalidApiKey, RevokedKey                              (accounts/keys.py)
 │   ├── QuotaExceeded                                                      (accounts/ratelimit.py)
-│   └── RateLimited          retryable: the minute's window frees up       (accounts/ratelimit.py)
-│       └── HeavierThanThePlan  not retryable: the image alone outweighs the minute
+│   ├── RateLimited          retryable: the minute's window frees up       (accounts/ratelimit.py)
+│   │   └── HeavierThanThePlan  not retryable: the image alone outweighs the minute
+│   └── RateLimitedAtProcessing  a job's real size found no room: failed, not retried
+│                                                                          (jobs/topup.py)
 ├── NotFound                 no such object
-│   └── BlobNotFound                                                       (blobs/)
-└── Unavailable              a backend is down or refused the call: retry
-    ├── LimiterUnavailable   also an AccessError, so every dialect answers it in
-    │                        its access-refusal shape (accounts/ratelimit.py)
-    └── BlobUnavailable                                                    (blobs/)
+│   ├── BlobNotFound                                                       (blobs/)
+│   └── ImageNotFound        no such stored image for this account         (imagelib.py)
+└── Unavailable              a backend is down or refused the call: retry (503, Retry-After)
+    ├── StoreUnavailable     the account, job or image store                     (stores/)
+    │   └── LimiterUnavailable  the metering store, when the limiter fails closed
+    │                                                           (accounts/ratelimit.py)
+    ├── BlobUnavailable                                                    (blobs/)
+    └── QueueFull, QueueUnavailable                                        (queues/)
 ```
 
 Callers choose by family: the web edge maps families to HTTP statuses
-(`web/errors.py`, and each dialect its own shape), the S3 trigger and job
-workers retry what is `retryable` and write an error for the rest. No engine
-error carries an HTTP status. Backend signals (`WindowFull`, `QuotaFull`,
-`StoreUnavailable`, `ConditionFailed`) stay inside `stores/` and the limiter,
-which translate them into this tree; dialect errors (`RemoveBgError`,
-`AzureError`) stay in their dialects.
+(`web/errors.py`, and each dialect its own shape, once, in its `render`), the
+S3 trigger and job workers retry what is `retryable` and write an error for the
+rest. No error here carries an HTTP status. Adapters raise the port's members of
+this tree themselves (`StoreUnavailable`, `BlobUnavailable`), so no caller
+translates backend failures; backend signals that are not refusals (`WindowFull`,
+`QuotaFull`, `ConditionFailed`, `JobExists`) stay inside `stores/` and their
+callers. Errors of the web edge (`BadRequest`, `ResultTooLarge`) and of one
+dialect (`RemoveBgError`, `AzureError`, `AdobeError`, IMG Processing's `Invalid`)
+live in their modules.
 """
 from __future__ import annotations
 
@@ -104,6 +116,15 @@ class ImageTooLarge(InputError):
     """The image is over the configured pixel or byte limits."""
 
     code = "image_too_large"
+
+
+class FileTooLarge(ImageTooLarge):
+    """The file itself has more bytes than the limit (its pixels were never looked at)."""
+
+    def __init__(self, size: int, limit: int, message: str = "") -> None:
+        super().__init__(message or f"Image is too large: {size} bytes exceeds {limit} bytes.")
+        self.size = size  # bytes (at least; a bounded read stops after limit + 1)
+        self.limit = limit  # bytes
 
 
 class FetchError(InputError):

@@ -11,43 +11,19 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
-
 import numpy as np
 
-from .engine import compose, images
+from .engine import compose, formats, images
 from .blobs import BlobNotFound, BlobStore
-from .errors import NotFound, Unavailable
-from .stores import ImageRecord, ImageStore, StoreUnavailable
+from .errors import NotFound
+from .stores import ImageRecord, ImageStore
 
 ID_PREFIX = "image_"
 PREFIX = "images/"  # blob keys; the template's lifecycle rule and IAM policy name this prefix
-STORED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}  # kept as uploaded
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-ENCODE_AS = {"jpeg": "jpg", "png": "png", "webp": "webp"}  # -> images.encode's names
+# The formats images are stored in, by the names of IMG Processing's image object: an
+# upload in one of them is kept as sent; any other (BMP, TIFF, GIF...) is stored as PNG.
+STORED = {name: formats.get(name) for name in ("jpeg", "png", "webp")}
 DAY = 86_400
-
-
-class ImagesUnavailable(Unavailable):
-    """The record store cannot be reached: retry later (never charged)."""
-
-
-class _Guarded:
-    """The record store, with StoreUnavailable turned into ImagesUnavailable for the dialect."""
-
-    def __init__(self, store: ImageStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._store, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except StoreUnavailable as exc:
-                raise ImagesUnavailable("The image store is unavailable; retry shortly.") from exc
-
-        return call
 
 
 class ImageNotFound(NotFound):
@@ -76,6 +52,12 @@ class Page:
     previous: str | None  # the id the previous (newer) page starts at
 
 
+def stored_format(decoded: str) -> str | None:
+    """The stored format of an upload the decoder named `decoded` ("JPEG" -> "jpeg"), or None
+    when it is stored as PNG."""
+    return next((name for name, row in STORED.items() if row.decoded_as == decoded), None)
+
+
 def header_of(record: ImageRecord, data: bytes | None = None) -> images.Header:
     """The header a stored image was checked with when saved: no need to check it again.
 
@@ -83,9 +65,8 @@ def header_of(record: ImageRecord, data: bytes | None = None) -> images.Header:
     bytes (`data`) when decoding them, so that a photo stored sideways with an
     orientation tag is turned upright (its metadata is parsed, no pixel decoded).
     """
-    name = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}[record.format]
     turn = 1 if data is None else images.orientation(data)
-    return images.Header(name, record.width, record.height, turn)
+    return images.Header(STORED[record.format].decoded_as or "", record.width, record.height, turn)
 
 
 def decode(data: bytes, limits: images.Limits, header: images.Header | None = None) -> np.ndarray:
@@ -102,14 +83,14 @@ def encode(pixels: np.ndarray, fmt: str, quality: int = 90, png_level: int = 1) 
     """HxWx3/4 uint8 as jpeg (transparency flattened on white), png or webp at `quality` 1-100."""
     if fmt == "jpeg" and pixels.shape[2] == 4:
         pixels = compose.flatten(pixels, (255, 255, 255))
-    return images.encode(pixels, ENCODE_AS[fmt], png_level=png_level, quality=quality)
+    return images.encode(pixels, STORED[fmt].name, png_level=png_level, quality=quality)
 
 
 class ImageLibrary:
     """One account's stored images over the two ports; `ttl_days` 0 keeps images forever."""
 
     def __init__(self, store: ImageStore, blobs: BlobStore, ttl_days: int = 0) -> None:
-        self.store: ImageStore = _Guarded(store)  # StoreUnavailable -> ImagesUnavailable
+        self.store = store
         self.blobs = blobs
         self.ttl_days = ttl_days
 
@@ -118,7 +99,7 @@ class ImageLibrary:
         """Store encoded bytes (fmt jpeg|png|webp, width x height px) as a new image.
 
         Bytes first, record second: a listed image always has its bytes. Raises
-        BlobUnavailable or ImagesUnavailable (the bytes are then removed again).
+        BlobUnavailable or StoreUnavailable (the bytes are then removed again).
         """
         now = time.time()
         record = ImageRecord(
@@ -128,7 +109,7 @@ class ImageLibrary:
             .replace("+00:00", "Z"),
             expires=int(now) + self.ttl_days * DAY if self.ttl_days > 0 else None,
         )
-        self.blobs.put(blob_key(record.id), data, CONTENT_TYPES[fmt])
+        self.blobs.put(blob_key(record.id), data, STORED[fmt].mime)
         try:
             self.store.put_image(record)
         except BaseException:

@@ -17,12 +17,19 @@ billing fair:
    delivery) takes the charge back (`Limiter.refund`, at most once) and
    re-raises.
 
-The door speaks no HTTP and reads no global settings: the model, the limits
-and the limiter are handed in by the entry point that built them.
+Asynchronous jobs are charged at accept and cut later, so the door also has
+their three steps: `admit` (at accept), `top_up` (the rest of a weight learnt
+once the worker read the header) and `refund` (a job that failed). The pixel
+work of every cut in a process (synchronous or a job) runs inside the one
+`Workload` bound, and every cut is encoded with the deployment's PNG level.
+
+The door speaks no HTTP and reads no global settings: the model, the limits,
+the limiter and the workload are handed in by the composition root
+(`cutout/services.py`) or by the entry point that built them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, TypeVar
 
 from .accounts.keys import Account
@@ -30,7 +37,9 @@ from .accounts.ratelimit import Limiter, Ticket
 from .engine import images, pipeline
 from .engine.model import Segmenter
 from .engine.tiers import TIERS, LazySegmenter
+from .engine.workload import Workload
 from .errors import InvalidOption
+from .stores import Charge
 
 T = TypeVar("T")
 
@@ -46,17 +55,23 @@ class Metered:
 
 @dataclass(frozen=True)
 class Meter:
-    """The model, the image limits and the limiter one process meters cut-outs with.
+    """The model, the image limits, the limiter and the workload bound one process meters with.
 
     `limiter` None means no metering at all (library use, `make run` without
     accounts); then `account` is ignored by `cut`. `quality` is the model of the
     large tiers (`quality`, `quality-tta`), loaded on its first use (None: the tier is not installed).
+    `workload` runs the pixel work of every cut and operation, after the charge, so
+    at most its bound run at once in this process (None: unbounded). `png_level` is
+    the deployment's PNG compression level (CUTOUT_PNG_COMPRESS_LEVEL, ISA-L 0-3),
+    applied to every cut that passes the door.
     """
 
     segmenter: Segmenter
     limits: images.Limits
     limiter: Limiter | None = None
     quality: LazySegmenter | None = None
+    workload: Workload | None = None
+    png_level: int = 1
 
     def cut(
         self,
@@ -68,7 +83,6 @@ class Meter:
         admitted: Callable[[Ticket], None] | None = None,
         deliver: Callable[[pipeline.Result], None] | None = None,
         header: images.Header | None = None,
-        slot: Callable[[Callable[[], pipeline.Result]], pipeline.Result] | None = None,
     ) -> Metered:
         """Cut out `data` (encoded image bytes) as `options` asks, charging `account`.
 
@@ -84,8 +98,10 @@ class Meter:
                 the charge is taken back.
             header: what `images.read_header(data, self.limits)` returned, when the
                 caller read it already (to price the request); None: read here.
-            slot: runs the pixel work once a slot is free (`Workload.run`); the header,
-                the checks and the charge come first, so a refusal never waits for one.
+
+        The pixel work waits for a slot of `workload` after the header, the checks and
+        the charge, so a refusal never waits for one. `options.png_level` is replaced
+        by the deployment's `png_level`.
 
         Returns a `Metered` (result, header, ticket).
 
@@ -100,6 +116,7 @@ class Meter:
         """
         if header is None:
             header = images.read_header(data, self.limits)
+        options = replace(options, png_level=self.png_level)
         pipeline.preflight(options, header)
         large = TIERS[options.model].large
         if large and self.quality is None:
@@ -121,7 +138,7 @@ class Meter:
                 deliver(result)
             return result
 
-        result = self.run(header, work, account=account, credits=credits, admitted=admit, slot=slot)
+        result = self.run(header, work, account=account, credits=credits, admitted=admit)
         return Metered(result, header, charged[0] if charged else None)
 
     def run(
@@ -132,25 +149,49 @@ class Meter:
         account: Account | None,
         credits: float = 1.0,
         admitted: Callable[[Ticket], None] | None = None,
-        slot: Callable[[Callable[[], T]], T] | None = None,
     ) -> T:
         """The same door for pixel work that is not a cut-out (the stored-images operations).
 
         `header` is the checked header of the image the work reads (its megapixels
         weigh against the window); `credits` what the work costs. Charges
-        `account`, then runs `work()`; if it raises, the charge is taken back and
-        the error re-raised. `slot`, if given, runs `work` once a slot is free
-        (after the charge: a refused request does not wait). Raises AccessError or
-        Unavailable (nothing charged), or whatever `work` raises (refunded).
+        `account`, then runs `work()` in a slot of `workload` (after the charge: a
+        refused request does not wait); if it raises, the charge is taken back and
+        the error re-raised. Raises AccessError or Unavailable (nothing charged), or
+        whatever `work` raises (refunded).
         """
-        ticket = None
-        if self.limiter is not None and account is not None:
-            ticket = self.limiter.admit(account, header.megapixels, credits)
-            if admitted is not None:
-                admitted(ticket)
+        ticket = self.admit(account, header.megapixels, credits)
+        if ticket is not None and admitted is not None:
+            admitted(ticket)
         try:
-            return work() if slot is None else slot(work)
+            return work() if self.workload is None else self.workload.run(work)
         except BaseException:
             if ticket is not None and self.limiter is not None:
                 self.limiter.refund(ticket)
             raise
+
+    # --- asynchronous jobs: charged at accept, topped up and refunded by the worker ---
+
+    def admit(self, account: Account | None, megapixels: float, credits: float = 1.0) -> Ticket | None:
+        """Charge `account` for `megapixels` (rounded up against the minute's window) and
+        `credits` (against the month) now; None when nothing meters (no limiter or account).
+
+        Raises RateLimited (HeavierThanThePlan), QuotaExceeded or LimiterUnavailable;
+        nothing is charged then.
+        """
+        if self.limiter is None or account is None:
+            return None
+        return self.limiter.admit(account, megapixels, credits)
+
+    def top_up(self, charge: Charge, limit: int) -> None:
+        """Add `charge` (a job's rest of its weight, no credits) to its account's window of
+        `limit` megapixels a minute, with no quota check. Without a limiter, nothing.
+
+        Raises RateLimited (the window has no room; nothing charged) or
+        StoreUnavailable (nothing charged).
+        """
+        if self.limiter is not None:
+            self.limiter.top_up(charge, limit)
+
+    def refund(self, charge: Charge) -> bool:
+        """Take a recorded charge back (a job that failed); False when nothing was refunded."""
+        return self.limiter.refund_charge(charge) if self.limiter is not None else False

@@ -22,5 +22,9 @@ Alpha: TypeAlias = npt.NDArray[np.uint8]
 SoftMask: TypeAlias = npt.NDArray[np.float32]
 """The model's output, SxS float32 in 0..1 at the model's input size S (320 for U^2-Net)."""
 
-Box = tuple[int, int, int, int]
-"""A rectangle in pixels: (left, top, width, height)."""
+Box: TypeAlias = tuple[int, int, int, int]
+"""A rectangle in pixels by its size: (left, top, width, height), e.g. the subject's bounding box."""
+
+Bounds: TypeAlias = tuple[int, int, int, int]
+"""A rectangle in pixels by its edges: (left, top, right, bottom), right and bottom exclusive
+(Pillow's box order), e.g. a crop window or a region of interest."""

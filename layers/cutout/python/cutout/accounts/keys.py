@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import AccessError
-from ..stores import KeyRecord, Store, Usage
+from ..stores import AccountStore, KeyRecord, Usage
 from .plans import Plans
 
 KEY_PREFIX = "live_"  # IMG Processing's SDK accepts only live_ and test_ keys; older ck_ keys still work
@@ -98,7 +98,7 @@ class Accounts:
     key keeps working for at most `cache_seconds` on processes that saw it.
     """
 
-    def __init__(self, store: Store, plans: Plans, cache_seconds: float = 30.0,
+    def __init__(self, store: AccountStore, plans: Plans, cache_seconds: float = 30.0,
                  sandbox_mp_per_minute: int = 10) -> None:
         self.sandbox_mp_per_minute = sandbox_mp_per_minute
         self.store = store
@@ -260,7 +260,7 @@ class AccountReport:
         }
 
 
-def report(store: Store, account: Account, now: float | None = None) -> AccountReport:
+def report(store: AccountStore, account: Account, now: float | None = None) -> AccountReport:
     """Read the account's month and current minute (StoreUnavailable if the store is down)."""
     now = time.time() if now is None else now
     minute = minute_of(now)

@@ -13,9 +13,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..errors import RETRY_AFTER_SECONDS, AccessError, Unavailable
+from ..errors import RETRY_AFTER_SECONDS, AccessError
 from .keys import Account, minute_of, month_of
-from ..stores import Charge, QuotaFull, Store, StoreUnavailable, WindowFull
+from ..stores import AccountStore, Charge, QuotaFull, StoreUnavailable, WindowFull
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,8 @@ class QuotaExceeded(AccessError):
     code = "insufficient_credits"
 
 
-class LimiterUnavailable(Unavailable, AccessError):
-    """The store that meters is down (and the limiter fails closed): retry shortly.
-
-    Also an AccessError, so every dialect answers it where it answers refusals,
-    with the Retry-After header."""
-
-    code = "service_unavailable"
+class LimiterUnavailable(StoreUnavailable):
+    """The store that meters is down (and the limiter fails closed): retry shortly (503)."""
 
 
 def weight_of(megapixels: float) -> int:
@@ -96,7 +91,7 @@ class Ticket:
 class Limiter:
     """Admission against a store; `fail_open` admits unmetered when the store is down."""
 
-    def __init__(self, store: Store, fail_open: bool = False) -> None:
+    def __init__(self, store: AccountStore, fail_open: bool = False) -> None:
         self.store = store
         self.fail_open = fail_open
 
@@ -141,8 +136,35 @@ class Limiter:
                 return Ticket(account, limit, limit, reset, credits, charge=None)
             log.error("limiter store unavailable; refusing with 503",
                       extra={"account": account.id, "error": str(exc)})
-            raise unavailable() from exc
+            raise unavailable(str(exc)) from exc
         return Ticket(account, limit, limit - used, reset, credits, charge=charge)
+
+    def top_up(self, charge: Charge, limit: int) -> None:
+        """Add `charge` to its window if it fits `limit` megapixels a minute (no quota check).
+
+        Raises RateLimited (the window is full; nothing written; its `Retry-After` is
+        the window's end) or StoreUnavailable.
+        """
+        try:
+            self.store.admit(charge, limit, None)
+        except WindowFull as full:
+            reset = (charge.window + 1) * WINDOW_SECONDS
+            retry_after = str(max(1, math.ceil(reset - time.time())))
+            raise RateLimited(f"Rate limit exceeded: {limit} megapixels a minute, {full.used} used.",
+                              headers=rate_headers(limit, limit - full.used, reset)
+                              | {"Retry-After": retry_after}) from None
+
+    def refund_charge(self, charge: Charge) -> bool:
+        """Take a recorded charge back (a job's); False if the store failed (logged)."""
+        try:
+            self.store.refund(charge)
+        except StoreUnavailable as exc:
+            log.error("refund failed; the charge stands", extra={"account": charge.account,
+                                                                 "error": str(exc)})
+            return False
+        log.info("refunded", extra={"account": charge.account, "credits": charge.credits,
+                                     "weight": charge.weight})
+        return True
 
     def refund(self, ticket: Ticket) -> bool:
         """Take a charge back, once; False if there was nothing to refund or the store failed."""
@@ -170,5 +192,8 @@ class Limiter:
                             (minute + 1) * WINDOW_SECONDS)
 
 
-def unavailable(message: str = "The rate limiter is unavailable; please retry shortly.") -> LimiterUnavailable:
-    return LimiterUnavailable(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+def unavailable(detail: str) -> LimiterUnavailable:
+    """The 503 of a metering store that is down; `detail` (what failed) goes to the logs."""
+    error = LimiterUnavailable(detail, "The rate limiter is unavailable; please retry shortly.")
+    error.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return error

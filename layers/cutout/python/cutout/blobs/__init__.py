@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping, Protocol
 
 from ..config import Settings
-from ..errors import ImageTooLarge, InputError, NotFound, Unavailable
+from ..errors import FileTooLarge, InputError, NotFound, Unavailable
 
 MAX_KEY_BYTES = 1024  # S3's own limit on key length
 
@@ -119,7 +119,7 @@ def read(store: BlobStore, key: str, max_bytes: int, if_match: str | None = None
     """
     info = store.head(key, if_match=if_match)
     if info.size > max_bytes:
-        raise ImageTooLarge(f"Image is too large: {info.size} bytes exceeds {max_bytes} bytes.")
+        raise FileTooLarge(info.size, max_bytes)
     return store.get(key, if_match=info.etag or if_match)
 
 

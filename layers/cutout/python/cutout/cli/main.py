@@ -58,7 +58,7 @@ def remove(args: argparse.Namespace) -> int:
     segmenter = model.load(cfg)
     limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
     options = pipeline.Options(mode=args.mode, png_level=cfg.png_compress_level)
-    progress = list(zip(files, _destinations(files, args.output, args.mode)))
+    progress: Iterable[tuple[Path, Path]] = list(zip(files, _destinations(files, args.output, args.mode)))
     if len(files) > 3 and not args.quiet:
         from tqdm import tqdm
 
@@ -93,7 +93,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from ..engine.pipeline import MODES
-    from . import admin, evaluation
+    from . import admin, evaluation, openapi
 
     root = argparse.ArgumentParser(prog="cutout", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -118,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=evaluation.run)
 
     admin.add_commands(commands)
+    openapi.add_commands(commands)
     return root
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from . import bands, images, resample
-from ..types import RGB, RGBA, Alpha
+from ..types import RGB, RGBA, Alpha, Box, Bounds
 
 CHUNK_PIXELS = 65_536  # pixels per step of the compositing loops: their temporaries stay in cache
 
@@ -167,7 +167,7 @@ def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return resample.resize(images.pil(pixels), width, height, reducing_gap=3.0)
 
 
-def crop(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def crop(pixels: np.ndarray, box: Bounds) -> np.ndarray:
     """The (left, top, right, bottom) part of an array; parts outside the array are zeros.
 
     Zeros are transparent black, so a margin that reaches past the photo's edge
@@ -185,7 +185,7 @@ def crop(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 def place(
     rgb: np.ndarray,
     alpha: np.ndarray,
-    box: tuple[int, int, int, int],
+    box: Box,
     *,
     scale: float | None = None,
     position: tuple[float, float] | None = None,

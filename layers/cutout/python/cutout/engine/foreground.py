@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import bands, lowres
-from ..types import RGB, Alpha
+from ..types import RGB, Alpha, Bounds
 
 # The paper's window radii, in pixels of its test photos (Composition-1k, long
 # sides near 2000 px), scaled with the photo's long side. The narrow pass works
@@ -99,16 +99,18 @@ def _soft(alpha: Alpha, top: int, bottom: int, left: int = 0, right: int | None 
     return (alpha[top:bottom, left:right] - np.uint8(1)) < 254
 
 
-def _edge_box(alpha: Alpha) -> tuple[int, int, int, int] | None:
-    """(first row, last row, first column, last column) of the soft pixels, or None; in bands.
+def _edge_box(alpha: Alpha) -> Bounds | None:
+    """The bounds of the soft pixels, or None; found in bands.
 
     Memory stays a few rows' worth whatever the matte (a bool per column at most).
     """
     height, width = alpha.shape
 
-    def find(top: int, bottom: int) -> tuple[int, int, int, int] | None:
+    Rows = tuple[int, int, int, int]  # first row, last row, first column, last column
+
+    def find(top: int, bottom: int) -> Rows | None:
         rows = max(1, SOLVE_BLOCK_PIXELS // width)  # a block's temporaries: a few hundred kB
-        box: tuple[int, int, int, int] | None = None
+        box: Rows | None = None
         for r in range(top, bottom, rows):
             block = _soft(alpha, r, min(r + rows, bottom))
             lines: np.ndarray = np.any(block, axis=1)
@@ -123,7 +125,7 @@ def _edge_box(alpha: Alpha) -> tuple[int, int, int, int] | None:
     boxes = [b for b in bands.map_rows(find, height, width) if b is not None]
     if not boxes:
         return None
-    return boxes[0][0], boxes[-1][1], min(b[2] for b in boxes), max(b[3] for b in boxes)
+    return (min(b[2] for b in boxes), boxes[0][0], max(b[3] for b in boxes) + 1, boxes[-1][1] + 1)
 
 
 def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
@@ -145,7 +147,8 @@ def decontaminate(rgb: RGB, alpha: Alpha, strength: float = 1.0) -> RGB:
     box = _edge_box(alpha)
     if box is None:
         return rgb
-    first_row, last_row, first_col, last_col = box
+    left, top, right, bottom = box
+    first_row, last_row, first_col, last_col = top, bottom - 1, left, right - 1
     height, width = alpha.shape
     rgb = np.ascontiguousarray(rgb)
 

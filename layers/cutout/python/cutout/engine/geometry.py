@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidOption
+from ..types import Bounds
 
 _NUMBER = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(px|%)?$", re.IGNORECASE)
 
@@ -106,7 +107,7 @@ class Region:
     x2: Length
     y2: Length
 
-    def resolve(self, width: int, height: int) -> tuple[int, int, int, int]:
+    def resolve(self, width: int, height: int) -> Bounds:
         """(left, top, right, bottom) in pixels, right and bottom exclusive.
 
         A region that reaches outside the image is refused rather than clipped:

@@ -22,8 +22,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, PngImagePlugin, features
 
-from ..errors import ImageTooLarge, InvalidImage, InvalidOption, TooManyScans
-from . import icc, jpeg
+from ..errors import FileTooLarge, ImageTooLarge, InvalidImage, InvalidOption, TooManyScans
+from . import formats, icc, jpeg
 from .png import encode_png
 
 # We enforce our own, configurable pixel limit in read_header() before any decode;
@@ -125,9 +125,7 @@ def _header(img: Image.Image) -> Header:
 
 def _check(header: Header, size: int, limits: Limits) -> None:
     if size > limits.max_bytes:
-        raise ImageTooLarge(
-            f"Image is too large: {size} bytes exceeds {limits.max_bytes} bytes."
-        )
+        raise FileTooLarge(size, limits.max_bytes)
     if header.width < 1 or header.height < 1:
         raise InvalidImage(CANNOT_LOAD)
     if header.megapixels > limits.max_megapixels:
@@ -255,15 +253,6 @@ def decode(data: bytes, limits: Limits, header: Header | None = None) -> Decoded
 
 # --- encoding -------------------------------------------------------------------
 
-OUTPUT_FORMATS = ("png", "jpg", "webp", "zip")
-CONTENT_TYPES = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "zip": "application/zip",
-}
-
-
 def pil(pixels: np.ndarray) -> Image.Image:
     if pixels.ndim == 2:
         return Image.fromarray(pixels, "L")
@@ -278,22 +267,18 @@ def pil(pixels: np.ndarray) -> Image.Image:
 WEBP_ALPHA_QUALITY = 92
 
 
-# The longest side each lossy format can hold: libjpeg's JPEG_MAX_DIMENSION, libwebp's
-# WEBP_MAX_DIMENSION. Pillow only fails on a larger image while writing it (OSError,
-# ValueError); a panorama within the megapixel limit can be wider than either.
-MAX_SIDE = {"jpg": 65_500, "webp": 16_383}
-FORMAT_NAMES = {"jpg": "JPEG", "webp": "WebP"}
-
-
 def check_side(fmt: str, width: int, height: int) -> None:
     """Refuse (InvalidOption, `invalid_format`) a width x height px result that `fmt` cannot hold.
 
-    fmt: png, jpg, webp or zip (its colour layer is a JPEG); other names pass.
+    fmt: a format of `formats.FORMATS` (its `max_side`); other names (`auto`) pass.
     """
-    limit = MAX_SIDE.get("jpg" if fmt == "zip" else fmt)
+    try:
+        row = formats.get(fmt)
+    except KeyError:
+        return
+    limit = row.max_side
     if limit is not None and max(width, height) > limit:
-        what = "The zip's color.jpg (JPEG)" if fmt == "zip" else FORMAT_NAMES[fmt]
-        raise InvalidOption(f"{what} holds at most {limit} pixels a side and "
+        raise InvalidOption(f"{row.label} holds at most {limit} pixels a side and "
                             f"this result is {width}x{height}: ask for PNG, or a smaller size.",
                             code="invalid_format")
 

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from . import bands, compose, resample
-from ..types import RGB, Alpha
+from ..types import RGB, Alpha, Box
 
 
 def contrast_curve(low: float = 0.05, high: float = 0.95) -> np.ndarray:
@@ -86,7 +86,7 @@ def combine(alpha: Alpha, source_alpha: Alpha | None) -> Alpha:
     return combined
 
 
-def bounding_box(alpha: np.ndarray, threshold: int = 8) -> tuple[int, int, int, int] | None:
+def bounding_box(alpha: np.ndarray, threshold: int = 8) -> Box | None:
     """(left, top, width, height) of the pixels at least `threshold` opaque, or None."""
     solid = alpha >= threshold
     rows = np.flatnonzero(solid.any(axis=1))

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import colors, compose, confidence, foreground, geometry, images, matte, tiers
+from . import colors, compose, confidence, foreground, formats, geometry, images, matte, tiers
 from ..errors import InvalidOption
-from ..types import RGB, Alpha
+from ..types import RGB, Alpha, Box, Bounds
 from .images import Header, Limits
 from .model import Segmenter
 from .segment import soft_and_matte
 
 MODES = ("fg-image", "fg-image-shadow", "fg-mask")
-FORMATS = ("auto",) + images.OUTPUT_FORMATS
+FORMATS = ("auto",) + formats.CUTOUT_FORMATS  # `auto`: see resolve_format
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Result:
     format: str
     width: int
     height: int
-    foreground: tuple[int, int, int, int] | None  # left, top, width, height in output pixels
+    foreground: Box | None  # the subject's bounding box in output pixels
     uncertainty: float  # 0 (sure) .. 1 (doubtful): how undecided the model's mask is (engine/confidence.py)
 
 
@@ -134,8 +134,7 @@ def _fit(megapixels: float | None, rgb: RGB, alpha: Alpha | None) -> tuple[RGB, 
         None if alpha is None else compose.resize(alpha, new_w, new_h))
 
 
-def _scale_box(box: tuple[int, int, int, int], sx: float, sy: float, width: int, height: int
-               ) -> tuple[int, int, int, int]:
+def _scale_box(box: Bounds, sx: float, sy: float, width: int, height: int) -> Bounds:
     left, top, right, bottom = box
     return (max(0, math.floor(left * sx)), max(0, math.floor(top * sy)),
             min(width, max(math.floor(left * sx) + 1, math.ceil(right * sx))),
@@ -150,7 +149,7 @@ MAX_CROP_WINDOW_FACTOR = 4
 
 
 def layout(
-    rgb: np.ndarray, alpha: np.ndarray, options: Options, box: tuple[int, int, int, int] | None,
+    rgb: np.ndarray, alpha: np.ndarray, options: Options, box: Box | None,
     max_megapixels: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop to the subject (`box`: left, top, width, height) plus margin, then scale and position it.
@@ -211,12 +210,13 @@ def _background(options: Options, limits: Limits, width: int, height: int) -> np
 
 def resolve_format(pixels: np.ndarray, fmt: str) -> str:
     """`auto` means PNG for a mask, a result with transparency or one wider or taller
-    than JPEG holds (`images.MAX_SIDE`), else JPG."""
+    than JPEG holds (its `formats` row's `max_side`), else JPG."""
     if fmt != "auto":
         return fmt
     if pixels.ndim == 2 or (pixels.shape[2] == 4 and int(pixels[:, :, 3].min()) < 255):
         return "png"
-    return "png" if max(pixels.shape[:2]) > images.MAX_SIDE["jpg"] else "jpg"
+    jpeg = formats.get("jpg")
+    return "png" if jpeg.max_side is not None and max(pixels.shape[:2]) > jpeg.max_side else "jpg"
 
 
 def encode(pixels: np.ndarray, options: Options, colour: np.ndarray | None = None) -> tuple[bytes, str]:
@@ -289,7 +289,7 @@ def cut(
     body, fmt = encode(pixels, options, colour=rgb)
     return Result(
         data=body,
-        content_type=images.CONTENT_TYPES[fmt],
+        content_type=formats.mime_of(fmt),
         format=fmt,
         width=out_w,
         height=out_h,

@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from . import formats
 
-CONTENT_TYPE = "image/vnd.adobe.photoshop"
-MAX_SIDE = 30_000  # the PSD format's limit on width and height (PSB goes further)
+PSD = formats.get("psd")  # MIME type, extension, the largest side a PSD holds
 
 
 class PsdUnsupported(InputError):
@@ -35,8 +35,8 @@ def encode_layered(
     Raises PsdUnsupported when psd-tools is not installed or a side exceeds 30,000 px.
     """
     height, width = alpha.shape
-    if max(width, height) > MAX_SIDE:
-        raise PsdUnsupported(f"A PSD holds at most {MAX_SIDE} pixels a side; this image is "
+    if PSD.max_side is not None and max(width, height) > PSD.max_side:
+        raise PsdUnsupported(f"A PSD holds at most {PSD.max_side} pixels a side; this image is "
                              f"{width}x{height}.")
     try:
         from psd_tools import PSDImage

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import matte, refine, two_scale
 from ..errors import InputError
-from ..types import RGB, Alpha, SoftMask
+from ..types import RGB, Alpha, Bounds, SoftMask
 from .model import Segmenter
 
 
@@ -74,7 +74,7 @@ def soft_and_matte(
     rgb: np.ndarray,
     source_alpha: np.ndarray | None,
     segmenter: Segmenter,
-    roi: tuple[int, int, int, int] | None = None,
+    roi: Bounds | None = None,
     require_foreground: bool = False,
     refine_edges: bool = False,
     flip: bool = False,
@@ -113,7 +113,7 @@ def matte_of(
     rgb: np.ndarray,
     source_alpha: np.ndarray | None,
     segmenter: Segmenter,
-    roi: tuple[int, int, int, int] | None = None,
+    roi: Bounds | None = None,
     require_foreground: bool = False,
     flip: bool = False,
 ) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from . import matte
-from ..types import RGB, Alpha, SoftMask
+from ..types import RGB, Alpha, Bounds, SoftMask
 
 MARGIN = 0.2  # of the subject box's width and height, on each side
 
@@ -27,7 +27,7 @@ Predict = Callable[[RGB], SoftMask]  # an RGB crop -> the model's SxS soft mask 
 
 
 def subject_box(soft: SoftMask, width: int, height: int, margin: float = MARGIN
-                ) -> tuple[int, int, int, int] | None:
+                ) -> Bounds | None:
     """(left, top, right, bottom) in photo pixels of the subject in `soft`, grown by `margin`.
 
     soft: the model's SxS mask (float, 0..1) of a width x height photo; the
@@ -46,7 +46,7 @@ def subject_box(soft: SoftMask, width: int, height: int, margin: float = MARGIN
             min(width, math.ceil(right + grow_x)), min(height, math.ceil(bottom + grow_y)))
 
 
-def average_in(alpha: Alpha, close_up: Alpha, box: tuple[int, int, int, int]) -> Alpha:
+def average_in(alpha: Alpha, close_up: Alpha, box: Bounds) -> Alpha:
     """`alpha` (HxW uint8, the whole photo's) with `close_up` (the box's own matte) averaged in.
 
     Rounds half up: (a + b + 1) // 2. Pixels outside the box are `alpha`'s.

@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..engine import formats, pipeline
 from ..stores import Charge, JobItem
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 FINISHED = (SUCCEEDED, FAILED)
-# What a job can make: the cut-out, the grey matte, or a layered Photoshop file.
+# What a job can make: the cut-out, the grey matte (pipeline's modes), or a layered
+# Photoshop file (formats' `psd`).
 MODES = ("fg-image", "fg-mask", "layered")
-FORMATS = ("png", "jpg", "webp", "psd")
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp",
-                 "psd": "image/vnd.adobe.photoshop"}
 # Adobe's errorDetails codes (the status document is Adobe's shape; see the spec notes):
 # 400401 "invalid value" for the caller's input, 422404 "unable to process outputs",
 # 500600 "internal". Ours: 429001, the minute's megapixel window had no room for the
@@ -38,32 +37,47 @@ def now_iso(moment: float) -> str:
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What to make, dialect-neutral.
+    """What a job makes, dialect-neutral, in the engine's terms (`pipeline.Options`).
 
-    mode: fg-image | fg-mask | layered (a PSD: photo layer + the matte as its layer mask).
-    format: png | jpg | webp | psd, or None for the input's own format (PNG when it has none
-        of those three).
-    trim: crop to the subject's bounding box.
-    background_color: RGBA (alpha 0-255) behind the subject, or None.
-    color_decontamination: 0-1, how far soft-edge colours move to the estimated foreground
-        colour (pipeline.Options.decontaminate); the PSD's photo layer keeps the photo's.
+    mode: `fg-image` or `fg-mask` (pipeline's), or `layered`: a PSD, the photo as a layer
+        whose layer mask is the matte (engine/psd.py).
+    format: a format name of engine/formats.py (png, jpg, webp; psd for `layered`), or None
+        for the input's own (`formats.same_as`; PNG for inputs Cutout does not write).
+    crop, background_color, decontaminate: as `pipeline.Options` (the PSD's photo layer
+        keeps the photo's colours).
     """
 
     mode: str = "fg-image"
     format: str | None = None
-    trim: bool = False
+    crop: bool = False
     background_color: tuple[int, int, int, int] | None = None
-    color_decontamination: float = 1.0
+    decontaminate: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "JobOptions":
+        """From `as_dict`, or from a record written before the engine's names (trim,
+        color_decontamination)."""
         colour = raw.get("background_color")
-        return cls(mode=raw["mode"], format=raw.get("format"), trim=bool(raw.get("trim")),
+        return cls(mode=raw["mode"], format=raw.get("format"),
+                   crop=bool(raw.get("crop", raw.get("trim"))),
                    background_color=tuple(colour) if colour else None,
-                   color_decontamination=float(raw.get("color_decontamination", 1.0)))
+                   decontaminate=float(raw.get("decontaminate", raw.get("color_decontamination", 1.0))))
+
+    def output_format(self, decoded: str) -> str:
+        """The format the job writes for an input the decoder named `decoded` ("JPEG")."""
+        if self.mode == "layered":
+            return "psd"
+        same = formats.same_as(decoded)
+        return self.format or (same.name if same is not None else "png")
+
+    def cut(self, fmt: str) -> pipeline.Options:
+        """The engine's options for a cut-out written as `fmt` (not for `layered`)."""
+        return pipeline.Options(mode=self.mode, format=fmt, crop=self.crop,
+                                background_color=self.background_color,
+                                decontaminate=self.decontaminate)
 
 
 @dataclass(frozen=True)
@@ -92,12 +106,15 @@ class Job:
     # megapixel): the account's megapixels a minute, for the worker's top-up charge.
     mp_per_minute: int | None = None
     extra_charge: dict[str, Any] | None = None  # the top-up Charge, once admitted
+    # The upload's checked images.Header fields, when the API read it at accept (so the
+    # worker does not read it again); None for URL and presigned sources.
+    header: dict[str, Any] | None = None
 
     def item(self) -> JobItem:
         doc = {name: getattr(self, name) for name in (
             "account", "source", "created", "modified", "attempts", "token", "charge",
             "callback_url", "base_url", "result", "error", "megapixels", "mp_per_minute",
-            "extra_charge")}
+            "extra_charge", "header")}
         doc["options"] = self.options.as_dict()
         return JobItem(self.job_id, self.status, self.version, self.lease_until, self.expires, doc)
 

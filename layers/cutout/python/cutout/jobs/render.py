@@ -3,12 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine import images, matte, pipeline, psd, segment
+from ..engine import formats, images, matte, pipeline, psd, segment
 from ..metering import Meter
-from . import CONTENT_TYPES, JobOptions
-
-# The input's format -> the output's when the job names none (Adobe: "same as the input").
-_SAME_AS_INPUT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+from . import JobOptions
 
 
 @dataclass(frozen=True)
@@ -16,35 +13,29 @@ class Product:
     data: bytes
     media_type: str
     extension: str
-    width: int
-    height: int
+    width: int  # px
+    height: int  # px
 
 
-def output_format(options: JobOptions, header: images.Header) -> str:
-    """psd for the layered mode, the asked format, else the input's (PNG for other inputs)."""
-    if options.mode == "layered":
-        return "psd"
-    return options.format or _SAME_AS_INPUT.get(header.format, "png")
-
-
-def make(data: bytes, options: JobOptions, *, meter: Meter, header: images.Header,
-         png_level: int = 1) -> Product:
-    """Cut one image as `options` say. Raises the engine's InputErrors for bad input.
+def make(data: bytes, options: JobOptions, *, meter: Meter, header: images.Header) -> Product:
+    """Cut one image (its checked `header` read once, by the worker) as `options` say.
 
     The job was charged when it was accepted, so the cut goes through the metering
-    door unmetered (account None); the PSD path decodes and mattes with the same engine.
+    door unmetered (account None), in a slot of the door's workload like every cut; the
+    PSD path decodes and mattes with the same model, in a slot too. Raises the
+    engine's InputErrors for bad input (PsdUnsupported for a PSD too large).
     """
-    fmt = output_format(options, header)
-    if fmt == "psd":
-        decoded = images.decode(data, meter.limits, header)
-        alpha = segment.matte_of(decoded.rgb, decoded.alpha, meter.segmenter)
-        layout_options = pipeline.Options(crop=options.trim)
-        rgb, alpha = pipeline.layout(decoded.rgb, alpha, layout_options, matte.bounding_box(alpha))
-        body = psd.encode_layered(rgb, alpha, options.background_color)
-        return Product(body, psd.CONTENT_TYPE, "psd", alpha.shape[1], alpha.shape[0])
-    result = meter.cut(data, pipeline.Options(
-        mode=options.mode, format=fmt, png_level=png_level, crop=options.trim,
-        background_color=options.background_color, decontaminate=options.color_decontamination,
-    ), account=None).result
-    return Product(result.data, CONTENT_TYPES[result.format], result.format, result.width,
-                   result.height)
+    fmt = formats.get(options.output_format(header.format))
+    if fmt.name == "psd":
+        def layered() -> Product:
+            decoded = images.decode(data, meter.limits, header)
+            alpha = segment.matte_of(decoded.rgb, decoded.alpha, meter.segmenter)
+            rgb, alpha = pipeline.layout(decoded.rgb, alpha, pipeline.Options(crop=options.crop),
+                                         matte.bounding_box(alpha))
+            body = psd.encode_layered(rgb, alpha, options.background_color)
+            return Product(body, fmt.mime, fmt.extension, alpha.shape[1], alpha.shape[0])
+
+        return meter.run(header, layered, account=None)
+    result = meter.cut(data, options.cut(fmt.name), account=None, header=header).result
+    row = formats.get(result.format)
+    return Product(result.data, row.mime, row.extension, result.width, result.height)

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote_plus
 
 from ..accounts.keys import Account
 from ..blobs import BlobStore, InvalidObjectKey, check_key, read as read_blob
-from ..engine import pipeline
+from ..engine import formats, pipeline
 from ..errors import CutoutError, InvalidOption, NotFound
 from ..metering import Meter
 
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 UPLOADS = "uploads/"
 RESULTS = "results/"
-FORMATS = ("png", "webp", "zip")  # what x-amz-meta-cutout-format may ask for
+# What x-amz-meta-cutout-format may ask for: the cut-out formats that keep transparency.
+FORMATS = tuple(row.name for row in formats.FORMATS if row.cutout and row.alpha)
 META_MODE = "cutout-mode"
 META_FORMAT = "cutout-format"
 
@@ -67,7 +68,7 @@ def result_key(upload_key: str, extension: str) -> str:
     return f"{RESULTS}{stem}.{extension}"
 
 
-def options_from(metadata: Mapping[str, str], png_level: int) -> pipeline.Options:
+def options_from(metadata: Mapping[str, str]) -> pipeline.Options:
     """Mode and format from the object's user metadata (x-amz-meta-cutout-*).
 
     Raises InvalidOption for an unknown mode or format."""
@@ -75,7 +76,7 @@ def options_from(metadata: Mapping[str, str], png_level: int) -> pipeline.Option
     fmt = metadata.get(META_FORMAT, "png").strip().lower()
     if fmt not in FORMATS:
         raise InvalidOption(f"Unknown format {fmt!r} in x-amz-meta-{META_FORMAT}; valid formats are {', '.join(FORMATS)}.")
-    return pipeline.Options(mode=mode, format=fmt, png_level=png_level)
+    return pipeline.Options(mode=mode, format=fmt)
 
 
 class Trigger:
@@ -91,13 +92,11 @@ class Trigger:
         self,
         blobs: Callable[[str], BlobStore],
         meter: Meter,
-        png_level: int = 1,
         account: Account | None = None,
         once: Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]] | None = None,
     ) -> None:
         self.blobs = blobs
         self.meter = meter
-        self.png_level = png_level
         self.account = account
         self._process_once = once(self._process) if once else self._process
 
@@ -140,7 +139,7 @@ class Trigger:
 
         try:
             blob = read_blob(store, key, self.meter.limits.max_bytes, if_match=etag or None)
-            options = options_from(blob.metadata, self.png_level)
+            options = options_from(blob.metadata)
             metered = self.meter.cut(blob.data, options, account=self.account, deliver=deliver)
         except NotFound as exc:  # the message names the bucket and the endpoint asked
             log.info("upload gone or replaced; nothing to do",

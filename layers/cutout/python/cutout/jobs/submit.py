@@ -15,10 +15,10 @@ from typing import Callable
 
 from ..blobs import BlobStore
 from ..config import Settings
+from ..engine import images
 from ..errors import CutoutError, Unavailable
-from ..engine.model import Segmenter
 from ..queues import JobMessage, JobQueue, open_queue
-from ..stores import Charge, JobExists, Store, StoreUnavailable
+from ..stores import Charge, JobExists, JobStore, StoreUnavailable
 from . import FAILED, INTERNAL_ERROR, PENDING, RUNNING, Job, JobOptions
 from .worker import JobBusy, Worker, result_url, source_key, upload_key
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Jobs:
     """Submit and look up jobs; `worker` is set when this process also runs them (local pool)."""
 
-    def __init__(self, store: Store, blobs: BlobStore, queue: JobQueue | None, cfg: Settings,
+    def __init__(self, store: JobStore, blobs: BlobStore, queue: JobQueue | None, cfg: Settings,
                  worker: Worker | None = None, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.blobs = blobs
@@ -68,7 +68,7 @@ class Jobs:
     def accept(self, job_id: str, *, account: str, options: JobOptions,
                source_url: str = "", upload: bytes | None = None, upload_id: str = "",
                charge: Charge | None = None,
-               callback_url: str = "", base_url: str = "", megapixels: float | None = None,
+               callback_url: str = "", base_url: str = "", header: images.Header | None = None,
                mp_per_minute: int | None = None
                ) -> tuple[Job, bool]:
         """Store the job (and its upload) and queue it; returns (job, created now).
@@ -92,7 +92,8 @@ class Jobs:
         job = Job(job_id=job_id, account=account, options=options, source=source, created=now,
                   modified=now, expires=int(now) + self.cfg.job_ttl_seconds,
                   charge=asdict(charge) if charge else None, callback_url=callback_url,
-                  base_url=base_url, megapixels=megapixels,
+                  base_url=base_url, megapixels=header.megapixels if header else None,
+                  header=asdict(header) if header else None,
                   mp_per_minute=mp_per_minute)
         try:
             self.store.create_job(job.item())
@@ -168,11 +169,11 @@ class Jobs:
         return count
 
 
-def open_jobs(cfg: Settings, store: Store, blobs: BlobStore, segmenter: Segmenter) -> Jobs:
-    """SQS (CUTOUT_JOB_QUEUE_URL) or the in-process pool running a Worker on this model."""
+def open_jobs(cfg: Settings, store: JobStore, blobs: BlobStore, worker: Worker) -> Jobs:
+    """SQS (CUTOUT_JOB_QUEUE_URL; the jobs function runs them) or the in-process pool
+    running `worker` (`make run`)."""
     if cfg.job_queue_url:
         return Jobs(store, blobs, open_queue(cfg), cfg)
-    worker = Worker(store, blobs, segmenter, cfg)
     jobs = Jobs(store, blobs, None, cfg, worker=worker)
     jobs.queue = open_queue(cfg, jobs.run_local)
     return jobs

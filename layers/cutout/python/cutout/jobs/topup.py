@@ -15,9 +15,10 @@ import time
 from dataclasses import asdict
 
 from ..accounts.keys import minute_of
-from ..accounts.ratelimit import TTL_GRACE, WINDOW_SECONDS, weight_of
+from ..accounts.ratelimit import TTL_GRACE, WINDOW_SECONDS, RateLimited, weight_of
 from ..errors import AccessError
-from ..stores import Charge, Store, WindowFull
+from ..metering import Meter
+from ..stores import Charge
 from . import Job
 
 
@@ -47,8 +48,9 @@ def rest_of(job: Job, megapixels: float, now: float) -> Charge | None:
                   calls=0, expires=(minute + 1) * WINDOW_SECONDS + TTL_GRACE)
 
 
-def admit_rest(store: Store, job: Job, charge: Charge, now: float | None = None) -> None:
-    """Admit `charge` into the job account's window (limit `job.mp_per_minute`), no quota check.
+def admit_rest(meter: Meter, job: Job, charge: Charge, now: float | None = None) -> None:
+    """Admit `charge` into the job account's window (limit `job.mp_per_minute`), no quota
+    check, through the metering door.
 
     Raises RateLimitedAtProcessing when the window is full (nothing charged), or
     StoreUnavailable (nothing charged; the worker retries the job).
@@ -57,13 +59,13 @@ def admit_rest(store: Store, job: Job, charge: Charge, now: float | None = None)
     limit = job.mp_per_minute or 0
     total = charge.weight + (Charge(**job.charge).weight if job.charge else 0)
     try:
-        store.admit(charge, limit, None)
-    except WindowFull as full:
+        meter.top_up(charge, limit)
+    except RateLimited as full:
         retry = max(1, math.ceil((charge.window + 1) * WINDOW_SECONDS - now))
         raise RateLimitedAtProcessing(
             f"Rate limit exceeded at processing time: the image weighs "
             f"{total} megapixels and the plan allows {limit} megapixels a minute "
-            f"({full.used} used this minute). Nothing was charged for this job; "
+            f"({full.message}). Nothing was charged for this job; "
             f"submit it again after {retry} seconds.") from None
 
 

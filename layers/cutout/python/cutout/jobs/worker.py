@@ -23,7 +23,7 @@ import hashlib
 import logging
 import time
 import uuid
-from typing import Callable
+from typing import Any, Callable
 
 from .. import fetch
 from ..engine import images
@@ -31,9 +31,8 @@ from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
 from ..errors import CutoutError, InputError
 from ..metering import Meter
-from ..engine.model import Segmenter
 from ..queues import JobMessage
-from ..stores import Store, StoreUnavailable
+from ..stores import JobStore, StoreUnavailable
 from . import (
     FAILED,
     FINISHED,
@@ -90,19 +89,21 @@ def upload_key(account: str, upload_id: str) -> str:
 
 
 class Worker:
-    """Everything a run needs: the job store (also the metering store), results, the model.
+    """Everything a run needs: the job store, the blob store, and the process's metering door.
 
-    The model and the limits (CUTOUT_MAX_MEGAPIXELS, CUTOUT_MAX_BYTES) live in
-    `meter` only; the cut is unmetered there, as the job was charged at accept.
+    The model, the limits (CUTOUT_MAX_MEGAPIXELS, CUTOUT_MAX_BYTES), the workload
+    bound and the limiter live in `meter` (the one the API's requests use): the cut
+    goes through it unmetered, as the job was charged at accept, and top-ups and
+    refunds go through it too.
     """
 
-    def __init__(self, store: Store, blobs: BlobStore, segmenter: Segmenter, cfg: Settings,
+    def __init__(self, store: JobStore, blobs: BlobStore, meter: Meter, cfg: Settings,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.blobs = blobs
+        self.meter = meter
         self.cfg = cfg
         self.clock = clock
-        self.meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes))
 
     def load(self, job_id: str) -> Job | None:
         item = self.store.get_job(job_id)
@@ -133,8 +134,7 @@ class Worker:
         try:
             data, header = self._read(claimed)
             claimed = self._charge_rest(claimed, header.megapixels)
-            product = render.make(data, claimed.options, meter=self.meter, header=header,
-                                  png_level=self.cfg.png_compress_level)
+            product = render.make(data, claimed.options, meter=self.meter, header=header)
             megapixels = header.megapixels
             key = result_key(job.job_id, product.extension)
             self.blobs.put(key, product.data, product.media_type, {"job-id": job.job_id})
@@ -163,22 +163,23 @@ class Worker:
         rest = topup.rest_of(job, megapixels, now)
         if rest is None:
             return job
-        topup.admit_rest(self.store, job, rest, now)
+        topup.admit_rest(self.meter, job, rest, now)
         charged = topup.recorded(job, rest, now)
         try:
             swapped = self.store.swap_job(charged.item(), job.version)
         except BaseException:
-            self.store.refund(rest)
+            self.meter.refund(rest)
             raise
         if not swapped:
-            self.store.refund(rest)
+            self.meter.refund(rest)
             raise JobBusy(f"job {job.job_id} was claimed by another run")
         log.info("job charged its real size", extra={"job_id": job.job_id,
                                                      "weight": rest.weight})
         return charged
 
     def _read(self, job: Job) -> tuple[bytes, images.Header]:
-        """The source's bytes and checked header (ImageTooLarge, fetch and image errors)."""
+        """The source's bytes and checked header (ImageTooLarge, fetch and image errors); an
+        upload's header was read and checked at accept, and is not read again."""
         limits = self.meter.limits
         if "key" in job.source:
             # A presigned PUT is not size-bounded: look before reading it into memory.
@@ -193,6 +194,8 @@ class Worker:
                                timeout=self.cfg.fetch_timeout,
                                max_redirects=self.cfg.fetch_max_redirects,
                                allow_hosts=self.cfg.fetch_allow_hosts).data
+        if job.header is not None:
+            return data, images.Header(**job.header)
         return data, images.read_header(data, limits)
 
     def _release(self, job: Job) -> None:
@@ -206,7 +209,7 @@ class Worker:
         log.warning("job run failed on the server; it will be retried",
                     extra={"job_id": job.job_id, "attempt": job.attempts})
 
-    def _finish(self, job: Job, status: str, **changes) -> Outcome:
+    def _finish(self, job: Job, status: str, **changes: Any) -> Outcome:
         done = job.moved(self.clock(), status=status, lease_until=0, **changes)
         if not self.store.swap_job(done.item(), job.version):
             log.warning("job finished elsewhere; this run's outcome dropped",
@@ -214,10 +217,7 @@ class Worker:
             return Outcome(job.job_id, "dropped", "finished by another run")
         if status == FAILED:
             for charge in done.charges():
-                try:
-                    self.store.refund(charge)
-                except StoreUnavailable:
-                    log.error("refund failed; the charge stands", extra={"job_id": job.job_id})
+                self.meter.refund(charge)
         if "key" in done.source:  # the upload has served its purpose
             try:
                 self.blobs.delete(done.source["key"])

@@ -1,5 +1,9 @@
-"""The account store: the port (`Store`) and the choice of adapter.
+"""The store: its ports by record family, and the choice of adapter.
 
+Three record families, each a port: `AccountStore` (keys, rate windows, monthly
+usage), `ImageStore` (stored images) and `JobStore` (asynchronous jobs); `Store`
+is all three, which both adapters implement over one table. Every method raises
+`StoreUnavailable` (an `errors.Unavailable`) when the backend cannot be reached.
 One table, two backends: DynamoDB (`CUTOUT_TABLE` set; the endpoint comes from
 the standard `AWS_ENDPOINT_URL_DYNAMODB`, so dynalite works unchanged) and
 SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
@@ -11,6 +15,8 @@ SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
     IMAGES#<account id>     IMAGE#<image id>    name, format, width, height, size, created_at,
                                                 token, ttl (the stored-images API)
     PUBLIC#<token>          META                account, image_id, ttl (a published image)
+    JOB#<job id>            META                status, version, lease_until, doc, ttl (jobs)
+    JOBKEY#<scope>          META                job_id, ttl (an Idempotency-Key's first job)
 
 The adapters own atomicity: `admit` never lets a window pass its limit or a
 month pass its quota, however many callers race.
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..config import Settings
+from ..errors import Unavailable
 
 META = "META"
 TTL_ATTRIBUTE = "ttl"  # the table's TimeToLive attribute (epoch seconds)
@@ -83,8 +90,23 @@ class Window:
     expires: int | None = None  # the TTL of the item; None when there is no item
 
 
-class StoreUnavailable(Exception):
-    """The store cannot be reached or keeps throttling: the caller decides (503 or fail-open)."""
+class StoreUnavailable(Unavailable):
+    """The account store cannot be reached or keeps throttling: retry (503 with Retry-After).
+
+    `detail` names what failed (the backend's own words, for the logs, and `str()` of
+    the error); `message` is what a client reads. The limiter decides whether a metering
+    store that is down refuses (503) or admits unmetered (fail-open).
+    """
+
+    code = "service_unavailable"
+
+    def __init__(self, detail: str, message: str = "The account store is unavailable; retry shortly."
+                 ) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class WindowFull(Exception):
@@ -104,8 +126,8 @@ class QuotaFull(Exception):
         self.window_used = window_used
 
 
-class Store(Protocol):
-    """The port: every backend keeps keys, rate windows and monthly usage with these semantics."""
+class AccountStore(Protocol):
+    """The account record family: keys, rate windows and monthly usage, with these semantics."""
 
     def create_table(self) -> str:
         """Create the table (idempotent); returns a sentence saying what was done."""
@@ -195,19 +217,6 @@ class ImageStore(Protocol):
         """The image published under `token`, or None."""
 
 
-def open_store(cfg: Settings) -> Store:
-    """DynamoDB when a table is configured, else SQLite in the data folder."""
-    if cfg.table:
-        from .dynamodb import DynamoStore
-
-        return DynamoStore(cfg.table, timeout=cfg.store_timeout)
-    from pathlib import Path
-
-    from .sqlite import SqliteStore
-
-    return SqliteStore(Path(cfg.data_dir) / "cutout.sqlite3")
-
-
 # --- job records (asynchronous jobs: cutout/jobs) ------------------------------------
 #
 #     JOB#<job id>              META                status, version, lease_until, doc (JSON), ttl
@@ -242,7 +251,7 @@ class JobExists(Exception):
 
 
 class JobStore(Protocol):
-    """The job record family: both adapters implement it beside `Store`."""
+    """The job record family."""
 
     def create_job(self, item: JobItem) -> None:
         """Write a new job; raises JobExists if the id is taken, StoreUnavailable."""
@@ -258,3 +267,20 @@ class JobStore(Protocol):
 
     def claim_idempotency(self, scope: str, job_id: str, expires: int) -> str:
         """Bind `scope` (account + key digest) to `job_id` unless bound; returns the bound job id."""
+
+
+class Store(AccountStore, ImageStore, JobStore, Protocol):
+    """One table, three record families: what both adapters implement and `open_store` gives."""
+
+
+def open_store(cfg: Settings) -> Store:
+    """DynamoDB when a table is configured, else SQLite in the data folder."""
+    if cfg.table:
+        from .dynamodb import DynamoStore
+
+        return DynamoStore(cfg.table, timeout=cfg.store_timeout)
+    from pathlib import Path
+
+    from .sqlite import SqliteStore
+
+    return SqliteStore(Path(cfg.data_dir) / "cutout.sqlite3")

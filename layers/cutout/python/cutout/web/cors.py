@@ -2,8 +2,9 @@
 
 Starlette's CORSMiddleware answers preflights (`OPTIONS` with `Origin` and
 `Access-Control-Request-Method`) and adds `Access-Control-Allow-Origin` and
-`Access-Control-Expose-Headers` to real responses. The lists below are the
-single source: `template.yaml`'s HTTP API `CorsConfiguration` must list the same
+`Access-Control-Expose-Headers` to real responses. The lists are derived here
+from what every dialect declares (its key, request and response headers) and
+what all share; `template.yaml`'s HTTP API `CorsConfiguration` must list the same
 headers (tests/deploy/test_template.py checks it), since API Gateway answers
 preflights itself when it has a CORS configuration.
 
@@ -15,42 +16,32 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-# Request headers the dialects read (API keys, RapidAPI's proxy headers, idempotency, ids).
-# content-type, accept and the other CORS-safelisted headers are always allowed too.
-ALLOW_HEADERS: tuple[str, ...] = (
-    "authorization",
-    "content-type",
-    "x-api-key",
-    "ocp-apim-subscription-key",
-    "x-rapidapi-key",
-    "x-rapidapi-host",
-    "x-rapidapi-proxy-secret",
-    "x-rapidapi-user",
-    "x-rapidapi-subscription",
-    "idempotency-key",
-    "x-request-id",
-)
-# Response headers clients read; a browser hides any header not listed here from scripts.
-EXPOSE_HEADERS: tuple[str, ...] = (
-    "X-Request-Id",
-    "X-RateLimit-Limit",
-    "X-RateLimit-Remaining",
-    "X-RateLimit-Reset",
-    "Retry-After",
-    "X-Credits-Charged",
-    "X-Width",
-    "X-Height",
-    "X-Max-Width",
-    "X-Max-Height",
-    "X-Foreground-Top",
-    "X-Foreground-Left",
-    "X-Foreground-Width",
-    "X-Foreground-Height",
-    "X-Image-Processing-Usage",
-    "X-Uncertainty-Score",
-    "x-ms-error-code",
-    "Content-Disposition",
-)
+from .dialects import DIALECTS
+from .processing import UNCERTAINTY_HEADER
+
+# Request headers every route may read (RapidAPI's proxy headers, request ids); content-type,
+# accept and the other CORS-safelisted headers are always allowed too.
+SHARED_REQUEST_HEADERS = ("content-type", "x-rapidapi-key", "x-rapidapi-host",
+                          "x-rapidapi-proxy-secret", "x-rapidapi-user", "x-rapidapi-subscription",
+                          "x-request-id")
+# Response headers of every metered route; a browser hides any header not exposed from scripts.
+SHARED_RESPONSE_HEADERS = ("X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                           "X-RateLimit-Reset", "Retry-After", "X-Credits-Charged",
+                           UNCERTAINTY_HEADER, "Content-Disposition")
+
+
+def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The headers of all groups, first spelling kept, no name twice (case-insensitive)."""
+    seen: dict[str, str] = {}
+    for group in groups:
+        for name in group:
+            seen.setdefault(name.lower(), name)
+    return tuple(seen.values())
+
+
+ALLOW_HEADERS: tuple[str, ...] = _union(
+    SHARED_REQUEST_HEADERS, *(d.key_headers for d in DIALECTS), *(d.request_headers for d in DIALECTS))
+EXPOSE_HEADERS: tuple[str, ...] = _union(SHARED_RESPONSE_HEADERS, *(d.expose_headers for d in DIALECTS))
 ALLOW_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 MAX_AGE_SECONDS = 600  # how long a browser may cache a preflight answer
 

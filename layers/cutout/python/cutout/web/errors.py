@@ -48,3 +48,14 @@ def headers_of(exc: CutoutError) -> dict[str, str]:
     if isinstance(exc, Unavailable) and not any(k.lower() == "retry-after" for k in headers):
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return headers
+
+
+SHOWN_CHARACTERS = 60  # how much of a refused value a message quotes
+
+
+def shown(value: str) -> str:
+    """`value` quoted for an error message, cut to SHOWN_CHARACTERS so that a huge field
+    is not echoed back whole."""
+    if len(value) <= SHOWN_CHARACTERS:
+        return repr(value)
+    return repr(value[:SHOWN_CHARACTERS]) + f"... ({len(value)} characters)"

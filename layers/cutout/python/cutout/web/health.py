@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ..accounts.keys import ANONYMOUS_ID, minute_of
 from ..errors import RETRY_AFTER_SECONDS
+from ..services import Services
 from ..stores import StoreUnavailable
-from .processing import Engine
+from .processing import services
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
@@ -30,12 +31,10 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _store_check(engine: Engine) -> str:
+def _store_check(found: Services) -> str:
     """`ok`, or why the store cannot be read (one read of the anonymous account's window)."""
-    if engine.access is None:
-        return "ok"  # no metering configured: nothing to reach
     try:
-        engine.access.store.window(ANONYMOUS_ID, minute_of(time.time()))
+        found.store.window(ANONYMOUS_ID, minute_of(time.time()))
     except StoreUnavailable as exc:
         log.warning("readiness: store unavailable", extra={"error": str(exc)})
         return "unavailable"
@@ -53,13 +52,14 @@ async def ready(request: Request) -> JSONResponse:
     "store": "ok" | "unavailable"}, "model": <model name>}`; a 503 carries
     `Retry-After: 5` (seconds).
     """
-    engine: Engine = request.app.state.engine
-    loaded = getattr(engine.segmenter, "session", None) is not None
+    found = services(request)
+    segmenter = found.meter.segmenter
+    loaded = getattr(segmenter, "session", None) is not None
     checks: dict[str, Any] = {"model": "ok" if loaded else "not loaded",
-                              "store": await run_in_threadpool(_store_check, engine)}
+                              "store": await run_in_threadpool(_store_check, found)}
     good = all(value == "ok" for value in checks.values())
     body = {"status": "ready" if good else "not ready", "checks": checks,
-            "model": engine.segmenter.spec.name}
+            "model": segmenter.spec.name}
     if good:
         return JSONResponse(body)
     return JSONResponse(body, status_code=503,

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, one JSON access-log line per request, body size limit."""
+"""ASGI middleware: request ids, one JSON access-log line per request, the body size limit,
+and the metering headers (and refunds) of every metered response."""
 from __future__ import annotations
 
 import json
@@ -6,9 +7,13 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
-from starlette.requests import ClientDisconnect
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import close_slot, open_slot
 
 log = logging.getLogger("cutout.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -92,3 +97,56 @@ class RequestContext:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def note(request: Request, **fields: Any) -> None:
+    """Add fields to the request's access-log line (which the Lambda handler turns into metrics)."""
+    request.scope.setdefault("state", {}).setdefault("log_fields", {}).update(fields)
+
+
+class MeteringHeaders:
+    """Puts the caller's rate-limit and credit headers on the response.
+
+    It also refunds an admitted request whose response is an error (4xx or 5xx: the
+    client got no result), or that raised before a response was sent: the client is
+    not charged for what it did not get, whichever dialect produced it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        slot, token = open_slot()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                caller = slot.caller
+                if caller is not None:
+                    extra = await caller.response_headers(message["status"])
+                    fields: dict[str, Any] = {"account": caller.account.id,
+                                              "plan": caller.account.plan}
+                    if caller.ticket is not None:
+                        fields["credits_charged"] = caller.ticket.charged
+                    scope.setdefault("state", {}).setdefault("log_fields", {}).update(fields)
+                    raw = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in raw}
+                    for name, value in extra.items():
+                        encoded = name.lower().encode("latin-1")
+                        if encoded not in present:
+                            raw.append((encoded, value.encode("latin-1")))
+                    message["headers"] = raw
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except BaseException:
+            caller = slot.caller
+            if caller is not None and caller.ticket is not None:
+                await run_in_threadpool(caller.limiter.refund, caller.ticket)
+            raise
+        finally:
+            close_slot(token)

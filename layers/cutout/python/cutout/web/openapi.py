@@ -73,8 +73,9 @@ SECURITY_SCHEMES: dict[str, Schema] = {
     },
 }
 # Alternatives: any one of them authenticates (a list of requirement objects is an OR).
-KEYED = ({"ApiKey": []}, {"SubscriptionKey": []}, {"RapidAPIProxySecret": []})
-AZURE_KEYED = ({"SubscriptionKey": []}, {"ApiKey": []}, {"RapidAPIProxySecret": []})
+Security = tuple[dict[str, list[str]], ...]
+KEYED: Security = ({"ApiKey": []}, {"SubscriptionKey": []}, {"RapidAPIProxySecret": []})
+AZURE_KEYED: Security = ({"SubscriptionKey": []}, {"ApiKey": []}, {"RapidAPIProxySecret": []})
 
 # --- shared schemas ------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ def refusals(shape: Schema, *statuses: int, extra_headers: Mapping[str, Schema] 
 
 
 def operation(summary: str, *, responses: Mapping[int, Schema], body: Schema | None = None,
-              parameters: Iterable[Schema] = (), security: Iterable[Mapping] = (),
+              parameters: Iterable[Schema] = (), security: Iterable[Mapping[str, Any]] = (),
               description: str | None = None) -> dict[str, Any]:
     """Keyword arguments for a route decorator (`@router.post(path, **operation(...))`)."""
     extra: Schema = {}
@@ -255,11 +256,14 @@ def operation(summary: str, *, responses: Mapping[int, Schema], body: Schema | N
 TOO_LARGE = "The request body is over `CUTOUT_MAX_REQUEST_BYTES` (answered before it is read)."
 
 
-def complete(spec: Schema) -> Schema:
-    """Add what holds for every route: schemes, shared schemas, X-Request-Id, the body cap's 413."""
+def complete(spec: Schema, schemes: Mapping[str, Schema] = SECURITY_SCHEMES) -> Schema:
+    """Add what holds for every route: security `schemes`, shared schemas, X-Request-Id, the
+    body cap's 413."""
     components = spec.setdefault("components", {})
-    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
-    components.setdefault("schemas", {}).update(_SCHEMAS)
+    components.setdefault("securitySchemes", {}).update(schemes)
+    schemas = {**components.get("schemas", {}), **_SCHEMAS}
+    # by name: the order modules happen to be imported in never changes the file
+    components["schemas"] = dict(sorted(schemas.items()))
     for item in spec.get("paths", {}).values():
         for op in item.values():
             responses = op.setdefault("responses", {})
@@ -270,12 +274,12 @@ def complete(spec: Schema) -> Schema:
     return spec
 
 
-def build(app: FastAPI) -> Schema:
+def build(app: FastAPI, schemes: Mapping[str, Schema] = SECURITY_SCHEMES) -> Schema:
     """The app's OpenAPI document (cached on the app, as FastAPI's own `app.openapi` does)."""
     if app.openapi_schema is None:
         app.openapi_schema = complete(get_openapi(
             title=app.title, version=app.version, description=app.description,
-            routes=app.routes, tags=app.openapi_tags, servers=app.servers))
+            routes=app.routes, tags=app.openapi_tags, servers=app.servers), schemes)
     return app.openapi_schema
 
 
@@ -304,37 +308,15 @@ async def docs(request: Request) -> HTMLResponse:
     )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, dialects: Iterable[Any] = ()) -> None:
     """Serve the completed spec at app.openapi_url and Swagger UI at /docs from the package.
 
-    Create the app with `docs_url=None, redoc_url=None` (FastAPI's pages load a CDN).
+    `dialects` (`dialect.Dialect`s) may add security schemes of their own to the shared
+    ones. Create the app with `docs_url=None, redoc_url=None` (FastAPI's pages load a CDN).
     """
-    app.openapi = lambda: build(app)  # type: ignore[method-assign]
+    schemes = dict(SECURITY_SCHEMES)
+    for dialect in dialects:
+        schemes.update(dialect.security_schemes)
+    app.openapi = lambda: build(app, schemes)  # type: ignore[method-assign]
     app.mount(ASSETS, StaticFiles(directory=STATIC), name="swagger-ui")
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
-
-
-def export(path: str) -> None:
-    """Write the spec of an app built from the environment's settings to `path` (`make openapi`).
-
-    The spec does not depend on settings; a throw-away data folder keeps the
-    export from touching the developer's store.
-    """
-    import tempfile
-    from dataclasses import replace
-
-    from ..config import settings
-    from .app import create_app
-
-    with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(replace(settings(), table="", data_dir=data_dir, bucket=""))
-        text = dumps(app.openapi())
-    Path(path).write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
-
-
-def dumps(spec: Schema) -> str:
-    """The committed file's formatting: 2-space indent, keys in FastAPI's order, a final newline."""
-    import json as _json
-
-    return _json.dumps(spec, indent=2, ensure_ascii=False) + "\n"

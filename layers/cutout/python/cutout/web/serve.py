@@ -22,6 +22,8 @@ import logging
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from starlette.types import ASGIApp
+
 from ..config import Settings
 
 log = logging.getLogger("cutout.access")
@@ -120,7 +122,7 @@ def protocol(cfg: Settings) -> type[DeadlineH11Protocol]:
     })
 
 
-def config(app, cfg: Settings, host: str, port: int) -> uvicorn.Config:
+def config(app: ASGIApp, cfg: Settings, host: str, port: int) -> uvicorn.Config:
     """The uvicorn configuration `cutout serve` runs: the app behind the deadline protocol."""
     return uvicorn.Config(app, host=host, port=port, http=protocol(cfg), log_config=None,
                           access_log=False)

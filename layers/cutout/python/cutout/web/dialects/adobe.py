@@ -13,42 +13,37 @@ in x-api-key). Cutout additions: the image may be uploaded as multipart (file pa
 """
 from __future__ import annotations
 
-import functools
-import json
 import math
 import re
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...accounts.keys import MissingKey
-from ...accounts.ratelimit import LimiterUnavailable, QuotaExceeded, RateLimited
-from ...engine import images
-from ...errors import RETRY_AFTER_SECONDS, AccessError, CutoutError
+from ...accounts.ratelimit import QuotaExceeded, RateLimited
+from ...engine import formats, images
+from ...errors import AccessError, CutoutError, InputError, NotFound, Unavailable
 from ...jobs import JobOptions
-from ...jobs.submit import Jobs
-from ...stores import StoreUnavailable
 from .. import openapi as oa
-from ..auth import Caller, bind
-from ..errors import status_of
-from ..inputs import BadRequest, read_input
-from ..processing import Engine
-
-router = APIRouter(tags=["Adobe Remove Background v2"])
+from ..auth import authenticate
+from ..dialect import Dialect
+from ..errors import headers_of, shown, status_of
+from ..inputs import BadRequest, parse_json, read_input
+from ..processing import admit, refund, services
 
 MODES = {"cutout": "fg-image", "mask": "fg-mask", "psd": "layered"}
-MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
-               "image/vnd.adobe.photoshop": "psd"}
+# The formats Adobe's output.mediaType names (its enum), by MIME type.
+MEDIA_TYPES = {formats.get(name).mime: name for name in ("png", "jpg", "webp", "psd")}
 COLOUR_CHANNELS = ("red", "green", "blue")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 JOB_CREDITS = 1.0
-RETRY_AFTER = str(RETRY_AFTER_SECONDS)
 
 
-class AdobeError(CutoutError):
-    """A refusal in Adobe's ErrorResponse shape: {error_code, message, errors?}."""
+class AdobeError(InputError):
+    """A refusal of the request in Adobe's ErrorResponse shape: {error_code, message, errors?}
+    (also how `render` answers every other refusal)."""
 
     def __init__(self, status: int, code: str, message: str,
                  errors: list[dict[str, str]] | None = None,
@@ -64,25 +59,41 @@ class AdobeError(CutoutError):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-def access_body(exc: AccessError) -> dict[str, str]:
-    """Adobe's body for an auth or metering refusal (registered for /v2/ in app.py)."""
-    return {"error_code": _access_code(exc), "message": exc.message}
-
-
 def _access_code(exc: AccessError) -> str:
     if isinstance(exc, RateLimited):
         return "rate_limited"
-    if isinstance(exc, LimiterUnavailable):
-        return "service_unavailable"
     if isinstance(exc, MissingKey):
         return "unauthorized"
     return "unauthorized_forbidden"  # invalid or revoked key, monthly quota used up
 
 
-def from_access(exc: AccessError) -> AdobeError:
-    """401 no key, 403 bad key or quota used up (Adobe has no 402), 429 rate, 503 store."""
-    status = 403 if isinstance(exc, QuotaExceeded) else status_of(exc)
-    return AdobeError(status, _access_code(exc), exc.message, headers=dict(exc.headers))
+def render(exc: CutoutError) -> JSONResponse:
+    """Any refusal as Adobe's ErrorResponse: its own AdobeErrors as they are; keys and limits
+    401 (no key), 403 (bad key, or the month's credits used up: Adobe has no 402), 429; an
+    outage 503 with Retry-After; a result over the response limit 413; other bad input 400."""
+    if isinstance(exc, AdobeError):
+        return exc.response()
+    headers = headers_of(exc)
+    if isinstance(exc, AccessError):
+        status = 403 if isinstance(exc, QuotaExceeded) else status_of(exc)
+        return AdobeError(status, _access_code(exc), exc.message, headers=headers).response()
+    if isinstance(exc, Unavailable):
+        return AdobeError(503, "service_unavailable", exc.message, headers=headers).response()
+    return AdobeError(status_of(exc), exc.code, exc.message, headers=headers).response()
+
+
+def too_large(message: str) -> dict[str, Any]:
+    """Where Adobe's clients read a Lambda 413's message."""
+    return {"error_code": "result_too_large", "message": message}
+
+
+DIALECT = Dialect(
+    "Adobe", render=render, too_large=too_large,
+    # Adobe clients send their token as a bearer and their client id in x-api-key: the
+    # bearer token is the key when both are sent.
+    key_headers=("authorization", "x-api-key", "ocp-apim-subscription-key"),
+    request_headers=("authorization", "idempotency-key"))
+router = DIALECT.router(tags=["Adobe Remove Background v2"])
 
 
 # --- the request body -> JobOptions ------------------------------------------------------
@@ -130,7 +141,7 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, 
         source_url = image["source"]["url"]
     mode = body.get("mode", "cutout")
     if not (isinstance(mode, str) and mode in MODES):
-        bad("400401", f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        bad("400401", f"mode must be one of {', '.join(MODES)}, not {shown(str(mode))}.")
     fmt = None
     output = body.get("output", {})
     if not isinstance(output, dict):
@@ -142,7 +153,7 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, 
             fmt = MEDIA_TYPES[output["mediaType"]]
     if (mode == "psd" and fmt not in (None, "psd")) or (fmt == "psd" and mode != "psd"):
         bad("400401", "mode psd and output.mediaType image/vnd.adobe.photoshop go together.")
-    trim = body.get("trim", False)
+    trim = body.get("trim", False)  # Adobe's name for the engine's `crop`
     if not isinstance(trim, bool):
         bad("400401", "trim must be true or false.")
     colour = None
@@ -159,8 +170,8 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, 
         elif mode == "mask":
             bad("400401", "backgroundColor does not apply to mode mask.")
         else:
-            colour = (*(int(background[k]) for k in COLOUR_CHANNELS),
-                      round(float(background["alpha"]) * 255))
+            red, green, blue = (int(background[k]) for k in COLOUR_CHANNELS)
+            colour = (red, green, blue, round(float(background["alpha"]) * 255))
     decontamination = body.get("colorDecontamination", 1)
     if not (_number(decontamination) and 0 <= decontamination <= 1):
         bad("400401", "colorDecontamination must be a number from 0 to 1.")
@@ -174,8 +185,8 @@ def translate(body: Any, uploaded: bool = False) -> tuple[JobOptions, str, str, 
     if errors:
         raise AdobeError(422, "validation_error", errors[0]["message"] if len(errors) == 1 else
                          f"{len(errors)} fields are not valid; see errors.", errors)
-    return JobOptions(mode=MODES[mode], format=fmt, trim=trim, background_color=colour,
-                      color_decontamination=float(decontamination)), source_url, upload_id, callback_url
+    return JobOptions(mode=MODES[mode], format=fmt, crop=trim, background_color=colour,
+                      decontaminate=float(decontamination)), source_url, upload_id, callback_url
 
 
 # --- OpenAPI: request bodies, responses and keys (web/openapi.py) ---------------------------
@@ -274,44 +285,26 @@ STATUS_OPERATION = oa.operation(
 # --- routes ------------------------------------------------------------------------------
 
 
-def _key_headers(request: Request) -> dict[str, str]:
-    """The request's headers with a bearer token moved into x-api-key (it wins)."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        headers["x-api-key"] = token.strip()
-    return headers
-
-
-async def _caller(request: Request) -> Caller:
-    engine: Engine = request.app.state.engine
-    assert engine.access is not None
-    account = await run_in_threadpool(engine.access.identify, _key_headers(request))
-    caller = engine.access.caller(account)
-    bind(caller)
-    return caller
-
-
 async def _body(request: Request) -> tuple[Any, bytes | None]:
+    """The JSON options, and the uploaded image of a multipart request (else None)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/json", "multipart/form-data"):
         raise AdobeError(400, "invalid_content_type", "Send application/json, or "
                          "multipart/form-data with the image in part `image`.")
     if ctype == "application/json":
         try:
-            return json.loads(await request.body()), None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise AdobeError(400, "invalid_json", "Request body is not valid JSON.") from exc
+            return parse_json(await request.body()), None
+        except BadRequest as exc:  # not JSON, or nested too deeply
+            raise AdobeError(400, "invalid_json", exc.message) from exc
     try:
         found = await read_input(request)
     except BadRequest as exc:  # a malformed multipart body
         raise AdobeError(400, "invalid_request", exc.message) from exc
     upload = found.files.get("image")
-    raw = found.fields.get("options", "{}") or "{}"
     try:
-        options = json.loads(raw)
-    except ValueError as exc:
-        raise AdobeError(400, "invalid_json", "Multipart part `options` is not valid JSON.") from exc
+        options = parse_json((found.fields.get("options", "") or "{}").encode())
+    except BadRequest as exc:
+        raise AdobeError(400, "invalid_json", f"Multipart part `options`: {exc.message}") from exc
     return options, upload.data if upload else None
 
 
@@ -322,49 +315,20 @@ def _accepted(request: Request, job_id: str, replayed: bool = False) -> JSONResp
     return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202, headers=headers)
 
 
-STORE_DOWN = "The job store is unavailable; retry shortly."
-
-
-def _unavailable(message: str) -> AdobeError:
-    """Adobe's 503 for a store or queue that is down, with Retry-After."""
-    return AdobeError(503, "service_unavailable", message, headers={"Retry-After": RETRY_AFTER})
-
-
-def _in_adobe_shape(route: Callable[..., Awaitable[JSONResponse]]) -> Callable[..., Awaitable[JSONResponse]]:
-    """Every route's refusals as Adobe's error documents: a key or limit refused
-    (`from_access`), an `AdobeError`, or a job store that is down (503)."""
-    @functools.wraps(route)
-    async def answer(*args: Any, **kwargs: Any) -> JSONResponse:
-        try:
-            return await route(*args, **kwargs)
-        except AccessError as exc:
-            return from_access(exc).response()
-        except AdobeError as exc:
-            return exc.response()
-        except StoreUnavailable:
-            return _unavailable(STORE_DOWN).response()
-
-    return answer
-
-
 @router.post("/v2/remove-background", status_code=202, **POST_OPERATION)
-@_in_adobe_shape
 async def remove_background(request: Request) -> JSONResponse:
     """Accept a background-removal job; poll statusUrl (or get a webhook) for the result."""
-    engine: Engine = request.app.state.engine
-    jobs: Jobs = request.app.state.jobs
-    caller = await _caller(request)
+    found = services(request)
+    jobs = found.jobs
+    caller = await authenticate(request)
     body, upload = await _body(request)
     options, source_url, upload_id, callback_url = translate(body, uploaded=upload is not None)
-    if callback_url and not engine.settings.webhook_secret:
+    if callback_url and not found.settings.webhook_secret:
         raise AdobeError(422, "validation_error", "callback.url needs the server's "
                          "CUTOUT_WEBHOOK_SECRET to sign webhooks; none is configured.")
-    megapixels = None
-    if upload is not None:
-        try:
-            megapixels = images.read_header(upload, engine.limits).megapixels
-        except CutoutError as exc:
-            raise AdobeError(400, exc.code, exc.message) from exc
+    header = None
+    if upload is not None:  # an image that is not one, or too large: 400 before any charge
+        header = images.read_header(upload, found.meter.limits)
     key = request.headers.get("idempotency-key", "").strip()
     job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
     if existing is not None:
@@ -372,48 +336,37 @@ async def remove_background(request: Request) -> JSONResponse:
     # Charged now, so an account over its limit hears it at once; a URL's (or a
     # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel,
     # and the worker charges the rest to the window once it has read the header.
-    ticket = await run_in_threadpool(engine.access.limiter.admit, caller.account,
-                                     megapixels or 1.0, JOB_CREDITS)
-    caller.ticket = ticket
-    try:
-        job, created = await run_in_threadpool(
-            lambda: jobs.accept(job_id, account=caller.account.id, options=options,
-                                source_url=source_url, upload=upload, upload_id=upload_id,
-                                charge=ticket.charge,
-                                callback_url=callback_url, megapixels=megapixels,
-                                mp_per_minute=None if megapixels else caller.account.mp_per_minute,
-                                base_url=str(request.base_url).rstrip("/")))
-    except (CutoutError, StoreUnavailable) as exc:
-        await run_in_threadpool(engine.access.limiter.refund, ticket)
-        raise _unavailable(getattr(exc, "message", STORE_DOWN)) from exc
-    if not created:
-        await run_in_threadpool(engine.access.limiter.refund, ticket)
+    # A failure from here on is answered 503 and refunded by the metering middleware.
+    ticket = await admit(request, header.megapixels if header else 1.0, JOB_CREDITS)
+    job, created = await run_in_threadpool(
+        lambda: jobs.accept(job_id, account=caller.account.id, options=options,
+                            source_url=source_url, upload=upload, upload_id=upload_id,
+                            charge=ticket.charge if ticket else None,
+                            callback_url=callback_url, header=header,
+                            mp_per_minute=None if header else caller.account.mp_per_minute,
+                            base_url=str(request.base_url).rstrip("/")))
+    if not created:  # the same Idempotency-Key raced us: the first job stands, this is free
+        await refund(request)
     return _accepted(request, job.job_id)
 
 
 @router.post("/v2/uploads", status_code=201, **UPLOAD_OPERATION)
-@_in_adobe_shape
 async def new_upload(request: Request) -> JSONResponse:
     """A presigned PUT URL for one image; then post a job with image.source.uploadId."""
-    jobs: Jobs = request.app.state.jobs
-    caller = await _caller(request)
-    try:
-        upload_id, url = await run_in_threadpool(jobs.upload_url, caller.account.id,
-                                                 str(request.base_url).rstrip("/"))
-    except CutoutError as exc:
-        raise _unavailable(exc.message) from exc
+    jobs = services(request).jobs
+    caller = await authenticate(request)
+    upload_id, url = await run_in_threadpool(jobs.upload_url, caller.account.id,
+                                             str(request.base_url).rstrip("/"))
     return JSONResponse({"uploadId": upload_id, "uploadUrl": url, "method": "PUT",
                          "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
 
 
 @router.get("/v2/status/{job_id}", **STATUS_OPERATION)
-@_in_adobe_shape
 async def status(request: Request, job_id: str) -> JSONResponse:
     """The job's status; once succeeded, result.outputs[0].destination.url (expiring)."""
-    jobs: Jobs = request.app.state.jobs
-    caller = await _caller(request)
+    jobs = services(request).jobs
+    caller = await authenticate(request)
     job = await run_in_threadpool(jobs.get, job_id, caller.account.id)
     if job is None:
-        raise AdobeError(404, "unknown_job_id", f"No job {job_id!r} for this account.")
+        raise NotFound(f"No job {shown(job_id)} for this account.", code="unknown_job_id")
     return JSONResponse(job.status_document(jobs.result_url(job)))
-

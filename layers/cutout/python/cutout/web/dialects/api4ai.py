@@ -13,24 +13,64 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ... import __version__
 from ...engine import pipeline, tiers
 from ...errors import AccessError, CutoutError, InvalidOption, Unavailable
-from ..auth import Caller, authenticate, error_response
-from ..errors import headers_of
-from .. import large_results
+from .. import delivery
 from .. import openapi as oa
+from ..auth import Caller, account_report, authenticate
+from ..dialect import Dialect
+from ..errors import headers_of, status_of
 from ..inputs import BadRequest, decode_base64, download, read_input
-from ..processing import Engine, uncertainty_header
+from ..middleware import note
+from ..processing import cut, services, uncertainty_header
 
-router = APIRouter(prefix="/v1", tags=["api4ai"])
 HOSTED_PREFIX = "/img-bg-removal"  # API4AI's hosts: /img-bg-removal/v1/results
 MISSING = "Missing image or url field."
+MAX_NAME = 255  # characters of a URL's last segment kept as the result's `name`
+
+
+def render(exc: CutoutError) -> JSONResponse:
+    """A refusal as API4AI answers it: `{"detail"}`, 422 for a malformed request (an
+    unusable image is a `failure` result, answered by the route), else the error's status."""
+    status = 422 if isinstance(exc, (BadRequest, InvalidOption)) else status_of(exc)
+    return JSONResponse({"detail": exc.message}, status_code=status, headers=headers_of(exc))
+
+
+def too_large(message: str) -> dict[str, Any]:
+    """Where API4AI's (and FastAPI's) clients read a Lambda 413's message."""
+    return {"detail": message}
+
+
+DIALECT = Dialect("api4ai", render=render, too_large=too_large)
+account_router = DIALECT.router(prefix="/v1", tags=["account"])  # /v1/account, below
+router = DIALECT.router(prefix="/v1", tags=["api4ai"])
+# API4AI's own hosts serve the same API under this prefix; clients with it in their
+# base URL work unchanged (one operation each in the spec: the alias is not listed).
+DIALECT.alias(router, HOSTED_PREFIX)
 
 # --- the OpenAPI description (see web/openapi.py) ---------------------------------------------
+# The account report first: the spec lists shared schemas in the order they are made.
+_NUMBER = {"type": "number"}
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+REPORT = oa.schema("AccountReport", oa.obj(
+    ["account", "kind", "plan", "limits", "rate_limit", "usage"],
+    account={"type": "string", "description": "`key:<id>`, `anonymous`, `rapidapi:<user>`, ..."},
+    kind=oa.STRING, owner={"type": ["string", "null"]}, plan=oa.STRING,
+    limits=oa.obj(["megapixels_per_minute", "monthly_credits"],
+                  megapixels_per_minute=oa.INTEGER,
+                  monthly_credits={**_NULLABLE_NUMBER, "description": "null: no monthly quota"}),
+    rate_limit=oa.obj(["limit", "remaining", "reset"], limit=oa.INTEGER, remaining=oa.INTEGER,
+                      reset={"type": "integer", "description": "Unix time the window ends"}),
+    usage=oa.obj(["month", "calls", "megapixels", "credits", "credits_remaining"],
+                 month={"type": "string", "example": "2026-11"}, calls=oa.INTEGER,
+                 megapixels=_NUMBER, credits=_NUMBER, credits_remaining=_NULLABLE_NUMBER),
+))
+
+
 _ENTITY = oa.obj(
     ["kind", "name", "format"],
     kind={"type": "string", "enum": ["image"]},
@@ -108,12 +148,6 @@ def _failure(name: str, md5: str, message: str) -> JSONResponse:
     return _result(name, md5, status={"code": "failure", "message": message}, entities=[])
 
 
-def _unavailable(exc: Unavailable) -> JSONResponse:
-    """A service fault (a backend unavailable), not the image's: 503 with Retry-After
-    and a `detail`, never a `failure` result; the 5xx makes the metering refund any charge."""
-    return JSONResponse({"detail": exc.message}, status_code=503, headers=headers_of(exc))
-
-
 @router.post("/results", **_RESULTS_OPERATION)
 async def results(
     request: Request, mode: str = _MODE, model: str = _MODEL,
@@ -121,16 +155,8 @@ async def results(
 ) -> JSONResponse:
     """Send the image as a multipart file (`image`), a URL (`url`, multipart, form or JSON),
     base64 in JSON or a form (`image`), or the raw bytes with an image content type."""
-    try:
-        options = pipeline.Options(mode=mode, model=model)
-    except InvalidOption as exc:
-        return JSONResponse({"detail": exc.message}, status_code=422)
-    try:
-        found = await read_input(request)
-    except BadRequest as exc:
-        return JSONResponse({"detail": exc.message}, status_code=422)
-
-    engine: Engine = request.app.state.engine
+    options = pipeline.Options(mode=mode, model=model)  # an unknown mode: 422
+    found = await read_input(request)  # a malformed body: 422
     name, md5 = "", ""
     try:
         if "image" in found.files:
@@ -142,25 +168,20 @@ async def results(
             data, name = found.raw.data, "image"
         elif found.fields.get("url"):
             url = found.fields["url"]
-            name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or url
-            fetched = await download(url, engine.settings)
-            data = fetched.data
+            name = (url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or url)[:MAX_NAME]
+            data = (await download(url, services(request).settings)).data
         else:
             return JSONResponse({"detail": MISSING}, status_code=422)
         md5 = hashlib.md5(data).hexdigest()
-        result = await engine.cut(data, options, caller=caller)
-    except Unavailable as exc:
-        return _unavailable(exc)
-    except AccessError as exc:  # 401/402/403/429: a real HTTP status, not an image failure
-        return error_response(exc)
+        result = await cut(request, data, options)
+    except (AccessError, Unavailable):  # not the image's fault: an HTTP status, never a failure
+        raise
     except CutoutError as exc:
-        large_results.note(request, mode=mode, outcome="failure")
+        note(request, mode=mode, outcome="failure")
         return _failure(name, md5, exc.message)
-    try:  # inline base64, or a URL when the response would pass the Lambda limit
-        delivered = await large_results.deliver(request, result, name=f"general-{mode}")
-    except Unavailable as exc:  # the result store is down
-        return _unavailable(exc)
-    large_results.note(request, mode=mode, outcome="ok")
+    # inline base64, or a URL when the response would pass the Lambda limit (503 if that fails)
+    delivered = await delivery.deliver(request, result, name=f"general-{mode}")
+    note(request, mode=mode, outcome="ok")
     response = _result(
         name,
         md5,
@@ -172,3 +193,16 @@ async def results(
     )
     response.headers.update(uncertainty_header(result))
     return response
+
+
+# --- /v1/account: the caller's plan, limits and usage (every dialect's keys work here) ---
+
+@account_router.get("/account", response_model=None, **oa.operation(
+    "The caller's plan, limits and usage this month",
+    security=oa.KEYED,
+    responses={200: oa.json(REPORT, "The account report.", headers=oa.RATE_LIMIT),
+               **oa.refusals(oa.DETAIL, 401, 403, 503)},
+))
+async def account(request: Request, caller: Caller = Depends(authenticate)) -> dict[str, Any]:
+    """Plan, megapixels per minute, monthly credits, and what this month has used."""
+    return (await account_report(caller, services(request).store)).as_dict()

@@ -13,18 +13,20 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from typing import Any
+
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from ...engine import pipeline, tiers
-from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ...engine import formats, pipeline, tiers
+from ...errors import (AccessError, CutoutError, FetchError, FileTooLarge, ImageTooLarge, InputError,
+                       InvalidImage, InvalidOption)
 from .. import openapi as oa
 from ..auth import authenticate
+from ..dialect import Dialect
 from ..errors import headers_of, status_of
 from ..inputs import BadRequest, RequestInput, download, read_input
-from ..processing import Engine, uncertainty_header
-
-router = APIRouter(prefix="/computervision", tags=["azure"])
+from ..processing import cut, services, uncertainty_header
 
 API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview")  # the versions that have :segment
 MODES = {
@@ -39,8 +41,8 @@ ACCESS_DENIED = ("Access denied due to invalid subscription key or wrong API end
                  "endpoint for your resource.")
 
 
-class AzureError(CutoutError):
-    """A refusal already phrased in Azure's terms."""
+class AzureError(InputError):
+    """A refusal of the request already phrased in Azure's terms."""
 
     def __init__(self, message: str, inner_code: str, inner_message: str = "", status: int = 400) -> None:
         super().__init__(message, code=inner_code)
@@ -50,26 +52,26 @@ class AzureError(CutoutError):
 
 def _body(status: int, code: str, message: str, inner: tuple[str, str] | None,
           headers: dict[str, str] | None = None) -> JSONResponse:
-    error: dict = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": message}
     if inner is not None:
         error["innererror"] = {"code": inner[0], "message": inner[1]}
     headers = {**(headers or {}), "x-ms-error-code": inner[0] if inner else code}
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
-def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
+def render(exc: CutoutError) -> JSONResponse:
     """Any refusal in Azure's shape and statuses."""
     headers = headers_of(exc)
     if isinstance(exc, AccessError):
         return _access_error(exc, headers)
     if isinstance(exc, AzureError):
         return _body(exc.status, "InvalidRequest", exc.message, (exc.code, exc.inner_message), headers)
+    if isinstance(exc, FileTooLarge):
+        inner = ("InvalidImageSize", f"The image size is not allowed to be zero or larger than "
+                 f"{exc.limit} bytes.")
+        return _body(400, "InvalidRequest", "Image size is not valid.", inner, headers)
     if isinstance(exc, ImageTooLarge):
-        if data_size > max_bytes:
-            inner = ("InvalidImageSize", f"The image size is not allowed to be zero or larger than "
-                     f"{max_bytes} bytes.")
-        else:
-            inner = ("InvalidImageDimension", exc.message)
+        inner = ("InvalidImageDimension", exc.message)
         return _body(400, "InvalidRequest", "Image size is not valid.", inner, headers)
     if isinstance(exc, InvalidImage):
         return _body(400, "InvalidRequest", "Image format is not valid.",
@@ -78,7 +80,9 @@ def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> 
         return _body(400, "InvalidRequest", "Image URL is badly formatted or not accessible.",
                      ("InvalidImageUrl", exc.message), headers)
     status = status_of(exc)
-    if isinstance(exc, (InvalidOption, BadRequest)) or status in (400, 413, 415, 422):
+    if status == 413:  # a result over the response limit
+        return _body(413, "InvalidRequest", exc.message, (exc.code, exc.message), headers)
+    if isinstance(exc, (InvalidOption, BadRequest)) or status in (400, 415, 422):
         return _body(400, "InvalidRequest", exc.message, ("InvalidArgument", exc.message), headers)
     return _body(status, str(status), exc.message, None, headers)
 
@@ -94,9 +98,19 @@ def _access_error(exc: AccessError, headers: dict[str, str]) -> JSONResponse:
     return _body(status, str(status), exc.message, None, headers)
 
 
-async def _image(request: Request, found: RequestInput, engine: Engine) -> bytes:
+def too_large(message: str) -> dict[str, Any]:
+    """Where Azure's clients read a Lambda 413's message."""
+    return {"error": {"code": "result_too_large", "message": message}}
+
+
+DIALECT = Dialect("azure", render=render, too_large=too_large, expose_headers=("x-ms-error-code",))
+router = DIALECT.router(prefix="/computervision", tags=["azure"])
+
+
+async def _image(request: Request, found: RequestInput) -> bytes:
     """The image bytes, whichever of Azure's body shapes carried them; none, or zero bytes, is
     Azure's InvalidImageSize."""
+    settings = services(request).settings
     data = b""
     url = found.fields.get("url", "").strip()
     if found.raw is not None:
@@ -104,10 +118,10 @@ async def _image(request: Request, found: RequestInput, engine: Engine) -> bytes
     elif found.files:
         data = next(iter(found.files.values())).data
     elif url:
-        data = (await download(url, engine.settings)).data
+        data = (await download(url, settings)).data
     if not data:
         raise AzureError("The image size is not allowed to be zero or larger than "
-                         f"{engine.settings.max_bytes} bytes.", "InvalidImageSize")
+                         f"{settings.max_bytes} bytes.", "InvalidImageSize")
     return data
 
 
@@ -150,7 +164,7 @@ _SEGMENT_OPERATION = oa.operation(
         examples={"json": {"url": "https://example.com/photo.jpg"}},
     ),
     responses={
-        200: oa.image(["image/png"], "The cut-out (RGBA) or the matte (greyscale) as PNG.",
+        200: oa.image([formats.mime_of("png")], "The cut-out (RGBA) or the matte (greyscale) as PNG.",
                       headers={**oa.uncertainty(), **oa.METERED_SUCCESS}),
         400: oa.json(ERROR, "`InvalidRequest`; `innererror.code` says why: InvalidImageFormat, "
                      "InvalidImageSize, InvalidImageDimension, InvalidImageUrl, InvalidArgument or "
@@ -175,22 +189,15 @@ async def segment(request: Request) -> Response:
     api_version = request.query_params.get("api-version")
     mode = request.query_params.get("mode")
     model = request.query_params.get("model", tiers.DEFAULT_TIER)
-    engine: Engine = request.app.state.engine
-    size = 0
-    try:
-        caller = await authenticate(request)
-        if not api_version:
-            raise AzureError("The api-version query parameter is required.", "InvalidApiVersion")
-        if api_version not in API_VERSIONS:
-            raise AzureError(f"The api-version {api_version!r} does not support segment; use "
-                             f"{' or '.join(API_VERSIONS)}.", "InvalidApiVersion")
-        if mode not in MODES:
-            raise AzureError(f"The mode query parameter must be one of {', '.join(MODES)}.",
-                             "InvalidArgument")
-        options = replace(MODES[mode], model=model)  # an unknown tier: InvalidOption, 400 InvalidArgument
-        data = await _image(request, await _read(request), engine)
-        size = len(data)
-        result = await engine.cut(data, options, caller=caller)
-    except CutoutError as exc:
-        return error_response(exc, size, engine.settings.max_bytes)
-    return Response(result.data, media_type="image/png", headers=uncertainty_header(result))
+    await authenticate(request)
+    if not api_version:
+        raise AzureError("The api-version query parameter is required.", "InvalidApiVersion")
+    if api_version not in API_VERSIONS:
+        raise AzureError(f"The api-version {api_version!r} does not support segment; use "
+                         f"{' or '.join(API_VERSIONS)}.", "InvalidApiVersion")
+    if mode not in MODES:
+        raise AzureError(f"The mode query parameter must be one of {', '.join(MODES)}.",
+                         "InvalidArgument")
+    options = replace(MODES[mode], model=model)  # an unknown tier: InvalidOption, 400 InvalidArgument
+    result = await cut(request, await _image(request, await _read(request)), options)
+    return Response(result.data, media_type=result.content_type, headers=uncertainty_header(result))

@@ -11,22 +11,24 @@ and no `X-Type` header is sent.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from ...engine import colors, geometry, images, pipeline, tiers
-from ...errors import AccessError, CutoutError, FetchError, ImageTooLarge, InvalidImage, InvalidOption
+from ...engine import colors, formats, geometry, images, pipeline, tiers
+from ...errors import (AccessError, CutoutError, FetchError, FileTooLarge, ImageTooLarge, InputError,
+                       InvalidImage, InvalidOption)
 from .. import openapi as oa
-from ..account import REPORT
 from ..auth import account_report, authenticate
-from ..errors import headers_of, status_of
+from ..delivery import ResultTooLarge
+from ..dialect import Dialect
+from ..errors import headers_of, shown, status_of
 from ..inputs import RequestInput, decode_base64, download, read_input
 from ..negotiation import prefers
-from ..processing import Engine, uncertainty_header
-
-router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
+from ..processing import cut, services, uncertainty_header
+from .api4ai import REPORT
 
 # size -> the output's megapixel cap (aspect kept). preview is remove.bg's default.
 SIZES = {
@@ -35,7 +37,7 @@ SIZES = {
     "full": 25.0, "4k": 25.0, "auto": 25.0,
     "50mp": 50.0,
 }
-FORMATS = ("auto", "png", "jpg", "webp", "zip")
+FORMATS = pipeline.FORMATS
 CHANNELS = {"rgba": "fg-image", "alpha": "fg-mask"}
 TYPES = ("auto", "person", "product", "animal", "car", "car_interior", "car_part",
          "transportation", "graphic", "graphics", "other")
@@ -70,6 +72,7 @@ TITLES = {
     "invalid_shadow_opacity": "Invalid shadow_opacity",
     "invalid_semitransparency": "Invalid semitransparency",
     "unknown_foreground": "Could not identify foreground in image",
+    "result_too_large": "Result too large",
     "bad_request": "Invalid request",
     "missing_api_key": "Missing API Key",
     "auth_failed": "API Key invalid",
@@ -89,22 +92,25 @@ RENAMES = {
 }
 
 
-class RemoveBgError(CutoutError):
-    """A refusal already phrased in remove.bg's terms."""
+class RemoveBgError(InputError):
+    """A refusal of the request already phrased in remove.bg's terms."""
 
     def __init__(self, code: str, detail: str, status: int = 400) -> None:
         super().__init__(detail, code=code)
         self.status = status  # already remove.bg's status
 
 
-def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> JSONResponse:
-    """Render any refusal as remove.bg does: 400 for input, 402/403/429 for the account."""
+def render(exc: CutoutError) -> JSONResponse:
+    """Any refusal as remove.bg answers it: 400 for input, 402/403/429 for the account, 503
+    for an outage; a result over the response limit 413."""
     code = RENAMES.get(exc.code, exc.code)
     if isinstance(exc, ImageTooLarge):
-        code = "file_too_large" if data_size > max_bytes else "resolution_too_high"
+        code = "file_too_large" if isinstance(exc, FileTooLarge) else "resolution_too_high"
     status = status_of(exc)
     if isinstance(exc, AccessError):
         status = 403 if status == 401 else status  # remove.bg answers a missing key like a wrong one
+    elif isinstance(exc, ResultTooLarge):
+        status = 413
     elif status in (400, 413, 415, 422) or isinstance(exc, (InvalidImage, InvalidOption, FetchError)):
         status = 400
     title = TITLES.get(code, code.replace("_", " ").capitalize())
@@ -113,14 +119,26 @@ def error_response(exc: CutoutError, data_size: int = 0, max_bytes: int = 0) -> 
                         status_code=status, headers=headers)
 
 
+def too_large(message: str) -> dict[str, Any]:
+    """Where remove.bg's clients read a Lambda 413's message."""
+    return {"errors": [{"title": message, "code": ResultTooLarge.code}]}
+
+
+DIALECT = Dialect("remove.bg", render=render, too_large=too_large, expose_headers=(
+    "X-Width", "X-Height", "X-Max-Width", "X-Max-Height", "X-Foreground-Top", "X-Foreground-Left",
+    "X-Foreground-Width", "X-Foreground-Height"))
+router = DIALECT.router(prefix="/v1.0", tags=["remove.bg"])
+
+
 # --- parameters -> Options ---------------------------------------------------------------------
 
 
-def _choice(fields: dict[str, str], name: str, allowed: tuple[str, ...] | dict, default: str) -> str:
+def _choice(fields: dict[str, str], name: str, allowed: tuple[str, ...] | dict[str, Any],
+            default: str) -> str:
     value = fields.get(name, "").strip() or default
     if value.lower() not in allowed:
-        shown = ", ".join(a.upper() if a == "50mp" else a for a in allowed)
-        raise RemoveBgError(f"invalid_{name}", f"Invalid {name} {value!r}; valid values are {shown}.")
+        valid = ", ".join(a.upper() if a == "50mp" else a for a in allowed)
+        raise RemoveBgError(f"invalid_{name}", f"Invalid {name} {shown(value)}; valid values are {valid}.")
     return value.lower()
 
 
@@ -132,7 +150,7 @@ def _flag(fields: dict[str, str], name: str, default: bool) -> bool:
         return True
     if value.strip().lower() in FALSE:
         return False
-    raise RemoveBgError(f"invalid_{name}", f"Invalid {name} {value!r}; use true or false.")
+    raise RemoveBgError(f"invalid_{name}", f"Invalid {name} {shown(value)}; use true or false.")
 
 
 def _shadow(fields: dict[str, str]) -> tuple[bool, float]:
@@ -146,7 +164,7 @@ def _shadow(fields: dict[str, str]) -> tuple[bool, float]:
     except ValueError:
         opacity = -1.0
     if not 0.0 <= opacity <= 100.0:
-        raise RemoveBgError("invalid_shadow_opacity", f"Invalid shadow_opacity {raw!r}; use 0 to 100.")
+        raise RemoveBgError("invalid_shadow_opacity", f"Invalid shadow_opacity {shown(raw)}; use 0 to 100.")
     return shadow, opacity / 100.0
 
 
@@ -230,28 +248,16 @@ def _given(found: RequestInput, name: str) -> bool:
     return name in found.files or bool(found.fields.get(name, "").strip())
 
 
-async def _bytes(found: RequestInput, name: str, engine: Engine) -> bytes:
+async def _bytes(request: Request, found: RequestInput, name: str) -> bytes:
     """A file part, base64 text or URL named `name`, as bytes."""
     if name in found.files:
         return found.files[name].data
     value = found.fields[name].strip()
     if name.endswith("_url"):
-        return (await download(value, engine.settings)).data
+        return (await download(value, services(request).settings)).data
     if name.endswith("_b64"):
         return decode_base64(value)
     return value.encode("latin-1", "replace")  # a file sent as a plain text field
-
-
-@dataclass
-class _Sized:
-    """Remembers the size of the bytes being read, to tell file_too_large from resolution_too_high."""
-
-    size: int = 0
-
-
-def _check_header(data: bytes, engine: Engine, sized: _Sized) -> images.Header:
-    sized.size = len(data)
-    return images.read_header(data, engine.limits)
 
 
 def max_size(header: images.Header, options: pipeline.Options) -> tuple[int, int]:
@@ -346,7 +352,7 @@ _REMOVEBG_OPERATION = oa.operation(
     ),
     responses={
         200: oa.image(
-            [images.CONTENT_TYPES[f] for f in images.OUTPUT_FORMATS],
+            [formats.mime_of(f) for f in formats.CUTOUT_FORMATS],
             "The result image (PNG, JPEG, WebP, or a zip of `color.jpg` and `alpha.png`); with "
             "`Accept: application/json`, JSON carrying it in base64.",
             headers=_RESULT_HEADERS,
@@ -378,33 +384,28 @@ _ACCOUNT_OPERATION = oa.operation(
 @router.post("/removebg", **_REMOVEBG_OPERATION)
 async def removebg(request: Request) -> Response:
     """Remove the background; parameters and answers as remove.bg's API documents them."""
-    engine: Engine = request.app.state.engine
-    sized = _Sized()
-    try:
-        caller = await authenticate(request)  # 403 before any work, as remove.bg does
-        found = await read_input(request)  # a malformed body: BadRequest, 400 bad_request
-        sources = [name for name in SOURCES if _given(found, name)]
-        if not sources:
-            raise RemoveBgError("missing_source", "No image given: send one of image_file, "
-                                "image_file_b64 or image_url.")
-        if len(sources) > 1:
-            raise RemoveBgError("multiple_sources", f"Give exactly one image source, not "
-                                f"{' and '.join(sources)}.")
-        backgrounds = [name for name in BACKGROUNDS if _given(found, name)]
-        if len(backgrounds) > 1:
-            raise RemoveBgError("multiple_backgrounds", f"Give at most one background, not "
-                                f"{' and '.join(backgrounds)}.")
-        options = translate(found.fields)  # refuse bad parameters before downloading anything
-        if backgrounds and backgrounds[0] != "bg_color":
-            background = await _bytes(found, backgrounds[0], engine)
-            _check_header(background, engine, sized)
-            options = replace(options, background_image=background)  # the fields, not parsed again
-        data = await _bytes(found, sources[0], engine)
-        header = _check_header(data, engine, sized)  # priced before the charge, read once
-        result = await engine.cut(data, options, caller=caller, credits=credits_for(header, options),
-                                  header=header)
-    except CutoutError as exc:
-        return error_response(exc, sized.size, engine.settings.max_bytes)
+    limits = services(request).meter.limits
+    await authenticate(request)  # 403 before any work, as remove.bg does
+    found = await read_input(request)  # a malformed body: BadRequest, 400 bad_request
+    sources = [name for name in SOURCES if _given(found, name)]
+    if not sources:
+        raise RemoveBgError("missing_source", "No image given: send one of image_file, "
+                            "image_file_b64 or image_url.")
+    if len(sources) > 1:
+        raise RemoveBgError("multiple_sources", f"Give exactly one image source, not "
+                            f"{' and '.join(sources)}.")
+    backgrounds = [name for name in BACKGROUNDS if _given(found, name)]
+    if len(backgrounds) > 1:
+        raise RemoveBgError("multiple_backgrounds", f"Give at most one background, not "
+                            f"{' and '.join(backgrounds)}.")
+    options = translate(found.fields)  # refuse bad parameters before downloading anything
+    if backgrounds and backgrounds[0] != "bg_color":
+        background = await _bytes(request, found, backgrounds[0])
+        images.read_header(background, limits)
+        options = replace(options, background_image=background)  # the fields, not parsed again
+    data = await _bytes(request, found, sources[0])
+    header = images.read_header(data, limits)  # priced before the charge, read once
+    result = await cut(request, data, options, credits=credits_for(header, options), header=header)
     # JSON only when Accept strictly prefers it to the image (axios's default gets the image).
     as_json = prefers(request.headers.get("accept", ""), "application/json", result.content_type)
     return _success(result, as_json, max_size(header, options))
@@ -418,10 +419,7 @@ async def account(request: Request) -> Response:
     unused (null when the plan has no monthly quota); Cutout has no pay-as-you-go
     or enterprise credits and no separate free-call allowance, so those are 0.
     """
-    try:
-        found = await account_report(await authenticate(request))
-    except CutoutError as exc:
-        return error_response(exc)
+    found = await account_report(await authenticate(request), services(request).store)
     remaining = found.credits_remaining
     return JSONResponse({"data": {"attributes": {
         "credits": {"total": remaining, "subscription": remaining, "payg": 0, "enterprise": 0},

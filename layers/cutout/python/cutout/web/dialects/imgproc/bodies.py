@@ -15,10 +15,10 @@ from typing import Any, Iterator, Literal, TypeVar
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...engine import colors, imageops
-from ...errors import AccessError, CutoutError, InputError, InvalidImage, InvalidOption
-from .. import errors as web_errors
-from ..inputs import BadRequest, parse_json
+from ....engine import colors, imageops
+from ....errors import AccessError, CutoutError, ImageTooLarge, InputError, InvalidImage, InvalidOption
+from ... import errors as web_errors
+from ...inputs import BadRequest, parse_json
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # IMG Processing's upload limit
 Name = Field(default=None, min_length=1, max_length=30,
@@ -157,17 +157,19 @@ AUTHENTICATION = ("missing_api_key", "invalid_api_key")
 
 
 def status_of(exc: CutoutError) -> int:
-    """Cutout's status (web/errors.py), reshaped: 413 -> 400, 402 -> 403, an unknown key 401,
-    an undecodable image or an unsupported endpoint 422."""
+    """Cutout's status (web/errors.py), reshaped: an image over the limits 400, 402 -> 403,
+    an unknown key 401, an undecodable image or an unsupported endpoint 422."""
     if isinstance(exc, AccessError) and exc.code in AUTHENTICATION:
         return 401
     if isinstance(exc, (InvalidImage, Unsupported)):
         return 422
+    if isinstance(exc, ImageTooLarge):
+        return 400
     status = web_errors.status_of(exc)
-    return {413: 400, 402: 403}.get(status, status)
+    return 403 if status == 402 else status
 
 
-def error_response(exc: CutoutError) -> JSONResponse:
+def render(exc: CutoutError) -> JSONResponse:
     """Any refusal in IMG Processing's shape, with the error's own headers (rate limits).
 
     An engine InvalidOption (a value only the operation itself can refuse: a hue of
@@ -180,17 +182,10 @@ def error_response(exc: CutoutError) -> JSONResponse:
         body["errors"] = exc.errors
     elif isinstance(exc, InvalidOption):
         body["errors"] = [exc.message]
-    return JSONResponse(body, status_code=status, headers=exc.headers)
+    return JSONResponse(body, status_code=status, headers=web_errors.headers_of(exc))
 
 
-def access_body(exc: AccessError) -> dict[str, Any]:
-    """For app.state.access_renderers: the same shape for refusals raised outside a route."""
-    status = status_of(exc)
-    return {"type": exc.code, "error": HTTPStatus(status).phrase, "status": status,
-            "message": exc.message}
-
-
-# --- OpenAPI (imgproc_spec) ----------------------------------------------------------
+# --- OpenAPI (spec.py) ----------------------------------------------------------
 
 
 def json_schema(model: type[Body]) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""The IMG Processing dialect's operations: POST /v1/images/{image_id}/<operation>.
+"""IMG Processing's operations: POST /v1/images/{image_id}/<operation>.
 
-Each one parses its body (imgproc_params), finds the image (404 before any
-charge), plans the work (400 before any charge), then charges through the
-metering door (`Engine.run`: 1 operation, remove-background 2) and decodes the
-stored file once, applies engine/imageops (or the cut-out pipeline), encodes and
+Each one parses its body (bodies.py), finds the image (404 before any charge),
+plans the work (400 before any charge), then charges through the metering door
+(`processing.run`: 1 operation, remove-background 2) and decodes the stored
+file once, applies engine/imageops (or the cut-out pipeline), encodes and
 stores the new image. IMG Processing's AI endpoints answer 422.
 """
 from __future__ import annotations
@@ -13,25 +13,23 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ... import imagelib
-from ...engine import imageops, pipeline
-from ...errors import CutoutError
-from ...stores import ImageRecord
-from ..auth import authenticate
-from ..processing import Engine, uncertainty_header
-from . import imgproc_params as p
-from . import imgproc_spec as spec
-from .imgproc import PREFIX, created, library, limits, path_id
+from .... import imagelib
+from ....engine import imageops, pipeline
+from ....stores import ImageRecord
+from ...auth import authenticate
+from ...errors import shown
+from ...processing import run, services, uncertainty_header
+from . import bodies as p
+from . import created, library, limits, path_id, router
+from . import spec
 
 UNSUPPORTED = ("imagine", "classify", "visualize", "extract-text", "extract-formatted-text")
 OPERATIONS = ("remove-background", "convert", "resize", "crop", "rotate", "mirror", "blur",
               "modulate", "watermark")
-# Included after imgproc.router: its catch-all for unknown operations comes last.
-router = APIRouter(prefix=PREFIX, tags=["IMG Processing"])
 
 
 @router.post("/imagine", include_in_schema=False)
@@ -61,29 +59,24 @@ async def operate(request: Request, model: type[p.Named], plan: Planner
                   ) -> Response:
     """Parse, find the image (404 before any charge), plan (400 before any charge), then
     charge 1 operation and decode -> step -> encode -> store in a worker thread."""
-    engine: Engine = request.app.state.engine
-    try:
-        caller = await authenticate(request)
-        body = p.parse(model, await request.body())
-        record = await run_in_threadpool(library(request).get, caller.account.id,
-                                         path_id(request))
-        chosen = plan(body, record)
-        data = await run_in_threadpool(library(request).read, record)
-        lim = limits(engine)
+    png_level = services(request).meter.png_level
+    caller = await authenticate(request)
+    body = p.parse(model, await request.body())
+    record = await run_in_threadpool(library(request).get, caller.account.id, path_id(request))
+    chosen = plan(body, record)
+    data = await run_in_threadpool(library(request).read, record)
+    lim = limits(request)
 
-        def work() -> ImageRecord:
-            pixels = chosen.step(imagelib.decode(data, lim, imagelib.header_of(record, data)))
-            if caller.account.sandbox:
-                pixels = imageops.sandbox_mark(pixels)
-            out = imagelib.encode(pixels, chosen.format, chosen.quality,
-                                  engine.settings.png_compress_level)
-            height, width = pixels.shape[:2]
-            return library(request).save(caller.account.id, body.name or record.name, out,
-                                         chosen.format, width, height)
+    def work() -> ImageRecord:
+        pixels = chosen.step(imagelib.decode(data, lim, imagelib.header_of(record, data)))
+        if caller.account.sandbox:
+            pixels = imageops.sandbox_mark(pixels)
+        out = imagelib.encode(pixels, chosen.format, chosen.quality, png_level)
+        height, width = pixels.shape[:2]
+        return library(request).save(caller.account.id, body.name or record.name, out,
+                                     chosen.format, width, height)
 
-        new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=1)
-    except CutoutError as exc:
-        return p.error_response(exc)
+    new = await run(request, imagelib.header_of(record), work, credits=1)
     return created(request, new, 1)
 
 
@@ -166,33 +159,28 @@ async def remove_background(request: Request) -> Response:
 
     X-Uncertainty-Score says how doubtful the cut-out is (0 sure .. 1 doubtful).
     """
-    engine: Engine = request.app.state.engine
-    try:
-        caller = await authenticate(request)
-        body = p.parse(p.Named, await request.body())
-        record = await run_in_threadpool(library(request).get, caller.account.id,
-                                         path_id(request))
-        data = await run_in_threadpool(library(request).read, record)
-        lim = limits(engine)
-        options = pipeline.Options(mode="fg-image", format="png",
-                                   png_level=engine.settings.png_compress_level)
+    meter = services(request).meter
+    caller = await authenticate(request)
+    body = p.parse(p.Named, await request.body())
+    record = await run_in_threadpool(library(request).get, caller.account.id, path_id(request))
+    data = await run_in_threadpool(library(request).read, record)
+    lim = limits(request)
+    options = pipeline.Options(mode="fg-image", format="png", png_level=meter.png_level)
 
-        scores: list[pipeline.Result] = []
+    scores: list[pipeline.Result] = []
 
-        def work() -> ImageRecord:
-            result = pipeline.cut(data, options, segmenter=engine.segmenter, limits=lim,
-                                  header=imagelib.header_of(record, data))
-            scores.append(result)
-            out = result.data
-            if caller.account.sandbox:  # the one extra decode, for sandbox keys only
-                marked = imageops.sandbox_mark(imagelib.decode(out, lim))
-                out = imagelib.encode(marked, "png", png_level=engine.settings.png_compress_level)
-            return library(request).save(caller.account.id, body.name or record.name, out, "png",
-                                         result.width, result.height)
+    def work() -> ImageRecord:
+        result = pipeline.cut(data, options, segmenter=meter.segmenter, limits=lim,
+                              header=imagelib.header_of(record, data))
+        scores.append(result)
+        out = result.data
+        if caller.account.sandbox:  # the one extra decode, for sandbox keys only
+            marked = imageops.sandbox_mark(imagelib.decode(out, lim))
+            out = imagelib.encode(marked, "png", png_level=meter.png_level)
+        return library(request).save(caller.account.id, body.name or record.name, out, "png",
+                                     result.width, result.height)
 
-        new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=2)
-    except CutoutError as exc:
-        return p.error_response(exc)
+    new = await run(request, imagelib.header_of(record), work, credits=2)
     response = created(request, new, 2)
     response.headers.update(uncertainty_header(scores[0]))
     return response
@@ -203,30 +191,27 @@ async def remove_background(request: Request) -> Response:
     {"watermarks": [{"id": "image_01jd5x2m3k8qz4w7t9v6r5p3n3", "left": 20, "top": 20}]}))
 async def watermark(request: Request) -> Response:
     """Lay up to 5 of your other images over this one at (left, top) px."""
-    engine: Engine = request.app.state.engine
-    try:
-        caller = await authenticate(request)
-        body = p.parse(p.Watermarks, await request.body())
-        lib = library(request)
-        record = await run_in_threadpool(lib.get, caller.account.id, path_id(request))
-        marks = [await run_in_threadpool(lib.get, caller.account.id, m.id) for m in body.watermarks]
-        blobs = [await run_in_threadpool(lib.read, r) for r in [record, *marks]]
-        lim = limits(engine)
+    png_level = services(request).meter.png_level
+    caller = await authenticate(request)
+    body = p.parse(p.Watermarks, await request.body())
+    lib = library(request)
+    record = await run_in_threadpool(lib.get, caller.account.id, path_id(request))
+    marks = [await run_in_threadpool(lib.get, caller.account.id, m.id) for m in body.watermarks]
+    blobs = [await run_in_threadpool(lib.read, r) for r in [record, *marks]]
+    lim = limits(request)
 
-        def work() -> ImageRecord:
-            base = imagelib.decode(blobs[0], lim, imagelib.header_of(record, blobs[0]))
-            layers = [(imagelib.decode(d, lim, imagelib.header_of(r, d)), m.left, m.top)
-                      for r, d, m in zip(marks, blobs[1:], body.watermarks)]
-            pixels = imageops.watermark(base, layers)
-            if caller.account.sandbox:
-                pixels = imageops.sandbox_mark(pixels)
-            out = imagelib.encode(pixels, record.format, png_level=engine.settings.png_compress_level)
-            return lib.save(caller.account.id, body.name or record.name, out, record.format,
-                            record.width, record.height)
+    def work() -> ImageRecord:
+        base = imagelib.decode(blobs[0], lim, imagelib.header_of(record, blobs[0]))
+        layers = [(imagelib.decode(d, lim, imagelib.header_of(r, d)), m.left, m.top)
+                  for r, d, m in zip(marks, blobs[1:], body.watermarks)]
+        pixels = imageops.watermark(base, layers)
+        if caller.account.sandbox:
+            pixels = imageops.sandbox_mark(pixels)
+        out = imagelib.encode(pixels, record.format, png_level=png_level)
+        return lib.save(caller.account.id, body.name or record.name, out, record.format,
+                        record.width, record.height)
 
-        new = await engine.run(imagelib.header_of(record), work, caller=caller, credits=1)
-    except CutoutError as exc:
-        return p.error_response(exc)
+    new = await run(request, imagelib.header_of(record), work, credits=1)
     return created(request, new, 1)
 
 
@@ -234,15 +219,12 @@ async def watermark(request: Request) -> Response:
 async def unsupported(request: Request) -> Response:
     """AI endpoints of IMG Processing that Cutout does not offer: 422, never a bare 404."""
     operation = request.path_params.get("operation", "imagine")
-    try:
-        await authenticate(request)
-        if operation in UNSUPPORTED:
-            raise p.Unsupported(
-                f"The {operation} endpoint is not available on this server: Cutout implements "
-                f"IMG Processing's storage and image operations ({', '.join(OPERATIONS)}), not "
-                "text-to-image or image analysis.")
-        raise imagelib.ImageNotFound(
-            f"Unknown operation {operation!r}; available: {', '.join(OPERATIONS)}, publish, "
-            "unpublish.")
-    except CutoutError as exc:
-        return p.error_response(exc)
+    await authenticate(request)
+    if operation in UNSUPPORTED:
+        raise p.Unsupported(
+            f"The {operation} endpoint is not available on this server: Cutout implements "
+            f"IMG Processing's storage and image operations ({', '.join(OPERATIONS)}), not "
+            "text-to-image or image analysis.")
+    raise imagelib.ImageNotFound(
+        f"Unknown operation {shown(operation)}; available: {', '.join(OPERATIONS)}, publish, "
+        "unpublish.")

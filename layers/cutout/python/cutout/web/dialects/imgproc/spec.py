@@ -2,7 +2,7 @@
 
 Built with web/openapi.py's helpers: each route's body per content type, every
 status it answers in IMG Processing's error shape `{type, error, status,
-message, errors?}` (imgproc_params.error_response), the headers each carries
+message, errors?}` (bodies.render), the headers each carries
 (`X-Image-Processing-Usage` on a 201, the metering headers, `Retry-After`),
 and examples. The key is IMG Processing's `x-api-key` header, which is the
 shared `ApiKey` scheme (header names are case-insensitive).
@@ -12,9 +12,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, Mapping
 
-from ... import imagelib
-from .. import openapi as oa
-from . import imgproc_params as p
+from .... import imagelib
+from ....engine import formats
+from ... import openapi as oa
+from . import bodies as p
 
 Schema = dict[str, Any]
 
@@ -34,7 +35,7 @@ IMAGE = oa.schema("ImgProcessingImage", {
              url={"type": ["string", "null"], "format": "uri",
                   "description": "Public URL while published, else null."},
              width=oa.INTEGER, height=oa.INTEGER,
-             format={"type": "string", "enum": list(imagelib.CONTENT_TYPES)},
+             format={"type": "string", "enum": list(imagelib.STORED)},
              size={"type": "integer", "description": "Bytes of the stored file."},
              created_at={"type": "string", "format": "date-time"}),
     "description": "IMG Processing's image object; every operation makes a new one.",
@@ -178,7 +179,7 @@ GET = oa.operation(
     parameters=[image_id_parameter()],
     responses={200: oa.json(IMAGE, "The image object.", headers=READ_HEADERS,
                             example=IMAGE_EXAMPLE), **_FOUND})
-_FILE = oa.image(imagelib.CONTENT_TYPES.values(), "The image's bytes, in its own format.",
+_FILE = oa.image([row.mime for row in imagelib.STORED.values()], "The image's bytes, in its own format.",
                  headers=READ_HEADERS)
 _LOCATION = {"Location": oa.header("An expiring URL of the file (no key needed).", oa.STRING,
                                    required=True)}
@@ -218,7 +219,7 @@ PUBLIC = oa.operation(
                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
                  "description": "The token at the end of the image object's `url`."}],
     responses={
-        200: oa.image(imagelib.CONTENT_TYPES.values(), "The published image's bytes.",
+        200: oa.image([row.mime for row in imagelib.STORED.values()], "The published image's bytes.",
                       headers=_CACHE),
         307: {"description": "Too large for one synchronous response: fetch it from "
                              "`Location` (valid 60 s).", "headers": {**_LOCATION, **_CACHE}},
