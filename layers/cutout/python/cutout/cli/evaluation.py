@@ -13,7 +13,7 @@ import argparse
 import csv
 import itertools
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
@@ -93,7 +93,7 @@ class Standard:
         import py_sod_metrics as sod
 
         self.version = _version("pysodmetrics")
-        self.measures = {"S-measure": sod.Smeasure(), "E-measure": sod.Emeasure(),
+        self.measures: dict[str, Any] = {"S-measure": sod.Smeasure(), "E-measure": sod.Emeasure(),
                          "weighted F": sod.WeightedFmeasure(), "MAE": sod.MAE()}
 
     def add(self, alpha: np.ndarray, truth: np.ndarray) -> None:
@@ -104,14 +104,11 @@ class Standard:
 
     def results(self) -> dict[str, float]:
         """The means over the images added, in 0..1 (MAE lower is better, the rest higher)."""
-        found = {}
-        for name, measure in self.measures.items():
-            value = measure.get_results()
-            found[name] = float({"S-measure": lambda r: r["sm"],
-                                 "E-measure": lambda r: np.mean(r["em"]["curve"]),
-                                 "weighted F": lambda r: r["wfm"],
-                                 "MAE": lambda r: r["mae"]}[name](value))
-        return found
+        got = {name: measure.get_results() for name, measure in self.measures.items()}
+        return {"S-measure": float(got["S-measure"]["sm"]),
+                "E-measure": float(np.mean(got["E-measure"]["em"]["curve"])),  # mean E over thresholds
+                "weighted F": float(got["weighted F"]["wfm"]),
+                "MAE": float(got["MAE"]["mae"])}
 
 
 def _version(distribution: str) -> str:
