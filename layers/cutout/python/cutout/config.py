@@ -186,6 +186,10 @@ class Settings:
     store_timeout: float = setting(
         2.0, "CUTOUT_STORE_TIMEOUT", "accounts", unit="seconds",
         doc="Connect and read timeout of the store (DynamoDB).")
+    reconcile_seconds: float = setting(
+        60.0, "CUTOUT_RECONCILE_SECONDS", "accounts", unit="seconds", shown="`60` (the Lambda functions: `0`)",
+        doc="Seconds between runs of the reconciler in the server process (refunds overdue pending "
+            "charges); `0`: never.")
     # --- results: storage (blobs/) and the inline response limit (web/large_results.py) -------
     bucket: str = setting(
         "", "CUTOUT_BUCKET", "results",
@@ -243,12 +247,20 @@ class Settings:
     webhook_secret: str = setting(
         "", "CUTOUT_WEBHOOK_SECRET", "jobs",
         doc="Signs webhook calls; without it a job's `callback.url` is refused.")
+    webhook_queue_url: str = setting(
+        "", "CUTOUT_WEBHOOK_QUEUE_URL", "jobs",
+        doc="The SQS queue of job webhooks (the template's webhooks function delivers them); empty: a "
+            "pool in the server process.")
+    webhook_workers: int = setting(
+        2, "CUTOUT_WEBHOOK_WORKERS", "jobs", unit="threads",
+        doc="Threads of that local pool (it holds as many waiting as `CUTOUT_JOB_QUEUE_CAPACITY`).")
     webhook_attempts: int = setting(
         4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs", unit="calls",
-        doc="Webhook tries in all.")
+        doc="The local pool's webhook tries in all; deployed, the webhook queue's `maxReceiveCount`.")
     webhook_backoff: float = setting(
         1.0, "CUTOUT_WEBHOOK_BACKOFF", "jobs", unit="seconds",
-        doc="The wait before the second webhook try, doubled before each further one.")
+        doc="The local pool's wait before the second webhook try, doubled before each further one; "
+            "deployed, the webhook queue's visibility timeout.")
     # --- browsers (web/cors.py) ---------------------------------------------------------
     cors_origins: tuple[str, ...] = setting(
         ("*",), "CUTOUT_CORS_ORIGINS", "web", unit="origins",

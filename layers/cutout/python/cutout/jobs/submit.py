@@ -108,7 +108,7 @@ class Jobs:
         if self.queue is None:
             raise Unavailable("No job queue is configured.", code="queue_unavailable")
         try:
-            self.queue.send(JobMessage(job_id))
+            self.queue.send(JobMessage(job_id, account))
         except CutoutError as exc:
             failed = job.moved(self.clock(), status=FAILED, error={
                 "errorCode": INTERNAL_ERROR, "reason": exc.code, "message": exc.message})
@@ -160,7 +160,7 @@ class Jobs:
                 if not self.store.swap_job(released.item(), job.version):
                     continue
             try:
-                self.queue.send(JobMessage(item.job_id))
+                self.queue.send(JobMessage(item.job_id, item.doc["account"]))
             except CutoutError:
                 break  # the pool is full; the rest stay pending until the next start
             count += 1
