@@ -52,7 +52,8 @@ class S3BlobStore:
                 ContentType=content_type, Metadata=dict(metadata or {}),
             )
         except (BotoCoreError, ClientError) as exc:
-            raise BlobUnavailable(f"Could not store the result in S3 ({_reason(exc)}).") from exc
+            raise BlobUnavailable(f"Could not store the result in S3 bucket {self.bucket} "
+                                  f"({_reason(exc)}, {self._endpoint()}).") from exc
         return str(answer.get("ETag", "")).strip('"')
 
     def head(self, key: str, if_match: str | None = None) -> BlobInfo:
@@ -90,7 +91,8 @@ class S3BlobStore:
                     Bucket=self.bucket, Prefix=prefix):
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         except (BotoCoreError, ClientError) as exc:
-            raise BlobUnavailable(f"Could not list {prefix!r} in S3 ({_reason(exc)}).") from exc
+            raise BlobUnavailable(f"Could not list {prefix!r} in S3 bucket {self.bucket} "
+                                  f"({_reason(exc)}, {self._endpoint()}).") from exc
         return sorted(keys, key=lambda k: k.encode("utf-8"))
 
     def url(self, key: str, expires_in: int, base_url: str = "") -> str:

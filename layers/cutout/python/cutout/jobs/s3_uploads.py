@@ -143,7 +143,7 @@ class Trigger:
             except Exception as exc:  # retryable: S3, DynamoDB, throttling, in-progress duplicate
                 log.exception("upload failed; the event will be retried",
                               extra={"bucket": upload.bucket, "key": upload.key, "reason": str(exc)})
-                failed.append(f"{upload.key}: {exc.__class__.__name__}")
+                failed.append(f"{upload.key}: {exc.__class__.__name__} ({exc})")  # names bucket and endpoint
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(outcomes) + len(failed)} uploads failed: {'; '.join(failed)}")
         return {"results": outcomes}

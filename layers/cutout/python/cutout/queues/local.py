@@ -19,6 +19,10 @@ doubled each time up to a minute (SQS would after its visibility timeout); with
 `dead_letters` and the log instead (SQS's redrive policy and dead-letter queue).
 A full queue refuses at once (QueueFull: 503 with Retry-After), so memory stays
 bounded: a message is an id and an account; the image waits in the blob store.
+
+Several processes may serve one data folder (`cutout serve --workers N`): each runs
+the jobs it accepted, and `start_turn` tells a starting pool whether it is the
+only one, i.e. whether jobs left `running` belong to a process that stopped.
 """
 from __future__ import annotations
 
@@ -28,7 +32,10 @@ import logging
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
 
 from . import JobMessage, QueueFull, Runner
 
@@ -57,6 +64,41 @@ class _Account:
 
     def share(self, now: float) -> float:
         return self.served + sum(now - start for start in self.running)
+
+
+_serving: dict[Path, IO[str]] = {}  # data folder -> this process's shared lock on it (kept open)
+_serving_lock = threading.Lock()
+@contextmanager
+def start_turn(folder: Path) -> Iterator[bool]:
+    """One pool start at a time over `folder`; yields whether this process is its only server.
+
+    Every process that started a pool on the folder keeps a shared lock on
+    `<folder>/pool.lock` for its life (the OS drops it when the process ends, however
+    it ends). A start takes `<folder>/pool-start.lock` exclusively, then tries to
+    make its own lock exclusive without waiting: that succeeds only when no other
+    live process holds one. It then holds the shared lock like the others. Only
+    starts try the exclusive lock, and they take turns, so none slips in between.
+    fcntl.flock: local filesystems on Linux and macOS; elsewhere (no fcntl) every
+    start counts as the only one, as before.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: one server per folder
+        yield True
+        return
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _serving_lock, open(folder / "pool-start.lock", "a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        held = _serving.get(folder) or open(folder / "pool.lock", "a")
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        fcntl.flock(held, fcntl.LOCK_SH)  # (a failed conversion may have dropped it)
+        _serving[folder] = held
+        yield alone
 
 
 class LocalJobQueue:
