@@ -73,6 +73,7 @@ def simulate(rate: int, seed: int = 7) -> Run:
     random.seed(seed)  # the limiter's own shard choice
     writes: Counter[tuple[int, int]] = Counter()  # (second, shard) -> writes
     refused_writes: Counter[int] = Counter()  # second -> conditional writes that found a shard full
+    arrivals: Counter[int] = Counter()  # second -> requests
     admitted = refused = tries = 0
     now, count = 0.0, 0
     while True:
@@ -81,6 +82,7 @@ def simulate(rate: int, seed: int = 7) -> Run:
             break
         count += 1
         second = int(now)
+        arrivals[second] += 1
         before = sum(counters.used.values())
         try:
             ticket = limiter.admit(account, 1.0, 0.0, now=1_800_000_000 + now)  # a minute's start
@@ -97,7 +99,7 @@ def simulate(rate: int, seed: int = 7) -> Run:
     # refused writes land on the shards tried: spread evenly over the account's shards
     busiest = max((n + refused_writes[second] / account.shards for (second, _), n in writes.items()),
                   default=0)
-    unsharded = max(Counter(int(i / rate) for i in range(count)).values(), default=0) * COUNTER_WRITES
+    unsharded = max(arrivals.values(), default=0) * COUNTER_WRITES
     return Run(rate, account.shards, round(busiest), unsharded, admitted, limit, refused,
                round(tries / max(1, count), 2))
 

@@ -15,8 +15,8 @@ end-to-end times on 1 and 2 pinned CPUs and its output sizes, for the 1 MP and
   Poisson-distributed (M/G/infinity), which the test checks the simulation
   against;
 - requests and cost of Lambda, API Gateway (HTTP API, metered per 512 KB of
-  request), DynamoDB (two writes a metered request: the minute's window and the
-  month's usage), S3 (results over Lambda's 6 MB response go by URL: one PUT,
+  request), DynamoDB (four writes a metered request: the charge's ledger item, put
+  and settled, and the minute's window and the month's usage; stores/dynamodb.py), S3 (results over Lambda's 6 MB response go by URL: one PUT,
   one GET), data transfer out (the JSON answer: the image base64), CloudWatch
   Logs (the lines a request writes, measured), and the fixed monthly part
   (custom metrics, dashboard, alarms);
@@ -51,6 +51,8 @@ PEAK_FACTOR = 2.0  # the busiest hour's rate over the day's mean (an assumption:
 SIMULATED_SECONDS = 600  # the busiest ten minutes
 SEED = 20261207
 JSON_FIELDS = 300  # bytes of the API4AI answer besides its base64 image (status, name, sizes)
+# DynamoDB writes of a metered request: the ledger item put and settled, window and usage.
+DYNAMODB_WRITES = 4
 # Log bytes a metered request writes, measured 2026-12-07 with functions/api/handler.py and
 # events/api-json-base64.json: its EMF lines (868 bytes), the request line (about 650) and
 # Lambda's START/END/REPORT lines (about 330).
@@ -143,7 +145,7 @@ def per_image(m: Measured) -> dict[str, float]:
         "lambda": seconds * MEMORY_MB / 1024 * PRICES["lambda_gb_second"] + PRICES["lambda_request"],
         "api": increments * PRICES["http_api_request"],
         "api_increments": increments,
-        "dynamodb": 2 * PRICES["dynamodb_write"],
+        "dynamodb": DYNAMODB_WRITES * PRICES["dynamodb_write"],
         "s3": (PRICES["s3_put"] + PRICES["s3_get"]) if by_url else 0.0,
         "by_url": float(by_url),
         "out_bytes": sent + (m.output_bytes if by_url else 0),
@@ -178,7 +180,7 @@ def scenario(m: Measured, per_day: int) -> dict[str, float]:
     }
     return {"per_day": per_day, "mean_rate": mean_rate, "peak_rate": peak_rate,
             "mean_concurrency": mean_rate * unit["seconds"], "peak_concurrency": peak,
-            "dynamodb_writes_peak": 2 * peak_rate, "gb_out": gb_out, "seconds": unit["seconds"],
+            "dynamodb_writes_peak": DYNAMODB_WRITES * peak_rate, "gb_out": gb_out, "seconds": unit["seconds"],
             "by_url": unit["by_url"], "dollars": dollars, "month": sum(dollars.values()),
             "per_thousand": sum(dollars.values()) / month * 1000}
 

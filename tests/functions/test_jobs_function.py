@@ -113,7 +113,8 @@ def deliver(jobs, sqs, queue_url: str, event: dict) -> list[dict]:
 
 def credits(api, key: str) -> float:
     services = api.app.state.services
-    return services.store.usage(services.accounts.authenticate(key).id, month_of(time.time())).credits
+    account = services.accounts.authenticate(key)
+    return services.store.usage(account.id, month_of(time.time()), account.shards).credits
 
 
 def test_upload_queued_run_by_the_jobs_function_and_served_from_s3(deployed, astronaut_jpeg):
@@ -224,7 +225,7 @@ def test_a_redelivered_url_job_charges_its_real_size_once(deployed, web_server, 
 
     api, jobs, sqs, queue_url, bucket, key = deployed
     store = api.app.state.services.store
-    account = api.app.state.services.accounts.authenticate(key).id
+    who = api.app.state.services.accounts.authenticate(key)
     web_server.routes["/big.jpg"] = Route(200, big_jpeg, {"Content-Type": "image/jpeg"})
     payload = json.dumps({"image": {"source": {"url": web_server.url("/big.jpg")}},
                           "output": {"mediaType": "image/png"}}).encode()
@@ -233,7 +234,7 @@ def test_a_redelivered_url_job_charges_its_real_size_once(deployed, web_server, 
     assert status == 202
 
     def window() -> int:
-        return sum(store.window(account, m).used
+        return sum(store.window(who.id, m, who.shards).used
                    for m in range(minute_of(start), minute_of(time.time()) + 1))
 
     assert window() == 1  # the size is unknown at accept

@@ -94,7 +94,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_charges_nothing(
         from cutout.accounts.keys import month_of
 
         account = app.state.services.accounts.authenticate(key)
-        assert app.state.services.store.usage(account.id, month_of(time.time())).credits == 2
+        assert app.state.services.store.usage(account.id, month_of(time.time()), account.shards).credits == 2
         for job in (first, second):
             assert wait(http, key, job.json()["statusUrl"])["status"] == "succeeded"
     finally:

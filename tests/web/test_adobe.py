@@ -120,7 +120,7 @@ def usage(app, key: str) -> float:
     from cutout.accounts.keys import month_of
 
     account = app.state.services.accounts.authenticate(key)
-    return app.state.services.store.usage(account.id, month_of(time.time())).credits
+    return app.state.services.store.usage(account.id, month_of(time.time()), account.shards).credits
 
 
 @pytest.mark.parametrize("path, code", [
@@ -401,7 +401,7 @@ def window_used(app, key: str, since: float) -> int:
 
     services = app.state.services
     account = services.accounts.authenticate(key)
-    return sum(services.store.window(account.id, minute).used
+    return sum(services.store.window(account.id, minute, account.shards).used
                for minute in range(minute_of(since), minute_of(time.time()) + 1))
 
 

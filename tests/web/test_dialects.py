@@ -104,7 +104,7 @@ def limited(base_settings, segmenter, tmp_path_factory):
 def credits_used(app, key: str) -> float:
     accounts = app.state.services.accounts
     account = accounts.authenticate(key)
-    return app.state.services.store.usage(account.id, time.strftime("%Y-%m", time.gmtime())).credits
+    return app.state.services.store.usage(account.id, time.strftime("%Y-%m", time.gmtime()), account.shards).credits
 
 
 def test_a_removebg_result_over_the_response_limit_is_a_413_in_its_shape_and_free(limited, astronaut_jpeg):

@@ -34,7 +34,7 @@ def api(base_settings, segmenter, dynamo_table, throttling_proxy, tmp_path):
 def credits(app, key: str) -> float:
     services = app.state.services
     account = services.accounts.authenticate(key)
-    return services.store.usage(account.id, month_of(time.time())).credits
+    return services.store.usage(account.id, month_of(time.time()), account.shards).credits
 
 
 def test_a_job_whose_record_answer_is_lost_runs_and_is_charged_once(api, coffee_jpeg):

@@ -68,6 +68,13 @@ class Account:
     monthly_credits: float | None
     owner: str = ""
     sandbox: bool = False  # a test_ key: outputs are watermarked
+    shards: int = 0  # its counters' shards (accounts/ratelimit.py); 0: as its limit needs
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            from .ratelimit import shards_for
+
+            object.__setattr__(self, "shards", shards_for(self.mp_per_minute, self.monthly_credits))
 
 
 def new_api_key(sandbox: bool = False) -> str:
@@ -191,7 +198,7 @@ class Accounts:
                 code="unknown_plan",
             ) from None
         if api_key.startswith(SANDBOX_PREFIX):
-            return replace(account, sandbox=True,
+            return replace(account, sandbox=True, shards=0,  # shards as the lower limit needs
                            mp_per_minute=min(account.mp_per_minute, self.sandbox_mp_per_minute))
         return account
 
@@ -267,7 +274,7 @@ def report(store: AccountStore, account: Account, now: float | None = None) -> A
     return AccountReport(
         account=account,
         month=month_of(now),
-        usage=store.usage(account.id, month_of(now)),
-        window_used=store.window(account.id, minute).used,
+        usage=store.usage(account.id, month_of(now), account.shards),
+        window_used=store.window(account.id, minute, account.shards).used,
         reset=(minute + 1) * 60,
     )

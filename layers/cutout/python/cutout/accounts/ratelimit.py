@@ -4,14 +4,28 @@ A request weighs its megapixels rounded up (at least 1) and is admitted into
 the current minute's window if it fits the account's megapixels per minute and
 its credits fit the month's quota; both checks are atomic writes in the store.
 Every outcome knows the X-RateLimit-* headers that describe it.
+
+A busy account's counters are split into shards (`shards_for`): one store
+partition takes about a thousand writes a second (DynamoDB), two per request,
+so one account on one partition would be throttled near 500 requests a second.
+With S shards each holds 1/S of the minute's megapixels and of the month's
+credits, a request is admitted into a shard chosen at random (then up to
+`SHARD_TRIES` - 1 others, skipping those this process saw full this minute),
+and each shard's check is exact, so the account never passes its limit or its
+quota. The price is the other bound: a request may be refused while other shards
+have room, at most S x (weight - 1) megapixels short of the limit when every
+shard is tried, more when more than SHARD_TRIES would be (a busy account's last
+percents). An account of MP_PER_SHARD megapixels a minute or less has one
+shard: exact both ways, as before. docs/scale-and-cost.md has the simulation.
 """
 from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import telemetry
 from ..errors import RETRY_AFTER_SECONDS, AccessError
@@ -53,6 +67,30 @@ class QuotaExceeded(AccessError):
 
 class LimiterUnavailable(StoreUnavailable):
     """The store that meters is down (and the limiter fails closed): retry shortly (503)."""
+
+
+# Megapixels a minute one counter shard holds: at one megapixel a request, about 167 requests
+# a second, two writes each on its partition (DynamoDB allows 1,000 a second).
+MP_PER_SHARD = 10_000
+# Credits a month a shard holds at least: a quota split finer would refuse requests whose
+# credits no shard's part can hold (a key of many megapixels a minute and few credits).
+CREDITS_PER_SHARD = 1_000
+SHARD_TRIES = 4  # shards one request tries before it is refused
+
+
+def shards_for(mp_per_minute: int, monthly_credits: float | None = None) -> int:
+    """How many counter shards an account of `mp_per_minute` megapixels a minute (and
+    `monthly_credits`, None: no quota) has: one per MP_PER_SHARD, no more than one per
+    CREDITS_PER_SHARD of its quota, at least one."""
+    shards = -(-mp_per_minute // MP_PER_SHARD)
+    if monthly_credits is not None:
+        shards = min(shards, int(monthly_credits // CREDITS_PER_SHARD))
+    return max(1, shards)
+
+
+def share(total: int, shards: int, shard: int) -> int:
+    """Shard `shard`'s whole part of `total` split over `shards` (the parts sum to `total`)."""
+    return total // shards + (1 if shard < total % shards else 0)
 
 
 def weight_of(megapixels: float) -> int:
@@ -101,6 +139,8 @@ class Limiter:
     def __init__(self, store: AccountStore, fail_open: bool = False) -> None:
         self.store = store
         self.fail_open = fail_open
+        self._full: set[tuple[str, int, int]] = set()  # (account, minute, shard) seen full here
+        self._lock = threading.Lock()
 
     def admit(
         self, account: Account, megapixels: float, credits: float = 1.0, now: float | None = None,
@@ -121,37 +161,62 @@ class Limiter:
         charge = Charge(
             account=account.id, window=minute, month=month_of(now), weight=weight,
             megapixels=round(megapixels, 6), credits=credits, expires=reset + TTL_GRACE,
-            settle_by=int(now + settle_within), job=job,
+            settle_by=int(now + settle_within), job=job, shards=account.shards,
         )
-        if weight > limit:  # refused before asking the store: no minute can hold it
-            raise HeavierThanThePlan(
+        shards = account.shards
+        if weight > limit or weight > share(limit, shards, shards - 1):
+            raise HeavierThanThePlan(  # refused before asking the store: no minute can hold it
                 f"This image weighs {weight} megapixels; the plan allows {limit} megapixels a "
                 "minute, so no minute can admit it: send a smaller image.",
                 headers={"X-RateLimit-Limit": str(limit)})
-        try:
-            used = self.store.admit(charge, limit, account.monthly_credits)
-        except WindowFull as full:
-            headers = rate_headers(limit, limit - full.used, reset) | {"Retry-After": retry_after}
-            message = (f"Rate limit exceeded: {limit} megapixels a minute. "
-                       f"Retry after {retry_after} seconds.")
-            raise RateLimited(message, headers=headers) from None
-        except QuotaFull as full:
-            headers = rate_headers(limit, limit - full.window_used, reset)
+        quota = account.monthly_credits
+        refusals: list[WindowFull | QuotaFull] = []
+        for shard in self._shards_to_try(account, minute):
+            try:
+                used = self.store.admit(replace(charge, shard=shard), share(limit, shards, shard),
+                                        None if quota is None else quota / shards)
+            except (WindowFull, QuotaFull) as refused:
+                refusals.append(refused)
+                if isinstance(refused, WindowFull) and shards > 1:
+                    with self._lock:
+                        self._full.add((account.id, minute, shard))
+                continue
+            except StoreUnavailable as exc:
+                if self.fail_open:
+                    log.warning("limiter store unavailable; admitting without limit (fail-open)",
+                                extra={"account": account.id, "error": str(exc)})
+                    return Ticket(account, limit, limit, reset, credits, charge=None)
+                log.error("limiter store unavailable; refusing with 503",
+                          extra={"account": account.id, "error": str(exc)})
+                raise unavailable(str(exc)) from exc
+            telemetry.charged(credits, megapixels)
+            # A shard's own use stands for the others' (exact with one shard).
+            return Ticket(account, limit, limit - used * shards, reset, credits,
+                          charge=replace(charge, shard=shard))
+        if refusals and all(isinstance(r, QuotaFull) for r in refusals):
+            full = refusals[-1]
+            assert isinstance(full, QuotaFull)
+            headers = rate_headers(limit, limit - full.window_used * shards, reset)
             raise QuotaExceeded(
-                f"Monthly credits used up: {full.credits:g} of {account.monthly_credits:g} "
-                f"this month; this request needs {credits:g}.",
-                headers=headers,
-            ) from None
-        except StoreUnavailable as exc:
-            if self.fail_open:
-                log.warning("limiter store unavailable; admitting without limit (fail-open)",
-                            extra={"account": account.id, "error": str(exc)})
-                return Ticket(account, limit, limit, reset, credits, charge=None)
-            log.error("limiter store unavailable; refusing with 503",
-                      extra={"account": account.id, "error": str(exc)})
-            raise unavailable(str(exc)) from exc
-        telemetry.charged(credits, megapixels)
-        return Ticket(account, limit, limit - used, reset, credits, charge=charge)
+                f"Monthly credits used up: {full.credits * shards:g} of {quota:g} "
+                f"this month; this request needs {credits:g}.", headers=headers)
+        used = max((r.used for r in refusals if isinstance(r, WindowFull)), default=limit)
+        headers = rate_headers(limit, limit - used * shards, reset) | {"Retry-After": retry_after}
+        raise RateLimited(f"Rate limit exceeded: {limit} megapixels a minute. "
+                          f"Retry after {retry_after} seconds.", headers=headers)
+
+    def _shards_to_try(self, account: Account, minute: int) -> list[int]:
+        """The shards one admission tries, in random order: those this process has not seen
+        full this minute first, at most SHARD_TRIES."""
+        shards = account.shards
+        if shards == 1:
+            return [0]
+        with self._lock:
+            self._full = {entry for entry in self._full if entry[1] >= minute}  # forget old minutes
+            full = {s for (who, when, s) in self._full if who == account.id and when == minute}
+        order = random.sample(range(shards), shards)
+        order.sort(key=lambda shard: shard in full)
+        return order[:SHARD_TRIES]
 
     def top_up(self, charge: Charge, limit: int) -> None:
         """Add `charge` to its window if it fits `limit` megapixels a minute (no quota check).
@@ -211,7 +276,7 @@ class Limiter:
         """The rate-limit headers of an account without charging it (a read)."""
         now = time.time() if now is None else now
         minute = minute_of(now)
-        used = self.store.window(account.id, minute).used
+        used = self.store.window(account.id, minute, account.shards).used
         return rate_headers(account.mp_per_minute, account.mp_per_minute - used,
                             (minute + 1) * WINDOW_SECONDS)
 

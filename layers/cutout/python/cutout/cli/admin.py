@@ -14,6 +14,7 @@ from typing import Any
 
 from ..accounts.keys import ANONYMOUS_ID, RAPIDAPI_PREFIX, Accounts, minute_of, month_of
 from ..accounts.plans import Plan, load_plans
+from ..accounts.ratelimit import shards_for
 from ..config import Settings, settings
 from ..stores import KeyRecord, StoreUnavailable, open_store
 
@@ -133,8 +134,12 @@ def keys_usage(args: argparse.Namespace) -> int:
     account_id = args.key_id
     try:
         limits, note = _limits_of(accounts, cfg, account_id)
-        usage = accounts.store.usage(account_id, month)
-        window = accounts.store.window(account_id, minute_of(now)).used
+        # a busy account's counters are split over shards (accounts/ratelimit.py); an
+        # account without stored limits is read over as many as any plan has
+        shards = max(shards_for(plan.mp_per_minute, plan.monthly_credits)
+                     for plan in ([limits] if limits else accounts.plans.plans.values()))
+        usage = accounts.store.usage(account_id, month, shards)
+        window = accounts.store.window(account_id, minute_of(now), shards).used
     except (StoreUnavailable, ValueError) as exc:
         return _fail(str(exc))
     print(f"account     {account_id}" + (f"  ({note})" if note else ""))

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict
 
 from ..accounts.keys import minute_of
-from ..accounts.ratelimit import TTL_GRACE, WINDOW_SECONDS, RateLimited, weight_of
+from ..accounts.ratelimit import TTL_GRACE, WINDOW_SECONDS, RateLimited, share, weight_of
 from ..errors import AccessError
 from ..metering import Meter
 from ..stores import Charge
@@ -51,7 +51,8 @@ def rest_of(job: Job, megapixels: float, now: float) -> Charge | None:
     return Charge(account=charged.account, window=minute, month=charged.month, weight=extra,
                   megapixels=round(max(0.0, megapixels - charged.megapixels), 6), credits=0.0,
                   calls=0, expires=(minute + 1) * WINDOW_SECONDS + TTL_GRACE,
-                  id=f"{job.job_id}-rest", settle_by=charged.settle_by, job=job.job_id)
+                  id=f"{job.job_id}-rest", settle_by=charged.settle_by, job=job.job_id,
+                  shard=charged.shard, shards=charged.shards)
 
 
 def admit_rest(meter: Meter, job: Job, charge: Charge, now: float | None = None) -> None:
@@ -63,9 +64,10 @@ def admit_rest(meter: Meter, job: Job, charge: Charge, now: float | None = None)
     """
     now = time.time() if now is None else now
     limit = job.mp_per_minute or 0
+    shard_limit = share(limit, charge.shards, charge.shard)  # the accept's shard's part
     total = charge.weight + (Charge(**job.charge).weight if job.charge else 0)
     try:
-        meter.top_up(charge, limit)
+        meter.top_up(charge, shard_limit)
     except RateLimited as full:
         retry = max(1, math.ceil((charge.window + 1) * WINDOW_SECONDS - now))
         raise RateLimitedAtProcessing(

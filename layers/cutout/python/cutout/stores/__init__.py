@@ -102,6 +102,7 @@ class Charge:
     settle_by: int = 0  # epoch seconds; 0: at `expires`
     job: str = ""  # the job it paid for, if any
     shard: int = 0  # which of the account's counter shards it is counted in
+    shards: int = 1  # how many the account had (a job's top-up counts in the same shard's part)
 
 
 @dataclass(frozen=True)
