@@ -18,11 +18,14 @@ class Route:
 
 
 class LocalServer:
-    """Serve `routes[path]`; records every request's path and Host header."""
+    """Serve `routes[path]`; records every request's path and Host header, and every PUT
+    (path with query, headers, body) answered `put_status`."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str]] = []
+        self.puts: list[tuple[str, dict[str, str], bytes]] = []
+        self.put_status = 200
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +42,13 @@ class LocalServer:
                     self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_PUT(self) -> None:  # noqa: N802: a presigned upload URL's bucket
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                server.puts.append((self.path, dict(self.headers), body))
+                self.send_response(server.put_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -140,6 +140,11 @@ class Settings:
     webhook_backoff: float = setting(1.0, "CUTOUT_WEBHOOK_BACKOFF", "jobs")  # seconds, doubled each retry
     # --- browsers (web/cors.py) ---------------------------------------------------------
     cors_origins: tuple[str, ...] = setting(("*",), "CUTOUT_CORS_ORIGINS", "web")  # "*": any origin
+    # --- absolute URLs the API hands out (web/origin.py) -----------------------------------
+    public_base_url: str = setting("", "CUTOUT_PUBLIC_BASE_URL", "web")  # e.g. https://api.example.com
+    allowed_hosts: tuple[str, ...] = setting(  # Host values URLs may be built from, without it
+        ("localhost", "127.0.0.1", "::1"), "CUTOUT_ALLOWED_HOSTS", "web")
+    trusted_proxies: tuple[str, ...] = setting((), "CUTOUT_TRUSTED_PROXIES", "web")  # X-Forwarded-* senders
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

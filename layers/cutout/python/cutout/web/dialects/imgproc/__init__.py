@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from ....engine import images
 from ....imagelib import ImageLibrary
 from ....stores import ImageRecord
+from ... import origin
 from ...dialect import Dialect
 from ...processing import services
 from . import bodies
@@ -55,7 +56,7 @@ def limits(request: Request) -> images.Limits:
 
 
 def image_object(request: Request, record: ImageRecord) -> dict[str, Any]:
-    url = str(request.url_for("public_image", token=record.token)) if record.token else None
+    url = origin.url_for(request, "public_image", token=record.token) if record.token else None
     return {"id": record.id, "name": record.name, "url": url, "width": record.width,
             "height": record.height, "format": record.format, "size": record.size,
             "created_at": record.created_at}
