@@ -240,6 +240,8 @@ class DynamoStore:
             item["mp_per_minute"] = _num(record.mp_per_minute)
         if record.monthly_credits is not None:
             item["monthly_credits"] = _num(record.monthly_credits)
+        if record.sandbox:
+            item["sandbox"] = {"BOOL": True}
         self._call("put_item", Item=item)
 
     @staticmethod
@@ -250,6 +252,7 @@ class DynamoStore:
             created=item["created"]["S"],
             mp_per_minute=int(_read_num(item, "mp_per_minute")) if "mp_per_minute" in item else None,
             monthly_credits=_read_num(item, "monthly_credits") if "monthly_credits" in item else None,
+            sandbox=bool(item.get("sandbox", {}).get("BOOL", False)),
         )
 
     def get_key(self, digest: str) -> KeyRecord | None:

@@ -58,7 +58,8 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     openapi.install(app, DIALECTS)  # the spec's shared parts, and /docs from the package
     app.include_router(health.router)
     add_page(app)
-    app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
+    app.add_middleware(RequestContext, max_body=cfg.max_request_bytes,
+                       secret_paths=tuple(p for d in DIALECTS for p in d.secret_paths))
     add_cors(app, cfg.cors_origins)  # 413s and refusals carry CORS headers too
     # Outermost: a trusted proxy's X-Forwarded-* become the request's scheme, Host and client.
     app.add_middleware(origin.ForwardedHeaders, trusted=cfg.trusted_proxies)

@@ -25,7 +25,9 @@ router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
 
 
-@router.get("/health", summary="Liveness: the process answers (no key, not metered)")
+# HEAD too: uptime checkers and load balancers send it; the answer is GET's without a body.
+@router.api_route("/health", methods=["GET", "HEAD"],
+                  summary="Liveness: the process answers (no key, not metered)")
 async def health() -> dict[str, str]:
     """Liveness: 200 `{"status": "ok"}` whenever the process answers."""
     return {"status": "ok"}
@@ -41,7 +43,8 @@ def _store_check(found: Services) -> str:
     return "ok"
 
 
-@router.get("/ready", summary="Readiness: model loaded and store reachable (no key, not metered)",
+@router.api_route("/ready", methods=["GET", "HEAD"],
+                  summary="Readiness: model loaded and store reachable (no key, not metered)",
             responses={503: {"description": "Not ready: the model is not loaded or "
                                             "the store does not answer; retry after Retry-After "
                                             "seconds."}})

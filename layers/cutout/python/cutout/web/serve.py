@@ -53,7 +53,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._deadlines: list[asyncio.TimerHandle] = []
         self._headers_deadline: asyncio.TimerHandle | None = None
         self._lingering = False
-        self._head_bytes = 0
+        self._head_bytes, self._head_tail = 0, b""
         super().connection_made(transport)
         self._arm()
 
@@ -64,15 +64,22 @@ class DeadlineProtocol(HttpToolsProtocol):
         waiting = cycle is None or cycle.response_complete
         if waiting and data and not self._deadlines:
             self._arm(headers=True)  # the first byte of a new request on a kept-alive connection
-        if self._headers_deadline is not None:  # the head is still coming in
-            self._head_bytes += len(data)
-            if self._head_bytes > self.max_head_bytes:
-                self._refuse(431, "Request Header Fields Too Large",
-                             f"The request's headers are larger than {self.max_head_bytes} bytes.",
-                             active=False)
-                return
+        if self._headers_deadline is not None and self._head_too_large(data):
+            self._refuse(431, "Request Header Fields Too Large",
+                         f"The request's headers are larger than {self.max_head_bytes} bytes.",
+                         active=False)
+            return
         super().data_received(data)
         self._update()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Count the bytes of `data` that belong to the request's head (up to its blank line,
+        which may straddle two reads); True once they pass `max_head_bytes`."""
+        window = self._head_tail + data
+        end = window.find(b"\r\n\r\n")
+        self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._head_tail))
+        self._head_tail = window[-3:]
+        return self._head_bytes > self.max_head_bytes
 
     def on_response_complete(self) -> None:
         self._disarm()  # the keep-alive timeout guards the connection until the next request
@@ -92,7 +99,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         if self._headers_deadline is not None:
             self._headers_deadline.cancel()
             self._headers_deadline = None
-            self._head_bytes = 0
+            self._head_bytes, self._head_tail = 0, b""
         if not cycle.more_body:  # the whole body is in
             self._disarm()
 
@@ -108,7 +115,8 @@ class DeadlineProtocol(HttpToolsProtocol):
     def _disarm(self) -> None:
         for handle in self._deadlines:
             handle.cancel()
-        self._deadlines, self._headers_deadline, self._head_bytes = [], None, 0
+        self._deadlines, self._headers_deadline = [], None
+        self._head_bytes, self._head_tail = 0, b""
 
     def _timed_out(self, part: str, seconds: float) -> None:
         cycle = self.cycle

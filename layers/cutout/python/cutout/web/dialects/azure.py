@@ -108,8 +108,9 @@ router = DIALECT.router(prefix="/computervision", tags=["azure"])
 
 
 async def _image(request: Request, found: RequestInput) -> bytes:
-    """The image bytes, whichever of Azure's body shapes carried them; none, or zero bytes, is
-    Azure's InvalidImageSize."""
+    """The image bytes, whichever of Azure's body shapes carried them. A body with no image in it
+    (JSON without `url`, such as `{}`, or a form without a file) is InvalidImageUrl, saying
+    what to send; zero bytes of image are Azure's InvalidImageSize."""
     settings = services(request).settings
     data = b""
     url = found.fields.get("url", "").strip()
@@ -119,6 +120,10 @@ async def _image(request: Request, found: RequestInput) -> bytes:
         data = next(iter(found.files.values())).data
     elif url:
         data = (await download(url, settings)).data
+    else:
+        raise AzureError("The request has no image: send its bytes (Content-Type "
+                         "application/octet-stream or image/*), or JSON {\"url\": \"https://...\"}.",
+                         "InvalidImageUrl")
     if not data:
         raise AzureError("The image size is not allowed to be zero or larger than "
                          f"{settings.max_bytes} bytes.", "InvalidImageSize")

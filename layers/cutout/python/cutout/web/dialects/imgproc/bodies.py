@@ -136,6 +136,8 @@ class Watermarks(Named):
 
 
 M = TypeVar("M", bound=Body)
+SEND_JSON = ("Send a JSON object with Content-Type: application/json (`{}` when no field is "
+             "needed); images are uploaded as multipart/form-data to /v1/images/upload.")
 
 
 def parse(model: type[M], raw: bytes) -> M:
@@ -143,9 +145,9 @@ def parse(model: type[M], raw: bytes) -> M:
     try:
         data = parse_json(raw or b"{}")  # not JSON, or nested too deeply
     except BadRequest as exc:
-        raise Invalid([f"body: {exc.message}"]) from None
+        raise Invalid([f"body: {exc.message} {SEND_JSON}"]) from None
     if not isinstance(data, dict):
-        raise Invalid(["body: must be a JSON object"])
+        raise Invalid([f"body: must be a JSON object. {SEND_JSON}"])
     try:
         return model.model_validate({k: v for k, v in data.items() if v is not None})
     except ValidationError as exc:
