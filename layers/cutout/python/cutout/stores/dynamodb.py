@@ -231,7 +231,7 @@ class DynamoStore:
         return " ".join(said)
 
     def put_key(self, record: KeyRecord) -> None:
-        item = {
+        item: dict[str, Any] = {
             "pk": _s(key_pk(record.digest)), "sk": _s(META),
             "key_id": _s(record.key_id), "owner": _s(record.owner), "plan": _s(record.plan),
             "status": _s(record.status), "created": _s(record.created),

@@ -114,7 +114,7 @@ class ForwardedHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._trusts(scope):
-            headers = {k.lower(): v for k, v in scope["headers"]}
+            headers: dict[bytes, bytes] = {k.lower(): v for k, v in scope["headers"]}
 
             def last(name: bytes) -> str:
                 return headers.get(name, b"").decode("latin-1").split(",")[-1].strip()

@@ -55,7 +55,7 @@ TYPES = {400: "InputValidationError", 401: "Unauthorized", 402: "TrialLimitExcee
          503: "ServiceUnavailable"}
 
 
-class V1Error(InputError):
+class SenseiError(InputError):
     """A refusal in v1's shape: {type, code, title, details: [{name, reason}]}."""
 
     def __init__(self, status: int, title: str, details: list[dict[str, str]] | None = None,
@@ -76,7 +76,7 @@ def render(exc: CutoutError) -> JSONResponse:
     """Any refusal in v1's shape: keys 401/403 (the month's credits used up: 403, as Adobe has
     no 402 for paying accounts), 429 with `X-Access-Rate-Limit-Level: account`, an outage
     503 with Retry-After, bad input 400 (`details` names the field)."""
-    if isinstance(exc, V1Error):
+    if isinstance(exc, SenseiError):
         return exc.response()
     headers = headers_of(exc)
     status = status_of(exc)
@@ -84,7 +84,7 @@ def render(exc: CutoutError) -> JSONResponse:
         status = 403
     if isinstance(exc, RateLimited):
         headers["X-Access-Rate-Limit-Level"] = "account"
-    return V1Error(status, exc.message, [{"name": exc.code, "reason": exc.message}],
+    return SenseiError(status, exc.message, [{"name": exc.code, "reason": exc.message}],
                    headers=headers, code=exc.code).response()
 
 
@@ -112,7 +112,7 @@ def translate(body: Any, mode: str) -> tuple[JobOptions, str, dict[str, str]]:
     """v1's body -> (options, input href, destination {"url", "storage"}).
 
     `mode`: `fg-image` (/sensei/cutout) or `fg-mask` (/sensei/mask). Every problem is
-    collected; raises V1Error 400 (InputValidationError) naming each field.
+    collected; raises SenseiError 400 (InputValidationError) naming each field.
     """
     details: list[dict[str, str]] = []
 
@@ -120,7 +120,7 @@ def translate(body: Any, mode: str) -> tuple[JobOptions, str, dict[str, str]]:
         details.append({"name": name, "reason": reason})
 
     if not isinstance(body, dict):
-        raise V1Error(400, "The request body must be a JSON object {input, output, options?}.")
+        raise SenseiError(400, "The request body must be a JSON object {input, output, options?}.")
     source = body.get("input")
     href = ""
     if not isinstance(source, dict):
@@ -167,7 +167,7 @@ def translate(body: Any, mode: str) -> tuple[JobOptions, str, dict[str, str]]:
     if not isinstance(body.get("options", {}), dict):
         bad("options", "options must be an object.")
     if details:
-        raise V1Error(400, details[0]["reason"] if len(details) == 1 else
+        raise SenseiError(400, details[0]["reason"] if len(details) == 1 else
                       f"{len(details)} fields are not valid; see details.", details)
     return (JobOptions(mode=mode, format=fmt, background_color=background, binary_mask=binary),
             href, destination)
@@ -205,7 +205,7 @@ def status_document(request: Request, job: Job) -> dict[str, Any]:
 
 # --- OpenAPI ----------------------------------------------------------------------------------
 
-ERROR = oa.schema("AdobeV1Error", oa.obj(
+ERROR = oa.schema("AdobeSenseiError", oa.obj(
     ["type", "code", "title"], type={"type": "string"}, code={"type": "string"},
     title={"type": "string"},
     details={"type": "array", "items": oa.obj(name={"type": "string"}, reason={"type": "string"})}))
@@ -293,12 +293,12 @@ async def _submit(request: Request, mode: str) -> JSONResponse:
     base = origin.base_url(request)  # an untrusted Host is refused before anything is charged
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype.startswith("multipart/"):
-        raise V1Error(400, "Send the request as JSON (application/json): v1 takes presigned "
+        raise SenseiError(400, "Send the request as JSON (application/json): v1 takes presigned "
                            "URLs, not uploads.", [{"name": "body", "reason": "multipart body"}])
     try:  # any other content type: Adobe's own curl sample sends JSON as form-urlencoded
         body = parse_json(await request.body())
     except BadRequest as exc:
-        raise V1Error(400, f"The body is not valid JSON: {exc.message}",
+        raise SenseiError(400, f"The body is not valid JSON: {exc.message}",
                       [{"name": "body", "reason": exc.message}]) from exc
     options, href, destination = translate(body, mode)
     key = request.headers.get("idempotency-key", "").strip()
