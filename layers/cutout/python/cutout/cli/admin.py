@@ -19,7 +19,8 @@ from ..stores import KeyRecord, StoreUnavailable, open_store
 
 
 def _accounts(cfg: Settings) -> Accounts:
-    return Accounts(open_store(cfg), load_plans(cfg.plans_file), cache_seconds=0)
+    return Accounts(open_store(cfg), load_plans(cfg.plans_file), cache_seconds=0,
+                    sandbox_mp_per_minute=cfg.sandbox_mp_per_minute)
 
 
 def _fail(message: str, code: int = 1) -> int:
