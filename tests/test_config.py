@@ -53,6 +53,8 @@ SAMPLES = {
     "CUTOUT_JOB_LEASE_SECONDS": ("job_lease_seconds", 360),
     "CUTOUT_JOB_MAX_ATTEMPTS": ("job_max_attempts", 5),
     "CUTOUT_WEBHOOK_SECRET": ("webhook_secret", "whsec"),
+    "CUTOUT_WEBHOOK_QUEUE_URL": ("webhook_queue_url", "https://sqs.us-east-1.amazonaws.com/1/webhooks"),
+    "CUTOUT_WEBHOOK_WORKERS": ("webhook_workers", 3),
     "CUTOUT_WEBHOOK_ATTEMPTS": ("webhook_attempts", 2),
     "CUTOUT_WEBHOOK_BACKOFF": ("webhook_backoff", 0.5),
     "CUTOUT_CORS_ORIGINS": ("cors_origins", ("https://shop.example", "https://admin.example")),

@@ -15,7 +15,9 @@ crash, so every step is guarded by the record's state:
 - a URL or presigned-upload job (charged 1 megapixel at accept) is charged the
   rest of its real weight once its header is read (jobs/topup.py), recorded in
   the job so a redelivery never charges it twice; a full window fails the job
-  (429001) and refunds it; a failed job refunds both charges.
+  (429001) and refunds it; a failed job refunds both charges;
+- a job with a callback is finished first, then its webhook is queued on the
+  webhook queue (jobs/webhook.py), which delivers and retries it off this path.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
 from ..errors import CutoutError, FetchError, FetchRefused, InputError, Unavailable
 from ..metering import Meter
-from ..queues import JobMessage
+from ..queues import JobMessage, JobQueue
 from ..stores import Charge, JobStore, StoreUnavailable
 from . import (
     FAILED,
@@ -47,7 +49,6 @@ from . import (
     Outcome,
     render,
     topup,
-    webhook,
 )
 
 log = logging.getLogger(__name__)
@@ -111,16 +112,18 @@ class Worker:
     The model, the limits (CUTOUT_MAX_MEGAPIXELS, CUTOUT_MAX_BYTES), the workload
     bound and the limiter live in `meter` (the one the API's requests use): the cut
     goes through it unmetered, as the job was charged at accept, and top-ups and
-    refunds go through it too.
+    refunds go through it too. `webhooks` is the webhook queue a finished job's callback
+    is handed to (queues.open_webhook_queue); None: callbacks are not delivered.
     """
 
     def __init__(self, store: JobStore, blobs: BlobStore, meter: Meter, cfg: Settings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, webhooks: JobQueue | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.meter = meter
         self.cfg = cfg
         self.clock = clock
+        self.webhooks = webhooks
 
     def load(self, job_id: str) -> Job | None:
         item = self.store.get_job(job_id)
@@ -274,14 +277,17 @@ class Worker:
         log.info("job finished", extra={"job_id": job.job_id, "status": status,
                                         "code": (done.error or {}).get("reason")})
         if done.callback_url:
-            self.notify(done)
+            self._queue_webhook(done)
         return Outcome(job.job_id, status, (done.error or {}).get("reason", ""))
 
-    def notify(self, job: Job) -> bool:
-        """The webhook: the status document, signed; failures are logged, never raised."""
-        url = result_url(self.blobs, job, self.cfg.result_url_ttl)
-        return webhook.deliver(
-            job.callback_url, job.status_document(url),
-            secret=self.cfg.webhook_secret, attempts=self.cfg.webhook_attempts,
-            backoff=self.cfg.webhook_backoff, timeout=self.cfg.fetch_timeout,
-            allow_hosts=self.cfg.fetch_allow_hosts)
+    def _queue_webhook(self, job: Job) -> None:
+        """Hand the finished job's webhook to the webhook queue, which delivers and retries
+        it (jobs/webhook.py): a hanging receiver never holds this worker. Never raises:
+        the job's status stands whether or not its webhook can be queued."""
+        if self.webhooks is None:
+            log.error("webhook not queued: no webhook queue", extra={"job_id": job.job_id})
+            return
+        try:
+            self.webhooks.send(JobMessage(job.job_id, job.account))
+        except CutoutError as exc:  # QueueFull, QueueUnavailable
+            log.error("webhook not queued", extra={"job_id": job.job_id, "code": exc.code})

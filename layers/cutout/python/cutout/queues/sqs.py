@@ -1,5 +1,11 @@
 """Amazon SQS as the job queue: one message per job, consumed by the jobs function.
 
+Each message carries its account as the message group id of a standard queue,
+which makes it an Amazon SQS fair queue (2025): when one account has more
+messages in flight, or takes more of the consumers' time, than the others,
+SQS hands out the other accounts' messages first ("Amazon SQS fair queues",
+SQS Developer Guide). No FIFO ordering is implied and the queue needs no setting.
+
 A message is sent once: botocore's own retries are off, because a send whose answer
 was lost (a read timeout) may have been queued, and a resend would queue the job
 twice. Only a send that never reached SQS (the connection was not made) is sent
@@ -36,13 +42,16 @@ class SqsJobQueue:
         return self._client
 
     def send(self, message: JobMessage) -> None:
-        """One SendMessage (sent again only if it never left); failures are QueueUnavailable (503)."""
+        """One SendMessage, grouped by account (sent again only if it never left); failures
+        are QueueUnavailable (503)."""
         from botocore.exceptions import BotoCoreError, ClientError
         from botocore.exceptions import ConnectionError as NotSent
 
+        group = {"MessageGroupId": message.group_id()} if message.account else {}
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                self.client.send_message(QueueUrl=self.queue_url, MessageBody=message.body())
+                self.client.send_message(QueueUrl=self.queue_url, MessageBody=message.body(),
+                                         **group)
                 return
             except NotSent as exc:
                 if attempt == SEND_ATTEMPTS:

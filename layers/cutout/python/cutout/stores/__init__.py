@@ -10,11 +10,11 @@ SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
 
     pk                      sk                  attributes
     KEY#<sha256 of key>     META                key_id, owner, plan, status, created, overrides
-    KEY#<account id>        RATE#<epoch minute> mp (megapixels admitted), ttl
-    KEY#<account id>        USAGE#<yyyy-mm>     calls, megapixels, credits (DynamoDB: t0..t15,
-                                                the last writes' tokens)
-                            (DynamoDB: a window item also holds each pending charge, c_<id>)
-    CHARGE#<charge id>      META                the charge and its state (SQLite)
+    KEY#<account id>[#<n>]  RATE#<epoch minute> mp (megapixels admitted), ttl  (shard n > 0 of a
+    KEY#<account id>[#<n>]  USAGE#<yyyy-mm>     calls, megapixels, credits       busy account)
+                                                (DynamoDB, both: t0..t15, the last writes' tokens)
+    CHARGE#<charge id>      META                the charge and its state: pending, settled,
+                                                (refunding,) refunded or refused
     IMAGES#<account id>     IMAGE#<image id>    name, format, width, height, size, created_at,
                                                 token, ttl (the stored-images API)
     PUBLIC#<token>          META                account, image_id, ttl (a published image)
@@ -41,8 +41,10 @@ def key_pk(digest: str) -> str:
     return f"KEY#{digest}"
 
 
-def account_pk(account_id: str) -> str:
-    return f"KEY#{account_id}"
+def account_pk(account_id: str, shard: int = 0) -> str:
+    """The partition of an account's counters; a busy account's are spread over shards
+    (`KEY#<id>`, `KEY#<id>#1`, `KEY#<id>#2`, ...: see accounts/ratelimit.py)."""
+    return f"KEY#{account_id}" if shard == 0 else f"KEY#{account_id}#{shard}"
 
 
 def rate_sk(window: int) -> str:
@@ -100,6 +102,7 @@ class Charge:
     id: str = field(default_factory=new_charge_id)
     settle_by: int = 0  # epoch seconds; 0: at `expires`
     job: str = ""  # the job it paid for, if any
+    shard: int = 0  # which of the account's counter shards it is counted in
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,11 @@ class AccountStore(Protocol):
     def unsettled(self, limit: int = 1000) -> list[Charge]:
         """Pending charges, oldest first, at most `limit` (for the reconciler)."""
 
-    def window(self, account: str, window: int) -> Window: ...
+    def window(self, account: str, window: int, shards: int = 1) -> Window:
+        """The minute's window, summed over the account's `shards` counter shards."""
 
-    def usage(self, account: str, month: str) -> Usage: ...
+    def usage(self, account: str, month: str, shards: int = 1) -> Usage:
+        """The month's usage, summed over the account's `shards` counter shards."""
 
 
 # --- stored images (the IMG Processing dialect): a record family of its own ----------------

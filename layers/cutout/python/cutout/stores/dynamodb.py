@@ -50,6 +50,7 @@ from . import (
     Window,
     WindowFull,
     account_pk,
+    charge_pk,
     image_sk,
     images_pk,
     job_key_pk,
@@ -75,9 +76,11 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 # Conditional writes claim_idempotency makes before giving up: each lost one means a
 # binding expired and was deleted between the write and the read, so 3 is plenty.
 CLAIM_ATTEMPTS = 3
-RING = 16  # tokens of the last writes kept on a usage item, to recognise a resent write
-PENDING_PREFIX = "c_"  # a window item's attribute holding one pending charge
-WRITER = "w"  # the attribute holding a conditional put's writer token
+RING = 16  # tokens of the last writes kept on a counter item, to recognise a resent write
+WRITER = "w"  # the attribute holding a conditional write's writer token
+# A charge's ledger states; a refused admission's item is kept as refused.
+PENDING, SETTLED, REFUNDING, REFUNDED, REFUSED = "pending", "settled", "refunding", "refunded", "refused"
+LEDGER_KEPT_SECONDS = 7 * 24 * 3600  # a closed charge's item, to refuse a late refund
 
 
 class ConditionFailed(Exception):
@@ -148,8 +151,13 @@ class DynamoStore:
             return self._client
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One API call; throttling retried with backoff, a dropped or timed-out connection
-        resent once (every write here is safe to resend), failures as StoreUnavailable."""
+        """One API call on the table; throttling retried with backoff, a dropped or timed-out
+        connection resent once (every write here is safe to resend), failures as
+        StoreUnavailable."""
+        return self._call_untabled(operation, TableName=self.table, **params)
+
+    def _call_untabled(self, operation: str, **params: Any) -> dict[str, Any]:
+        """`_call` for operations that name their tables in their parameters (BatchGetItem)."""
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -161,7 +169,7 @@ class DynamoStore:
         client = self.client()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                answer: dict[str, Any] = getattr(client, operation)(TableName=self.table, **params)
+                answer: dict[str, Any] = getattr(client, operation)(**params)
                 return answer
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
@@ -285,38 +293,24 @@ class DynamoStore:
             raise KeyError(digest) from None
 
     def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
-        pk = account_pk(charge.account)
-        room = limit - charge.weight
-        if room < 0:
+        if charge.weight > limit:
             raise WindowFull(self.window(charge.account, charge.window).used)
-        pending = PENDING_PREFIX + charge.id
+        # The ledger item first: a charge is never on the counters without it. Dying after
+        # it and before the counters leaves a pending charge whose refund gives back what
+        # was never taken: the one way Cutout may err.
+        self._call("put_item", Item=self._ledger_item(charge, PENDING))
         try:
-            out = self._call(
-                "update_item",
-                Key={"pk": _s(pk), "sk": _s(rate_sk(charge.window))},
-                UpdateExpression="SET #ttl = :ttl, #charge = :charge ADD mp :w",
-                ConditionExpression="attribute_not_exists(#charge) AND "
-                                    "(attribute_not_exists(mp) OR mp <= :room)",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#charge": pending},
-                ExpressionAttributeValues={":ttl": _num(charge.expires), ":w": _num(charge.weight),
-                                           ":room": _num(room), ":charge": _s(_charge_json(charge))},
-                ReturnValues="UPDATED_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            used = int(_read_num(out["Attributes"], "mp"))
+            used = self._count(charge, "window", "a", +1, room=limit - charge.weight)
         except ConditionFailed as refused:
-            item = refused.item or self._get(pk, rate_sk(charge.window)) or {}
-            if pending not in item:
-                raise WindowFull(int(_read_num(item, "mp"))) from None
-            used = int(_read_num(item, "mp"))  # our own earlier write: its answer was lost
+            self._close_ledger(charge, REFUSED)
+            raise WindowFull(int(_read_num(refused.item, "mp"))) from None
         try:
-            self._add_usage(charge, "a", +1, quota)
+            self._count(charge, "usage", "a", +1,
+                        room=None if quota is None else float(quota) - float(charge.credits))
         except ConditionFailed as refused:
-            self._release_window(charge)
-            credits = _read_num(refused.item, "credits") if refused.item else None
-            if credits is None:
-                credits = self.usage(charge.account, charge.month).credits
-            raise QuotaFull(credits, used - charge.weight) from None
+            self._count(charge, "window", "x", -1)  # the window's share goes back
+            self._close_ledger(charge, REFUSED)
+            raise QuotaFull(_read_num(refused.item, "credits"), used - charge.weight) from None
         except StoreUnavailable:
             # Whether the month was charged is unknown: the charge stays pending, and the
             # reconciler refunds it (window and month) once it is overdue. At worst the
@@ -326,106 +320,157 @@ class DynamoStore:
             raise
         return used
 
-    def _add_usage(self, charge: Charge, kind: str, sign: int, quota: float | None) -> None:
-        """Add (sign +1) or take back (-1) the charge's calls, megapixels and credits in its
-        month, once per (`kind`, charge id): the token ring recognises a resent write.
-        Raises ConditionFailed when `quota` refuses it (never for a resend)."""
+    def _count(self, charge: Charge, counter: str, kind: str, sign: int,
+               room: float | None = None) -> int:
+        """Add (sign +1) or take back (-1) the charge on one counter item of its shard: the
+        minute's window (`mp`) or the month's usage (calls, megapixels, credits). Once per
+        (`kind`, charge id): the item keeps the tokens of its last RING writes, and a resend
+        whose token is among them is not applied again. `room`: the condition that the
+        counter (mp, or credits) is at most this before the write. Returns the window's
+        megapixels after the write (0 for usage). Raises ConditionFailed (with the item as
+        it was) when `room` refuses it, never for a resend."""
         token = f"{kind}{charge.id}"
         ring = [f"t{i}" for i in range(RING)]
         shifts = ", ".join(f"{ring[i]} = if_not_exists({ring[i - 1]}, :none)"
                            for i in range(RING - 1, 0, -1))
-        seen = " OR ".join(f"{name} = :token" for name in ring)
-        key = {"pk": _s(account_pk(charge.account)), "sk": _s(usage_sk(charge.month))}
-        values = {
-            ":calls": _num(sign * charge.calls), ":mp": _num(sign * float(charge.megapixels)),
-            ":credits": _num(sign * float(charge.credits)), ":token": _s(token), ":none": _s("-"),
-        }
-        condition = f"NOT ({seen})"
-        if quota is not None:
-            condition += " AND (attribute_not_exists(credits) OR credits <= :room)"
-            values[":room"] = _num(float(quota) - float(charge.credits))
+        values: dict[str, Any] = {":token": _s(token), ":none": _s("-")}
+        if counter == "window":
+            sk, counted = rate_sk(charge.window), "mp"
+            update = f"SET {shifts}, t0 = :token, #ttl = :ttl ADD mp :w"
+            values |= {":w": _num(sign * charge.weight), ":ttl": _num(charge.expires)}
+        else:
+            sk, counted = usage_sk(charge.month), "credits"
+            update = f"SET {shifts}, t0 = :token ADD calls :calls, megapixels :mp, credits :credits"
+            values |= {":calls": _num(sign * charge.calls), ":credits": _num(sign * float(charge.credits)),
+                       ":mp": _num(sign * float(charge.megapixels))}
+        condition = "NOT (" + " OR ".join(f"{name} = :token" for name in ring) + ")"
+        if room is not None:
+            condition += f" AND (attribute_not_exists({counted}) OR {counted} <= :room)"
+            values[":room"] = _num(room)
+        key = {"pk": _s(account_pk(charge.account, charge.shard)), "sk": _s(sk)}
+        names = {"#ttl": TTL_ATTRIBUTE} if counter == "window" else None
         try:
-            self._call("update_item", Key=key,
-                       UpdateExpression=f"SET {shifts}, t0 = :token "
-                                        "ADD calls :calls, megapixels :mp, credits :credits",
-                       ConditionExpression=condition, ExpressionAttributeValues=values,
-                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            out = self._call("update_item", Key=key, UpdateExpression=update,
+                             ConditionExpression=condition, ExpressionAttributeValues=values,
+                             **({"ExpressionAttributeNames": names} if names else {}),
+                             ReturnValues="UPDATED_NEW",
+                             ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return int(_read_num(out.get("Attributes"), "mp"))
         except ConditionFailed as refused:
             item = refused.item or self._get(key["pk"]["S"], key["sk"]["S"]) or {}
             if any(item.get(name, {}).get("S") == token for name in ring):
-                return  # our own earlier write: its answer was lost
-            raise
+                return int(_read_num(item, "mp"))  # our own earlier write: its answer was lost
+            raise ConditionFailed(item) from None
 
-    def _release_window(self, charge: Charge) -> bool:
-        """Take the charge's megapixels back out of its window, once (only while it is
-        pending there); False when it was not pending (settled, refunded, never admitted).
+    # --- the charge ledger: CHARGE#<id> items, pending -> settled | refunding -> refunded ---
 
-        The write leaves its own token (`d_<id>`), so a resend whose first answer was lost
-        finds it and still answers True, while a second refund by anyone else answers False."""
-        attempt = secrets.token_hex(8)
-        key = {"pk": _s(account_pk(charge.account)), "sk": _s(rate_sk(charge.window))}
-        done = "d_" + charge.id
+    @staticmethod
+    def _ledger_item(charge: Charge, state: str) -> dict[str, Any]:
+        return {"pk": _s(charge_pk(charge.id)), "sk": _s(META), "state": _s(state),
+                "charge": _s(_charge_json(charge)),
+                TTL_ATTRIBUTE: _num((charge.settle_by or charge.expires) + LEDGER_KEPT_SECONDS)}
+
+    def _close_ledger(self, charge: Charge, state: str, writer: str = "") -> bool:
+        """Move the charge's ledger item from pending (or refunding, when `writer` is the
+        one that started refunding it) to `state`; False when it was not there to move."""
+        condition = "#state = :pending" + (" OR (#state = :refunding AND #w = :writer)" if writer else "")
+        values = {":pending": _s(PENDING), ":state": _s(state)}
+        if writer:
+            values |= {":refunding": _s(REFUNDING), ":writer": _s(writer)}
         try:
-            self._call(
-                "update_item", Key=key,
-                UpdateExpression="SET #done = :attempt ADD mp :w REMOVE #charge",
-                ConditionExpression="attribute_exists(#charge)",
-                ExpressionAttributeNames={"#charge": PENDING_PREFIX + charge.id, "#done": done},
-                ExpressionAttributeValues={":w": _num(-charge.weight), ":attempt": _s(attempt)},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailed as refused:
-            item = refused.item or self._get(key["pk"]["S"], key["sk"]["S"]) or {}
-            return bool(item.get(done, {}).get("S") == attempt)  # our own earlier write
+            self._call("update_item", Key={"pk": _s(charge_pk(charge.id)), "sk": _s(META)},
+                       UpdateExpression="SET #state = :state" + (", #w = :writer" if writer else ""),
+                       ConditionExpression=condition,
+                       ExpressionAttributeNames={"#state": "state", **({"#w": WRITER} if writer else {})},
+                       ExpressionAttributeValues=values)
+        except ConditionFailed:
+            stored = self._get(charge_pk(charge.id), META) or {}
+            return bool(stored.get("state", {}).get("S") == state and writer
+                        and stored.get(WRITER, {}).get("S") == writer)  # our own resend
         return True
 
     def settle(self, charge: Charge) -> None:
-        try:
-            self._call(
-                "update_item",
-                Key={"pk": _s(account_pk(charge.account)), "sk": _s(rate_sk(charge.window))},
-                UpdateExpression="REMOVE #charge", ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#charge": PENDING_PREFIX + charge.id},
-            )
-        except ConditionFailed:
-            pass  # no window item (expired): nothing pending there
+        self._close_ledger(charge, SETTLED)
 
     def refund(self, charge: Charge) -> bool:
-        if not self._release_window(charge):
-            return False
-        self._add_usage(charge, "r", -1, None)
+        # pending -> refunding (one refunder wins), the counters back, -> refunded. A refund
+        # that dies in between is finished by the reconciler (`unsettled` lists it).
+        writer = secrets.token_hex(8)
+        if not self._close_ledger(charge, REFUNDING, writer):
+            stored = self._get(charge_pk(charge.id), META) or {}
+            if stored.get("state", {}).get("S") != REFUNDING:
+                return False
+            writer = stored.get(WRITER, {}).get("S", "")  # finish a refund that died midway
+        self._count(charge, "window", "r", -1)
+        self._count(charge, "usage", "r", -1)
+        return self._close_ledger_refunded(charge, writer)
+
+    def _close_ledger_refunded(self, charge: Charge, writer: str) -> bool:
+        try:
+            self._call("update_item", Key={"pk": _s(charge_pk(charge.id)), "sk": _s(META)},
+                       UpdateExpression="SET #state = :refunded",
+                       ConditionExpression="#state = :refunding AND #w = :writer",
+                       ExpressionAttributeNames={"#state": "state", "#w": WRITER},
+                       ExpressionAttributeValues={":refunded": _s(REFUNDED), ":refunding": _s(REFUNDING),
+                                                  ":writer": _s(writer)})
+        except ConditionFailed:
+            stored = self._get(charge_pk(charge.id), META) or {}
+            return bool(stored.get("state", {}).get("S") == REFUNDED)  # our own resend
         return True
 
     def unsettled(self, limit: int = 1000) -> list[Charge]:
         found: list[Charge] = []
         params: dict[str, Any] = {
-            "FilterExpression": "begins_with(sk, :rate)",
-            "ExpressionAttributeValues": {":rate": _s("RATE#")},
+            "FilterExpression": "begins_with(pk, :charge) AND #state IN (:pending, :refunding)",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":charge": _s("CHARGE#"), ":pending": _s(PENDING),
+                                          ":refunding": _s(REFUNDING)},
         }
         while True:
             out = self._call("scan", **params)
-            for item in out.get("Items", []):
-                found.extend(_charge_of(value["S"]) for name, value in item.items()
-                             if name.startswith(PENDING_PREFIX))
+            found.extend(_charge_of(item["charge"]["S"]) for item in out.get("Items", []))
             if "LastEvaluatedKey" not in out:
                 break
             params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         found.sort(key=lambda c: (c.settle_by or c.expires, c.id))
         return found[:limit]
 
-    def window(self, account: str, window: int) -> Window:
-        item = self._get(account_pk(account), rate_sk(window))
-        if not item:
-            return Window()
-        expires = _read_num(item, TTL_ATTRIBUTE, -1)
-        return Window(used=int(_read_num(item, "mp")), expires=int(expires) if expires >= 0 else None)
+    def _shards(self, account: str, sk: str, shards: int) -> list[dict[str, Any]]:
+        """The account's items under `sk` in each of its counter shards (one strongly
+        consistent read each: BatchGetItem takes 100 keys at once)."""
+        found: list[dict[str, Any]] = []
+        keys = [{"pk": _s(account_pk(account, shard)), "sk": _s(sk)} for shard in range(shards)]
+        for start in range(0, len(keys), 100):
+            wanted: dict[str, Any] = {self.table: {"Keys": keys[start:start + 100],
+                                                   "ConsistentRead": True}}
+            while wanted:
+                out = self._call_untabled("batch_get_item", RequestItems=wanted)
+                found.extend(out.get("Responses", {}).get(self.table, []))
+                wanted = out.get("UnprocessedKeys") or {}
+        return found
 
-    def usage(self, account: str, month: str) -> Usage:
-        item = self._get(account_pk(account), usage_sk(month))
+    def window(self, account: str, window: int, shards: int = 1) -> Window:
+        if shards == 1:
+            item = self._get(account_pk(account), rate_sk(window))
+            items = [item] if item else []
+        else:
+            items = self._shards(account, rate_sk(window), shards)
+        if not items:
+            return Window()
+        expires = max(_read_num(item, TTL_ATTRIBUTE, -1) for item in items)
+        return Window(used=int(sum(_read_num(item, "mp") for item in items)),
+                      expires=int(expires) if expires >= 0 else None)
+
+    def usage(self, account: str, month: str, shards: int = 1) -> Usage:
+        if shards == 1:
+            item = self._get(account_pk(account), usage_sk(month))
+            items = [item] if item else []
+        else:
+            items = self._shards(account, usage_sk(month), shards)
         return Usage(
-            calls=int(_read_num(item, "calls")),
-            megapixels=float(_read_num(item, "megapixels")),
-            credits=float(_read_num(item, "credits")),
+            calls=int(sum(_read_num(item, "calls") for item in items)),
+            megapixels=round(float(sum(_read_num(item, "megapixels") for item in items)), 6),
+            credits=round(float(sum(_read_num(item, "credits") for item in items)), 6),
         )
 
     # --- stored images (ImageStore) ---------------------------------------------------

@@ -223,7 +223,7 @@ class SqliteStore:
             self._put(conn, key_pk(digest), META, attrs)
 
     def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
-        pk = account_pk(charge.account)
+        pk = account_pk(charge.account, charge.shard)
         with self._transaction() as conn:
             self._purge(conn)
             window = self._get(conn, pk, rate_sk(charge.window)) or {"mp": 0}
@@ -242,7 +242,7 @@ class SqliteStore:
         return int(window["mp"])
 
     def _add_usage(self, conn: sqlite3.Connection, charge: Charge, sign: int) -> None:
-        pk = account_pk(charge.account)
+        pk = account_pk(charge.account, charge.shard)
         usage = self._get(conn, pk, usage_sk(charge.month)) or {
             "calls": 0, "megapixels": 0.0, "credits": 0.0}
         self._put(conn, pk, usage_sk(charge.month), {
@@ -265,7 +265,7 @@ class SqliteStore:
             self._close(conn, charge, "settled")
 
     def refund(self, charge: Charge) -> bool:
-        pk = account_pk(charge.account)
+        pk = account_pk(charge.account, charge.shard)
         with self._transaction() as conn:
             if not self._close(conn, charge, "refunded"):
                 return False
@@ -282,23 +282,26 @@ class SqliteStore:
         return [Charge(**{k: v for k, v in json.loads(attrs).items() if k in fields})
                 for (attrs,) in rows]
 
-    def window(self, account: str, window: int) -> Window:
-        rows = self._query(
-            "SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?",
-            (account_pk(account), rate_sk(window)),
-        )
-        if not rows:
-            return Window()
-        return Window(used=json.loads(rows[0][0])["mp"], expires=rows[0][1])
+    def _shards(self, account: str, sk: str, shards: int) -> list[tuple[dict[str, Any], int | None]]:
+        """The account's items under `sk` in each of its counter shards: (attrs, ttl)."""
+        keys = [account_pk(account, shard) for shard in range(shards)]
+        marks = ", ".join("?" * len(keys))
+        rows = self._query(f"SELECT attrs, ttl FROM items WHERE sk = ? AND pk IN ({marks})",
+                           (sk, *keys))
+        return [(json.loads(attrs), ttl) for attrs, ttl in rows]
 
-    def usage(self, account: str, month: str) -> Usage:
-        rows = self._query(
-            "SELECT attrs FROM items WHERE pk = ? AND sk = ?", (account_pk(account), usage_sk(month))
-        )
-        if not rows:
-            return Usage()
-        attrs = json.loads(rows[0][0])
-        return Usage(calls=attrs["calls"], megapixels=attrs["megapixels"], credits=attrs["credits"])
+    def window(self, account: str, window: int, shards: int = 1) -> Window:
+        found = self._shards(account, rate_sk(window), shards)
+        if not found:
+            return Window()
+        return Window(used=sum(attrs["mp"] for attrs, _ in found),
+                      expires=max((ttl for _, ttl in found if ttl is not None), default=None))
+
+    def usage(self, account: str, month: str, shards: int = 1) -> Usage:
+        found = [attrs for attrs, _ in self._shards(account, usage_sk(month), shards)]
+        return Usage(calls=sum(a["calls"] for a in found),
+                     megapixels=_round(sum(a["megapixels"] for a in found)),
+                     credits=_round(sum(a["credits"] for a in found)))
 
     # --- stored images (ImageStore) ---------------------------------------------------
 
