@@ -148,7 +148,7 @@ def translate(body: Any, mode: str) -> tuple[JobOptions, str, dict[str, str]]:
         else:
             destination = {"url": output["href"], "storage": str(storage)}
         kind = output.get("type", "image/png")
-        if kind not in OUTPUT_TYPES:
+        if not isinstance(kind, str) or kind not in OUTPUT_TYPES:
             bad("output.type", f"output.type must be one of {', '.join(OUTPUT_TYPES)}.")
         else:
             fmt = OUTPUT_TYPES[kind]
