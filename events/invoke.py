@@ -2,14 +2,20 @@
 
 Run it in an isolated interpreter so that only the built layers are importable,
 exactly as on Lambda (where /opt/python holds the layers and the runtime
-provides boto3):
+provides boto3). The layers come from `make layers`; the runtime's own
+packages (boto3 and what it needs, which the deps layer leaves out) are copied
+from the development virtualenv into a folder of their own:
 
-    python -I -S events/invoke.py --path build/layers/cutout/python \\
-        --path build/layers/deps/python --handler-dir functions/api \\
+    make layers
+    mkdir -p /tmp/runtime && cp -r .venv/lib/python3.*/site-packages/{boto3,botocore,s3transfer,jmespath,dateutil,six.py,urllib3} /tmp/runtime/
+    env -i PATH=/usr/bin:/bin CUTOUT_ALLOW_ANONYMOUS=1 CUTOUT_DATA_DIR=/tmp/cutout-data \\
+        CUTOUT_MODEL_DIR=build/layers/model/models AWS_DEFAULT_REGION=us-east-1 \\
+        .venv/bin/python -I -S events/invoke.py --path build/layers/cutout/python \\
+        --path build/layers/deps/python --path /tmp/runtime --handler-dir functions/api \\
         --out /tmp/responses.json events/api-*.json
 
 `-I -S` leave only the standard library on sys.path; `--path` adds each layer
-folder (and, to stand in for the Lambda runtime, a folder holding boto3). The
+folder and the runtime's folder. The
 handler module is imported once (the cold start, timed) and then called with
 each event (`--repeat` times, timed). Responses and timings go to `--out` as
 JSON; stdout is left to what the handler prints (logs and EMF metrics), as on

@@ -167,7 +167,8 @@ def schedule_event(rule: str) -> dict:
 
 
 # The stored-images (IMG Processing) events name a key and an image that must exist where they
-# are replayed: replace these two placeholders (tests/test_imgproc_lambda.py does).
+# are replayed: replace these two placeholders (tests/functions/test_imgproc_lambda.py does;
+# events/README.md shows how).
 API_KEY_PLACEHOLDER = "live_REPLACE_WITH_YOUR_KEY"
 IMAGE_PLACEHOLDER = "image_REPLACE_WITH_AN_IMAGE_ID"
 IMGPROC_OPERATIONS = {

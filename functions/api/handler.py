@@ -6,10 +6,15 @@ Lambda's init phase: the app is built and the ONNX model session created
 every invocation). The init time is logged.
 
 Per invocation, Powertools puts the Lambda and API Gateway request ids on every
-log line (never the event: it holds the image), turns the request's access-log
-record into EMF metrics, and traces when tracing is on; the finished response
-gets a last check against Lambda's 6 MB response limit, so an oversized
-response becomes a 413 that says so instead of API Gateway's bare 502.
+log line (never the event: it holds the image) and traces when tracing is on
+(boto3 patched, so DynamoDB, S3 and SQS calls are subsegments, and a job's SQS
+message carries the trace on to the jobs function). The request's metrics go
+out as one EMF line when the invocation ends: Requests, Latency, Megapixels
+and Images by dialect, tier and outcome (`RequestMetrics`); what the package
+reports meanwhile (credits, cut time, fetch failures: cutout/telemetry.py)
+goes out as EMF lines of their own. The finished response gets a last check
+against Lambda's 6 MB response limit, so an oversized response becomes a 413
+that says so instead of API Gateway's bare 502.
 """
 from __future__ import annotations
 
@@ -24,13 +29,15 @@ from typing import Any  # noqa: E402
 
 from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
-from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
+from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: E402
 from mangum import Mangum  # noqa: E402
 
+from cutout import telemetry  # noqa: E402
 from cutout.config import Settings, settings  # noqa: E402
 from cutout.web import create_app  # noqa: E402
 from cutout.web.delivery import LAMBDA_RESPONSE_LIMIT, fit_lambda_response  # noqa: E402
 from cutout.web.dialects import too_large_body  # noqa: E402
+from cutout.web.route_dialect import dialect_of  # noqa: E402
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutout")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
@@ -67,37 +74,58 @@ def outcome_of(status: int) -> str:
     return "client_error" if status >= 400 else "ok"
 
 
-class RequestMetrics(logging.Filter):
-    """Turns each request's access-log record into metrics of the current invocation.
+class RequestMetrics:
+    """One request's metrics, by dialect, tier and outcome, flushed when the invocation ends.
 
-    The record (written by the app's RequestContext middleware) carries path,
-    status and duration, and what the route noted: mode, outcome, megapixels.
-    Dimensions are mode and outcome only, so the number of metrics stays small;
-    `Metrics.log_metrics` flushes them as one EMF line when the invocation ends.
-    The access logger stays at INFO so that metrics do not depend on the log
-    level; this filter then drops the line itself when the level is higher.
+    An ASGI wrapper around the app: it sees the status sent, the matched route (the
+    dialect) and what the route noted for the access log (`outcome`: "failure" for an
+    unusable image answered 200); while the request runs it hears the package's
+    measurements (telemetry): the tier of a cut, the megapixels charged. Powertools keeps
+    one metric set per process, flushed by `Metrics.log_metrics` at the end of the
+    invocation: Requests, Latency (ms), and for a charged request Megapixels, with Images
+    1 when it succeeded. Dimensions stay few (5 dialects x 5 tiers x 5 outcomes at most).
     """
 
-    def __init__(self, metrics: Metrics, log_level: str = "INFO") -> None:
-        super().__init__()
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
         self.metrics = metrics
-        self.threshold = logging.getLevelName(log_level.upper())
-        if not isinstance(self.threshold, int):
-            self.threshold = logging.INFO
+        self.tier = "none"
+        self.megapixels = 0.0
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        status = int(getattr(record, "status", 0) or 0)
-        outcome = getattr(record, "outcome", None) or outcome_of(status)
-        self.metrics.add_dimension("mode", str(getattr(record, "mode", None) or "none"))
-        self.metrics.add_dimension("outcome", str(outcome))
-        self.metrics.add_metric("Requests", MetricUnit.Count, 1)
-        self.metrics.add_metric("Latency", MetricUnit.Milliseconds,
-                                float(getattr(record, "duration_ms", 0.0) or 0.0))
-        megapixels = getattr(record, "megapixels", None)
-        if megapixels is not None and outcome == "ok":
-            self.metrics.add_metric("Images", MetricUnit.Count, 1)
-            self.metrics.add_metric("Megapixels", MetricUnit.Count, float(megapixels))
-        return record.levelno >= self.threshold
+    def heard(self, measurement: telemetry.Measurement) -> None:
+        if measurement.name == telemetry.CUT_TIME:
+            self.tier = measurement.dimensions.get("tier", self.tier)
+        elif measurement.name == telemetry.CREDITS_CHARGED:
+            self.megapixels += measurement.detail.get("megapixels", 0.0)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.tier, self.megapixels = "none", 0.0
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def sent(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            noted = scope.get("state", {}).get("log_fields", {})
+            outcome = noted.get("outcome") or outcome_of(status["code"])
+            self.metrics.add_dimension("dialect", dialect_of(scope.get("route")))
+            self.metrics.add_dimension("tier", self.tier)
+            self.metrics.add_dimension("outcome", outcome)
+            self.metrics.add_metric("Requests", MetricUnit.Count, 1)
+            self.metrics.add_metric("Latency", MetricUnit.Milliseconds,
+                                    round((time.perf_counter() - started) * 1000, 1))
+            if self.megapixels:
+                self.metrics.add_metric("Megapixels", MetricUnit.Count, round(self.megapixels, 6))
+                if outcome == "ok":
+                    self.metrics.add_metric("Images", MetricUnit.Count, 1)
 
 
 CONFIG = lambda_settings()
@@ -112,12 +140,15 @@ if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true"):
 else:
     from aws_lambda_powertools import Tracer
 
-    capture = Tracer(service=SERVICE).capture_lambda_handler(capture_response=False)  # bodies hold images
-_access = logging.getLogger("cutout.access")
-_access.setLevel(logging.INFO)
-_request_metrics = RequestMetrics(metrics, CONFIG.log_level)  # on the logger during invocations only
+    # Patches botocore: the store's, the blobs' and the queue's calls become subsegments, and
+    # every AWS request carries the trace header (SQS keeps it on the job's message).
+    tracer = Tracer(service=SERVICE)
+    capture = tracer.capture_lambda_handler(capture_response=False)  # bodies hold images
 logging.getLogger("mangum").setLevel(logging.WARNING)  # the access-log line says it all
-asgi = Mangum(app, lifespan="off")
+request_metrics = RequestMetrics(app, metrics)
+# What the package reports, as EMF lines of their own (service + their dimensions).
+emit = telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVICE)
+asgi = Mangum(request_metrics, lifespan="off")
 INIT_SECONDS = time.perf_counter() - _IMPORT_STARTED
 
 _segmenter = app.state.services.meter.segmenter
@@ -136,13 +167,18 @@ logger.info(
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One HTTP API request -> one response, never larger than Lambda accepts.
 
-    The metrics filter watches the access log for this invocation only: Powertools keeps
-    one metric set per process, so a filter left on the shared logger (another copy of
-    this module, an app served outside Lambda) would add each request's dimensions twice.
+    The package's measurements reach this invocation's metrics only while it runs: a sink
+    left connected (another copy of this module, an app served outside Lambda) would count
+    another request's charges here.
     """
-    _access.addFilter(_request_metrics)
+    disconnect = telemetry.connect(_heard)
     try:
         response = asgi(event, context)
     finally:
-        _access.removeFilter(_request_metrics)
+        disconnect()
     return fit_lambda_response(response, CONFIG.max_response_bytes, too_large_body)
+
+
+def _heard(measurement: telemetry.Measurement) -> None:
+    emit(measurement)
+    request_metrics.heard(measurement)

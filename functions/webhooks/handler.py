@@ -10,6 +10,9 @@ moves it to the webhook dead-letter queue. A function of its own, not a second
 event source of the jobs function: a hanging receiver then holds a small
 function with no model instead of one of the jobs function's reserved (3 GB)
 instances, and jobs never wait behind webhooks.
+
+Metrics (EMF through Powertools, namespace Cutout): WebhookDeliveries by outcome
+(delivered, refused, failed), what cutout.jobs.webhook reports (cutout/telemetry.py).
 """
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ import time
 
 _started = time.perf_counter()
 
+import os  # noqa: E402
+
 from aws_lambda_powertools import Logger  # noqa: E402
+from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: E402
 from aws_lambda_powertools.utilities.batch import (  # noqa: E402
     BatchProcessor,
     EventType,
@@ -25,11 +31,16 @@ from aws_lambda_powertools.utilities.batch import (  # noqa: E402
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 
+from cutout import telemetry  # noqa: E402
 from cutout.config import settings  # noqa: E402
 from cutout.queues import JobMessage  # noqa: E402
 from cutout.services import webhook_deliveries  # noqa: E402
 
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutout")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cutout")
 logger = Logger(service="cutout-webhooks")
+# What the package reports, as EMF lines, heard during an invocation only.
+emit = telemetry.single_metric_sink(single_metric, MetricUnit, NAMESPACE, SERVICE)
 cfg = settings()
 webhooks = webhook_deliveries(cfg)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -49,5 +60,9 @@ def record_handler(record: SQSRecord) -> dict:
 
 @logger.inject_lambda_context
 def handler(event: dict, context: object) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=processor, context=context)
+    disconnect = telemetry.connect(emit)
+    try:
+        return process_partial_response(event=event, record_handler=record_handler,
+                                        processor=processor, context=context)
+    finally:
+        disconnect()

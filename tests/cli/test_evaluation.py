@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cutout.cli import evaluation
@@ -66,3 +67,30 @@ def test_plain_upsampling_is_lanczos_alone_without_the_mattes_curve() -> None:
     assert plain[10, 10] == 8 and plain[240, 320] == 247  # the haze kept, as rembg keeps it
     default = matte.upsample(soft, 640, 480)
     assert default[10, 10] == 0 and default[240, 320] == 255  # the default's curve clears it
+
+
+def test_standard_measures_are_pysodmetrics_and_rank_a_perfect_cutout_first() -> None:
+    """S-measure, E-measure and weighted F as the SOD toolboxes give them: 1 for the truth itself."""
+    truth = np.zeros((60, 80), np.uint8)
+    truth[15:45, 20:60] = 255
+    perfect, shifted, inverted = evaluation.Standard(), evaluation.Standard(), evaluation.Standard()
+    perfect.add(truth, truth)
+    shifted.add(np.roll(truth, 8, axis=1), truth)
+    inverted.add(255 - truth, truth)
+    best, worse, worst = perfect.results(), shifted.results(), inverted.results()
+    assert best["S-measure"] == pytest.approx(1.0) and best["weighted F"] == pytest.approx(1.0)
+    assert best["E-measure"] > 0.99 and best["MAE"] == 0.0  # E's curve: every threshold of 0..255
+    for name in ("S-measure", "E-measure", "weighted F"):
+        assert best[name] > worse[name] > worst[name], name
+    assert best["MAE"] < worse["MAE"] < worst["MAE"]
+    empty = evaluation.Standard()
+    empty.add(truth, np.zeros_like(truth))  # no subject: skipped, as Cutout's own scores skip it
+    assert len(empty.measures["MAE"].maes) == 0
+
+
+def test_eval_without_a_dataset_says_what_to_run(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "cutout.cli", "eval", str(tmp_path / "nothing")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"cutout: {tmp_path / 'nothing'}: no manifest.csv here.")
+    assert "make eval-data" in done.stderr

@@ -53,5 +53,5 @@ def test_each_invocation_counts_its_own_request_once(monkeypatch, capsys):
         emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                if line.startswith("{") and '"_aws"' in line]
         (requests,) = [line for line in emf if "Requests" in line]
-        assert requests["Requests"] == [1.0] and requests["mode"] == "none"
-        assert requests["outcome"] == "ok"
+        assert requests["Requests"] == [1.0] and requests["dialect"] == "api4ai"
+        assert (requests["tier"], requests["outcome"]) == ("none", "ok")  # no cut-out: no tier

@@ -352,18 +352,24 @@ def test_logs_are_structured_with_request_ids_and_no_image_bytes(run):
         assert sample not in everything
 
 
-def test_metrics_in_emf_by_mode_and_outcome(run):
+def test_metrics_in_emf_by_dialect_tier_and_outcome(run):
     metrics = [line for line in log_lines(run["stdout"]) if "_aws" in line]
     assert any(m.get("ColdStart") == [1.0] for m in metrics)
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Cutout" for m in metrics)
     requests = [m for m in metrics if "Requests" in m]
     assert len(requests) == len(API_EVENTS)
-    assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Cutout" for m in requests)
-    (mask,) = [m for m in requests if m["mode"] == "fg-mask"]
-    assert mask["outcome"] == "ok" and mask["Images"] == [1.0]
-    assert mask["Megapixels"] == [0.24] and mask["Latency"][0] > 0
-    assert ["mode", "outcome", "service"] in mask["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
-    outcomes = sorted((m["mode"], m["outcome"]) for m in requests)
-    assert ("none", "client_error") in outcomes  # the bad request
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["dialect", "tier", "outcome", "service"]]
+               for m in requests)
+    seen = {(m["dialect"], m["tier"], m["outcome"]) for m in requests}
+    assert {("api4ai", "fast", "ok"), ("removebg", "fast", "ok"), ("adobe", "none", "ok"),
+            ("none", "none", "ok"),  # the page and /ready: Cutout's own routes
+            ("api4ai", "none", "client_error")} <= seen  # the bad request
+    # The coffee photo (600 x 400) cut out as a mask from JSON: charged and counted.
+    ok = [m for m in requests if m["outcome"] == "ok" and m.get("Megapixels") == [0.24]]
+    assert ok and all(m["Images"] == [1.0] and m["Latency"][0] > 0 for m in ok)
+    cuts = [m for m in metrics if "CutTime" in m]
+    assert cuts and {m["tier"] for m in cuts} == {"fast"} and all(m["CutTime"][0] > 0 for m in cuts)
+    assert sum(m["CreditsCharged"][0] for m in metrics if "CreditsCharged" in m) >= len(ok)
 
 
 def test_template_defaults_refuse_requests_without_a_key(layers, runtime, deployment,

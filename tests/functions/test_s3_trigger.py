@@ -314,3 +314,22 @@ def test_result_names_follow_the_clis_rule(key, others, expected):
     from cutout.jobs.s3_uploads import result_key
 
     assert result_key(key, "png", [key, *others]) == expected
+
+
+def test_the_sample_event_without_its_bucket_says_which_bucket_and_endpoint_it_asked(
+        trigger_env, moto_server):
+    """events/s3-put.json replayed as it is names cutout-example-bucket, which does not exist here."""
+    handler, s3, _bucket, _table = trigger_env
+    sample = event("s3-put.json")
+    bucket = sample["Records"][0]["s3"]["bucket"]["name"]
+    with pytest.raises(RuntimeError) as failed:  # raised for Lambda to retry, then the dead-letter queue
+        handler.handler(sample, LambdaContext())
+    assert f"bucket {bucket}" in str(failed.value) and moto_server in str(failed.value)
+    assert "NoSuchBucket" in str(failed.value)
+    s3.create_bucket(Bucket=bucket)  # the bucket, but not the object: skipped, and the reason says where
+    try:
+        (answer,) = handler.handler(sample, LambdaContext())["results"]
+        assert answer["status"] == "skipped"
+        assert f"bucket {bucket}" in answer["reason"] and moto_server in answer["reason"]
+    finally:
+        s3.delete_bucket(Bucket=bucket)

@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import idna
 
+from . import telemetry
 from .errors import FetchError, FetchRefused
 
 Resolver = Callable[[str, int], list[str]]
@@ -180,6 +181,7 @@ def _connection(
     return cls(host, port, address, timeout), path
 
 
+@telemetry.counts_failures(FetchError, telemetry.fetch_failed)
 def fetch(
     url: str,
     *,

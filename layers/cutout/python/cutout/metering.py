@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, TypeVar
 
+from . import telemetry
 from .accounts.keys import Account
 from .accounts.ratelimit import Limiter, Ticket
 from .engine import images, pipeline
@@ -135,8 +136,10 @@ class Meter:
         def work() -> pipeline.Result:
             # a large-model tier without `quality` was refused above
             segmenter = self.quality.get() if large and self.quality is not None else self.segmenter
+            started = telemetry.clock()
             result = pipeline.cut(data, options, segmenter=segmenter, limits=self.limits,
                                   header=header)
+            telemetry.cut(started, options.model)
             if deliver is not None:
                 deliver(result)
             return result

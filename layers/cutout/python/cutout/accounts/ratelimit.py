@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .. import telemetry
 from ..errors import RETRY_AFTER_SECONDS, AccessError
 from .keys import Account, minute_of, month_of
 from ..stores import AccountStore, Charge, QuotaFull, StoreUnavailable, WindowFull
@@ -149,6 +150,7 @@ class Limiter:
             log.error("limiter store unavailable; refusing with 503",
                       extra={"account": account.id, "error": str(exc)})
             raise unavailable(str(exc)) from exc
+        telemetry.charged(credits, megapixels)
         return Ticket(account, limit, limit - used, reset, credits, charge=charge)
 
     def top_up(self, charge: Charge, limit: int) -> None:
@@ -176,8 +178,10 @@ class Limiter:
         except StoreUnavailable as exc:
             log.error("refund failed; the charge stays pending for the reconciler",
                       extra={"account": charge.account, "charge": charge.id, "error": str(exc)})
+            telemetry.refund_failed(charge.credits)
             return False
         if refunded:
+            telemetry.refunded(charge.credits)
             log.info("refunded", extra={"account": charge.account, "charge": charge.id,
                                         "credits": charge.credits, "weight": charge.weight})
         return refunded

@@ -52,7 +52,8 @@ class S3BlobStore:
                 ContentType=content_type, Metadata=dict(metadata or {}),
             )
         except (BotoCoreError, ClientError) as exc:
-            raise BlobUnavailable(f"Could not store the result in S3 ({_reason(exc)}).") from exc
+            raise BlobUnavailable(f"Could not store the result in S3 bucket {self.bucket} "
+                                  f"({_reason(exc)}, {self._endpoint()}).") from exc
         return str(answer.get("ETag", "")).strip('"')
 
     def head(self, key: str, if_match: str | None = None) -> BlobInfo:
@@ -90,7 +91,8 @@ class S3BlobStore:
                     Bucket=self.bucket, Prefix=prefix):
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         except (BotoCoreError, ClientError) as exc:
-            raise BlobUnavailable(f"Could not list {prefix!r} in S3 ({_reason(exc)}).") from exc
+            raise BlobUnavailable(f"Could not list {prefix!r} in S3 bucket {self.bucket} "
+                                  f"({_reason(exc)}, {self._endpoint()}).") from exc
         return sorted(keys, key=lambda k: k.encode("utf-8"))
 
     def url(self, key: str, expires_in: int, base_url: str = "") -> str:
@@ -118,14 +120,19 @@ class S3BlobStore:
         except ClientError as exc:
             code = _reason(exc)
             if code in MISSING:
-                raise BlobNotFound(f"No object {key!r} in bucket {self.bucket}.") from exc
+                raise BlobNotFound(f"No object {key!r} in bucket {self.bucket} ({self._endpoint()}).") from exc
             if code in CHANGED:
                 raise BlobNotFound(f"Object {key!r} in bucket {self.bucket} no longer has "
                                    f"ETag {if_match}.") from exc
-            raise BlobUnavailable(f"Could not {VERBS[operation]} {key!r} in S3 ({code}).") from exc
+            raise BlobUnavailable(f"Could not {VERBS[operation]} {key!r} in S3 bucket {self.bucket} "
+                                  f"({code}, {self._endpoint()}).") from exc
         except BotoCoreError as exc:
-            raise BlobUnavailable(f"Could not {VERBS[operation]} {key!r} in S3 "
-                                  f"({_reason(exc)}).") from exc
+            raise BlobUnavailable(f"Could not {VERBS[operation]} {key!r} in S3 bucket {self.bucket} "
+                                  f"({_reason(exc)}, {self._endpoint()}).") from exc
+
+    def _endpoint(self) -> str:
+        """The S3 endpoint asked (AWS's, or AWS_ENDPOINT_URL_S3's), for messages."""
+        return str(getattr(getattr(self.client, "meta", None), "endpoint_url", "") or "S3")
 
 
 def _reason(exc: Exception) -> str:

@@ -1,9 +1,11 @@
 """`cutout eval`: a dataset folder in, the quality (and spill) figures out.
 
-The folder has the shared evaluation sets' layout: `manifest.csv` (columns
-name, image, mask), the photos and the truth masks. Everything that reads the
-folder is here; the scores themselves are pure functions of arrays in the
-engine (engine/quality.py, engine/spill.py).
+The folder has the evaluation sets' layout (`make eval-data` writes it):
+`manifest.csv` (columns name, image, mask), the photos and the truth masks.
+Everything that reads the folder is here; Cutout's own scores are pure
+functions of arrays in the engine (engine/quality.py, engine/spill.py), and
+the field's standard salient-object measures come from pysodmetrics
+(`Standard`), so the figures compare with published tables.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 import csv
 import itertools
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
@@ -77,11 +79,59 @@ def plain_upsampling(soft: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(small.resize((width, height), Image.Resampling.LANCZOS))
 
 
+class Standard:
+    """The salient-object-detection measures the field's papers report, by pysodmetrics.
+
+    S-measure (structure, Fan et al. ICCV 2017), mean E-measure (enhanced alignment,
+    Fan et al. IJCAI 2018), weighted F-measure (Margolin et al. CVPR 2014) and MAE, as
+    the SOD toolboxes compute them (pysodmetrics, after the MATLAB toolbox of Fan et al.):
+    each prediction min-max normalised, the truth foreground where it is over 128 (so
+    GrabCut's uncertain band, 128, counts as background here), means over images.
+    """
+
+    def __init__(self) -> None:
+        import py_sod_metrics as sod
+
+        self.version = _version("pysodmetrics")
+        self.measures: dict[str, Any] = {"S-measure": sod.Smeasure(), "E-measure": sod.Emeasure(),
+                         "weighted F": sod.WeightedFmeasure(), "MAE": sod.MAE()}
+
+    def add(self, alpha: np.ndarray, truth: np.ndarray) -> None:
+        """One prediction (HxW uint8 alpha) against its truth (HxW uint8); no-subject truths skipped."""
+        if (truth > 128).any():
+            for measure in self.measures.values():
+                measure.step(pred=alpha, gt=truth)
+
+    def results(self) -> dict[str, float]:
+        """The means over the images added, in 0..1 (MAE lower is better, the rest higher)."""
+        got = {name: measure.get_results() for name, measure in self.measures.items()}
+        return {"S-measure": float(got["S-measure"]["sm"]),
+                "E-measure": float(np.mean(got["E-measure"]["em"]["curve"])),  # mean E over thresholds
+                "weighted F": float(got["weighted F"]["wfm"]),
+                "MAE": float(got["MAE"]["mae"])}
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print MAE, IoU, F and boundary MAE beside rembg's published figures; optionally spill."""
+    """Print MAE, IoU, F and boundary MAE beside rembg's published figures, the standard
+    salient-object measures, and optionally the spill."""
     from ..config import settings
     from ..engine import confidence, images, model, quality, segment, spill
 
+    if not (args.dataset / "manifest.csv").is_file():
+        raise SystemExit(
+            f"cutout: {args.dataset}: no manifest.csv here. A dataset folder holds manifest.csv "
+            "(name,image,mask), images/ and masks/; `make eval-data` downloads the public sets "
+            "into build/eval (docs/quality.md).")
+    try:
+        standard: Standard | None = Standard()
+    except ImportError:
+        standard = None
     cfg = settings()
     segmenter = model.load(cfg)
     limits = images.Limits(cfg.max_megapixels, cfg.max_bytes)
@@ -95,8 +145,21 @@ def run(args: argparse.Namespace) -> int:
                     "cutout fast-tta": segment.full_matte(soft, rgb, close_up=segmenter.predict)}
         return variants, confidence.uncertainty(soft)
 
+    truths: list[np.ndarray] = []
+
+    def samples() -> Iterator[tuple[bytes, np.ndarray]]:
+        for data, truth in encoded(args.dataset):
+            truths.append(truth)
+            yield data, truth
+
+    def predict_and_measure(data: bytes) -> tuple[dict[str, np.ndarray], float]:
+        variants, doubt = predict(data)
+        if standard is not None:
+            standard.add(variants["cutout"], truths.pop())
+        return variants, doubt
+
     try:
-        report = quality.evaluate(encoded(args.dataset), predict)
+        report = quality.evaluate(samples(), predict_and_measure)
     except ValueError as exc:
         raise SystemExit(f"cutout: {args.dataset}: {exc}") from None
     print(f"dataset  {args.dataset}")
@@ -111,6 +174,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"bMAE: MAE within {quality.BAND} px of the truth's outline (lower is better)")
     print(f"uncertainty vs IoU error (1 - IoU), Spearman rho: {report.rank_correlation:+.3f} "
           "(positive: doubtful images are the wrong ones)")
+    if standard is None:
+        print("standard measures: pysodmetrics is not installed (pip install pysodmetrics)")
+    else:
+        found = standard.results()
+        print(f"standard SOD measures of cutout (pysodmetrics {standard.version}; whole masks, "
+              "predictions min-max normalised, truth > 128 as foreground):")
+        print("  " + "  ".join(f"{name} {value:.4f}" for name, value in found.items()))
     if args.spill:
         def matte(rgb: np.ndarray) -> np.ndarray:
             return segment.matte_of(rgb, None, segmenter)

@@ -18,7 +18,7 @@ Documentation: docs/cli.md (this command), docs/library.md (from cutout import r
 
 def parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import admin, arguments, evaluation, openapi, remove, serve
+    from . import admin, arguments, evaluation, listing, openapi, remove, serve
 
     root = argparse.ArgumentParser(prog="cutout", description=__doc__, epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
 
     admin.add_commands(commands)
     openapi.add_commands(commands)
+    listing.add_command(commands)
     return root
 
 

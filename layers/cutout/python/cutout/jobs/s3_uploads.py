@@ -141,8 +141,9 @@ class Trigger:
             try:
                 outcomes.append(self._process_once(upload=upload.as_dict()))
             except Exception as exc:  # retryable: S3, DynamoDB, throttling, in-progress duplicate
-                log.exception("upload failed; the event will be retried", extra={"key": upload.key})
-                failed.append(f"{upload.key}: {exc.__class__.__name__}")
+                log.exception("upload failed; the event will be retried",
+                              extra={"bucket": upload.bucket, "key": upload.key, "reason": str(exc)})
+                failed.append(f"{upload.key}: {exc.__class__.__name__} ({exc})")  # names bucket and endpoint
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(outcomes) + len(failed)} uploads failed: {'; '.join(failed)}")
         return {"results": outcomes}
@@ -175,9 +176,10 @@ class Trigger:
             options = options_from(blob.metadata)
             metered = self.meter.cut(blob.data, options, account=self.account, deliver=deliver)
             self.meter.settle(metered.ticket.charge if metered.ticket else None)
-        except NotFound:
-            log.info("upload gone or replaced; nothing to do", extra={"key": key})
-            return {"key": key, "status": "skipped"}
+        except NotFound as exc:  # the message names the bucket and the endpoint asked
+            log.info("upload gone or replaced; nothing to do",
+                     extra={"bucket": upload["bucket"], "key": key, "reason": exc.message})
+            return {"key": key, "status": "skipped", "reason": exc.message}
         except CutoutError as exc:
             if exc.retryable:
                 raise  # rate limited, store or bucket down: Lambda retries the event

@@ -26,7 +26,7 @@ import logging
 import time
 from typing import Any
 
-from .. import fetch
+from .. import fetch, telemetry
 from ..blobs import BlobStore
 from ..config import Settings
 from ..errors import FetchError, FetchRefused
@@ -95,7 +95,9 @@ class Webhooks:
                              timeout=self.cfg.fetch_timeout, allow_hosts=self.cfg.fetch_allow_hosts)
         except WebhookFailed as exc:
             log.warning("webhook attempt failed", extra={"job_id": job.job_id, "reason": str(exc)})
+            telemetry.webhook("failed")
             raise
         if delivered:
             log.info("webhook delivered", extra={"job_id": job.job_id, "status": job.status})
+        telemetry.webhook("delivered" if delivered else "refused")
         return "delivered" if delivered else "refused"

@@ -27,7 +27,7 @@ import time
 import uuid
 from typing import Any, Callable
 
-from .. import fetch
+from .. import fetch, telemetry
 from ..engine import images
 from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
@@ -274,6 +274,7 @@ class Worker:
                 self.blobs.delete(done.source["key"])
             except CutoutError:
                 log.warning("job upload not deleted", extra={"job_id": job.job_id})
+        telemetry.job_finished(status, self.clock() - done.created)
         log.info("job finished", extra={"job_id": job.job_id, "status": status,
                                         "code": (done.error or {}).get("reason")})
         if done.callback_url:
