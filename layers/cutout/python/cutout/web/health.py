@@ -44,7 +44,7 @@ def _store_check(found: Services) -> str:
     return "ok"
 
 
-_NOT_READY = {503: {"description": "Not ready: the model is not loaded or the store does not "
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready: the model is not loaded or the store does not "
                                    "answer; retry after Retry-After seconds."}}
 
 
