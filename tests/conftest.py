@@ -88,7 +88,9 @@ def big_jpeg(astronaut: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return replace(settings(), fetch_allow_hosts=())
+    """The defaults, with TestClient's Host (`testserver`) allowed in absolute URLs."""
+    found = settings()
+    return replace(found, fetch_allow_hosts=(), allowed_hosts=(*found.allowed_hosts, "testserver"))
 
 
 @pytest.fixture(scope="session")

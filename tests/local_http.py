@@ -18,11 +18,14 @@ class Route:
 
 
 class LocalServer:
-    """Serve `routes[path]`; records every request's path and Host header."""
+    """Serve `routes[path]`; records every request's path and Host header, and every PUT
+    (path with query, headers, body) answered `put_status`."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str]] = []
+        self.puts: list[tuple[str, dict[str, str], bytes]] = []
+        self.put_status = 200
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +42,13 @@ class LocalServer:
                     self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_PUT(self) -> None:  # noqa: N802: a presigned upload URL's bucket
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                server.puts.append((self.path, dict(self.headers), body))
+                self.send_response(server.put_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -127,11 +137,16 @@ class HeldHooks:
 
 
 class AppServer:
-    """The app under uvicorn on a free 127.0.0.1 port, in a thread."""
+    """The app under uvicorn on a free 127.0.0.1 port, in a thread: with `settings`, under
+    `cutout serve`'s own configuration (httptools, its deadlines and limits)."""
 
-    def __init__(self, app) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                                    access_log=False, lifespan="off"))
+    def __init__(self, app, settings=None) -> None:
+        from cutout.web import serve
+
+        config = (serve.config(app, settings, "127.0.0.1", 0) if settings is not None else
+                  uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                 access_log=False, lifespan="off"))
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
@@ -139,8 +154,8 @@ class AppServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def close(self) -> None:
         self.server.should_exit = True

@@ -58,11 +58,16 @@ SAMPLES = {
     "CUTOUT_WEBHOOK_ATTEMPTS": ("webhook_attempts", 2),
     "CUTOUT_WEBHOOK_BACKOFF": ("webhook_backoff", 0.5),
     "CUTOUT_CORS_ORIGINS": ("cors_origins", ("https://shop.example", "https://admin.example")),
+    "CUTOUT_PUBLIC_BASE_URL": ("public_base_url", "https://api.example.com/prod"),
+    "CUTOUT_ALLOWED_HOSTS": ("allowed_hosts", ("api.example.com", "*.example.net")),
+    "CUTOUT_TRUSTED_PROXIES": ("trusted_proxies", ("10.0.0.0/8", "127.0.0.1")),
 }
 RAW = {"CUTOUT_FETCH_ALLOW_HOSTS": " Example.com, 127.0.0.1 ,",
        "CUTOUT_IMAGE_SOURCE_HOSTS": "*.s3.amazonaws.com,Example.com", "CUTOUT_LOG_LEVEL": "debug",
        "CUTOUT_ALLOW_ANONYMOUS": "yes", "CUTOUT_LIMITER_FAIL_OPEN": "1",
-       "CUTOUT_CORS_ORIGINS": "https://shop.example,https://admin.example"}
+       "CUTOUT_CORS_ORIGINS": "https://shop.example,https://admin.example",
+       "CUTOUT_ALLOWED_HOSTS": "API.example.com, *.example.net",
+       "CUTOUT_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1"}
 
 
 def test_each_setting_is_declared_once_with_its_variable_and_group() -> None:

@@ -24,13 +24,14 @@ TITLES = {
     "model": "Model", "limits": "Limits", "fetch": "URL inputs (the SSRF guard)", "logs": "Logs",
     "serving": "Serving and memory", "accounts": "Accounts, keys and rate limits",
     "results": "Results and storage", "s3": "The S3 trigger", "images": "Stored images",
-    "jobs": "Asynchronous jobs and webhooks", "web": "Browsers",
+    "jobs": "Asynchronous jobs and webhooks", "web": "Browsers and public URLs",
 }
 # The spec's tags, and the page that documents each (one per dialect, plus Cutout's own routes).
 PAGES = {"api4ai": ("API4AI", "dialects/api4ai.md"), "remove.bg": ("remove.bg", "dialects/removebg.md"),
          "azure": ("Azure", "dialects/azure.md"),
          "Adobe Remove Background v2": ("Adobe", "dialects/adobe.md"),
          "IMG Processing": ("IMG Processing", "dialects/imgproc.md"),
+         "Adobe Photoshop API v1 (for existing clients)": ("Adobe v1", "dialects/adobe-v1.md"),
          "account": ("Accounts", "accounts.md"), "operations": ("health", "dialects/index.md#health-checks")}
 METHODS = ("get", "put", "post", "delete", "patch")
 

@@ -57,6 +57,12 @@ def lambda_settings() -> Settings:
         # One request at a time in memory Lambda reserves anyway: handing it back while
         # frozen between invocations would only make the next request page-fault again.
         cfg = replace(cfg, trim_idle_seconds=-1.0)
+    if "CUTOUT_ALLOWED_HOSTS" not in os.environ:
+        # API Gateway hands this function only requests whose Host is the API's own
+        # (its execute-api domain, or a custom domain mapped to it): a Host that reaches
+        # the function may name the API's URLs (CUTOUT_PUBLIC_BASE_URL, the template's
+        # PublicBaseUrl, fixes them instead).
+        cfg = replace(cfg, allowed_hosts=("*",))
     return cfg
 
 

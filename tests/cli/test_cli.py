@@ -17,6 +17,27 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CUTOUT, *args], capture_output=True, text=True, timeout=300)
 
 
+def test_keys_list_shows_sandbox_keys_with_their_real_limits(tmp_path) -> None:
+    import os
+
+    env = {**os.environ, "CUTOUT_DATA_DIR": str(tmp_path), "CUTOUT_TABLE": "",
+           "CUTOUT_SANDBOX_MP_PER_MINUTE": "12"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([*CUTOUT, *args], capture_output=True, text=True, timeout=120,
+                              env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    live = cli("keys", "create", "--plan", "pro").splitlines()[0].split()[-1]
+    sandbox = cli("keys", "create", "--plan", "pro", "--sandbox").splitlines()[0].split()[-1]
+    header, *lines = cli("keys", "list").splitlines()
+    assert header.split()[:6] == ["KEY", "ID", "STATUS", "KIND", "PLAN", "MP/MIN"]
+    rows = {line.split()[0]: line.split() for line in lines}
+    assert rows[sandbox][2] == "sandbox" and rows[sandbox][4] == "12"
+    assert rows[live][2] == "live" and int(rows[live][4]) > 12
+
+
 def test_eval_prints_scores_on_a_dataset_folder(tmp_path: Path, coffee_jpeg: bytes, coffee: np.ndarray) -> None:
     """A one-image dataset in the shared layout: the score is computed, not assumed."""
     (tmp_path / "images").mkdir()

@@ -25,7 +25,8 @@ SERVED = json.loads((ROOT / "docs" / "openapi.json").read_text())
 BASE_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/"
 # The served spec's tag(s) of each dialect (docs/openapi.json).
 TAGS = {"api4ai": {"api4ai", "account"}, "removebg": {"remove.bg"}, "azure": {"azure"},
-        "adobe": {"Adobe Remove Background v2"}, "imgproc": {"IMG Processing"}}
+        "adobe": {"Adobe Remove Background v2"}, "imgproc": {"IMG Processing"},
+        "adobe_v1": {"Adobe Photoshop API v1 (for existing clients)"}}
 
 
 def listing(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess, dict | None]:

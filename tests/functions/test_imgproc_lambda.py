@@ -144,7 +144,7 @@ def test_every_endpoint_through_the_handler(lambda_env, web_server) -> None:
     deleted = invoke(lambda_env, "imgproc-delete.json", image_id)
     assert deleted["statusCode"] == 204
     missing = invoke(lambda_env, "imgproc-get.json", image_id)
-    assert missing["statusCode"] == 404 and body_json(missing)["type"] == "not_found"
+    assert missing["statusCode"] == 404 and body_json(missing)["code"] == "not_found"
     with pytest.raises(Exception):
         boto3.client("s3").head_object(Bucket=bucket, Key=f"images/{image_id}")
 

@@ -260,6 +260,13 @@ def test_cli_manages_keys_in_dynamodb(
     code, out, _ = run_cli(capsys, "keys", "list")
     assert code == 0 and key_id in out and "erin" in out and "basic" in out
     assert api_key not in out
+    code, made, _ = run_cli(capsys, "keys", "create", "--plan", "mega", "--sandbox",
+                            "--owner", "sandy")
+    sandbox_id = made.strip().splitlines()[0].split()[-1]
+    code, out, _ = run_cli(capsys, "keys", "list")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert rows[sandbox_id][2:5] == ["sandbox", "mega", "10"]  # the sandbox's real MP/min
+    assert rows[key_id][2:5] == ["live", "basic", "3"]
 
     cfg = replace(base_settings, table=table, allow_anonymous=False, key_cache_seconds=0)
     client = TestClient(create_app(cfg, segmenter))

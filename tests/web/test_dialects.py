@@ -214,4 +214,5 @@ def test_every_router_the_app_mounts_is_a_dialects_or_one_of_the_shared_few(clie
     assert all(any(router is known for known in dialects + shared) for router in included)
     assert all(any(router is mounted for mounted in included) for router in dialects + shared)
     assert all(isinstance(route, DialectRoute) for router in dialects for route in router.routes)
-    assert {d.name for d in DIALECTS} == {"api4ai", "remove.bg", "azure", "Adobe", "IMG Processing"}
+    assert {d.name for d in DIALECTS} == {"api4ai", "remove.bg", "azure", "Adobe", "IMG Processing",
+                                          "Adobe v1"}

@@ -6,6 +6,9 @@ two accounts isolated, operations counted exactly and never for refusals or fail
 sandbox keys, and the official Node SDK's requests replayed (see SdkReplay)."""
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import io
 import socket
 import threading
@@ -159,23 +162,23 @@ def test_other_formats_are_stored_as_png(svc) -> None:
 def test_refused_uploads_say_why_and_are_never_counted(svc) -> None:
     key = svc.key()
     cases = [
-        (svc.upload(key, png(marked()), name=""), 400, "validation_error"),
-        (svc.upload(key, png(marked()), name="x" * 31), 400, "validation_error"),
+        (svc.upload(key, png(marked()), name=""), 422, "validation_error"),
+        (svc.upload(key, png(marked()), name="x" * 31), 422, "validation_error"),
         (svc.upload(key, b"%PDF-1.7 not an image"), 422, "invalid_image"),
         (svc.upload(key, b"\xff" * (20 * 1024 * 1024 + 1)), 400, "image_too_large"),
-        (svc.call("POST", "/v1/images/upload", key, json={"name": "x"}), 400, "validation_error"),
+        (svc.call("POST", "/v1/images/upload", key, json={"name": "x"}), 422, "validation_error"),
         (svc.upload("", png(marked())), 401, "missing_api_key"),
         (svc.upload("live_unknown", png(marked())), 401, "invalid_api_key"),
     ]
     for response, status, code in cases:
         body = response.json()
-        assert (response.status_code, body["type"], body["status"]) == (status, code, status), body
+        assert (response.status_code, body["code"], body["status"]) == (status, code, status), body
         assert body["error"] and body["message"]
     assert cases[0][0].json()["errors"] == ["name: must be 1 to 30 characters"]
     two = svc.call("POST", "/v1/images/upload", key, data={"name": "x"},
                    files=[("image", ("a.png", png(marked()), "image/png")),
                           ("image", ("b.png", png(marked()), "image/png"))])
-    assert two.status_code == 400 and two.json()["type"] == "validation_error"
+    assert two.status_code == 422 and two.json()["code"] == "validation_error"
     assert two.json()["errors"] == ["body: Too many files. Maximum number of files is 1."]
     assert svc.usage(key)["calls"] == 0
 
@@ -191,9 +194,9 @@ def test_create_from_url_downloads_through_the_guard(svc, web_server, coffee_jpe
     assert svc.call("GET", f"/v1/images/{image['id']}/download", key).content == coffee_jpeg
     missing = svc.call("POST", "/v1/images", key, json={"name": "coffee",
                                                         "url": web_server.url("/nothing.jpg")})
-    assert missing.status_code == 400 and missing.json()["type"] == "fetch_failed"
+    assert missing.status_code == 400 and missing.json()["code"] == "fetch_failed"
     invalid = svc.call("POST", "/v1/images", key, json={"url": web_server.url("/coffee.jpg")})
-    assert invalid.status_code == 400 and invalid.json()["errors"] == ["name: Field required"]
+    assert invalid.status_code == 422 and invalid.json()["errors"] == ["name: Field required"]
     assert svc.usage(key)["calls"] == 1
 
 
@@ -211,7 +214,7 @@ def test_source_hosts_setting_and_ssrf_guard(base_settings, segmenter, tmp_path,
             key = svc.key()
             response = svc.call("POST", "/v1/images", key,
                                 json={"name": "c", "url": web_server.url("/c.jpg")})
-            assert response.status_code == 400 and response.json()["type"] == code, response.text
+            assert response.status_code == 400 and response.json()["code"] == code, response.text
         finally:
             stop()
 
@@ -305,9 +308,11 @@ def test_resize_and_crop_refusals_name_the_fields_and_are_not_charged(svc, store
         ("crop", {"x1": 5, "y1": 0, "x2": 5, "y2": 5}, "x1, y1, x2, y2", "x1 < x2"),
     ):
         answer = svc.op(stored.key, stored.id, operation, body)
-        assert answer.status_code == 400, (operation, body)
+        assert answer.status_code == 422, (operation, body)
         document = answer.json()
-        assert document["type"] == "validation_error" and document["status"] == 400
+        assert document["code"] == "validation_error" and document["status"] == 422
+        assert document["type"] == "https://docs.img-processing.com/errors/validation-error"
+        assert document["error"] == "Validation Error"
         (error,) = document["errors"]
         assert error.startswith(f"{fields}: ") and words in error, error
     assert svc.usage(stored.key) == before
@@ -321,7 +326,7 @@ def test_a_rotation_past_the_pixel_cap_is_refused_naming_the_angle_and_not_charg
     before = svc.usage(stored.key)
     assert svc.op(stored.key, stored.id, "rotate", {"angle": 180}).status_code == 201
     answer = svc.op(stored.key, stored.id, "rotate", {"angle": 45})
-    assert answer.status_code == 400 and answer.json()["type"] == "validation_error"
+    assert answer.status_code == 422 and answer.json()["code"] == "validation_error"
     (error,) = answer.json()["errors"]
     assert error.startswith("angle: ") and "megapixels" in error, error
     assert svc.usage(stored.key)["calls"] == before["calls"] + 1  # the 180-degree turn only
@@ -359,8 +364,8 @@ def test_values_the_engine_refuses_are_validation_errors_and_not_charged(svc) ->
         response = svc.http.post(f"/v1/images/{wide['id']}/{operation}", content=body,
                                  headers={"x-api-key": key, "content-type": "application/json"})
         document = response.json()
-        assert response.status_code == 400, response.text
-        assert document["type"] == "validation_error" and document["status"] == 400, document
+        assert response.status_code == 422, response.text
+        assert document["code"] == "validation_error" and document["status"] == 422, document
         assert words in document["errors"][0]
     assert svc.usage(key)["credits"] == before
 
@@ -373,7 +378,7 @@ def test_watermark_is_placed_at_left_top(svc, stored) -> None:
     assert tuple(px[10, 30]) == (0, 255, 0) and tuple(px[15, 35]) == (0, 255, 0)
     assert tuple(px[9, 30]) == (255, 255, 255) and tuple(px[16, 36]) == (255, 255, 255)
     too_many = svc.op(stored.key, stored.id, "watermark", {"watermarks": [{"id": mark_id}] * 6})
-    assert too_many.status_code == 400
+    assert too_many.status_code == 422
 
 
 def test_remove_background_makes_a_transparent_png_for_two_operations(svc, astronaut_jpeg) -> None:
@@ -410,7 +415,7 @@ def test_out_of_scope_and_unknown_operations(svc, stored) -> None:
     for path in (f"/v1/images/{stored.id}/classify", "/v1/images/imagine"):
         response = svc.call("POST", path, stored.key, json={})
         assert response.status_code == 422, path
-        assert response.json()["type"] == "unsupported_operation"
+        assert response.json()["code"] == "unsupported_operation"
         assert "not available on this server" in response.json()["message"]
     unknown = svc.op(stored.key, stored.id, "sharpen")
     assert unknown.status_code == 404 and "available:" in unknown.json()["message"]
@@ -438,7 +443,7 @@ def test_publish_gives_a_keyless_url_until_unpublished_or_deleted(svc, stored) -
     assert httpx.get(again).status_code == 404
     for method, path in (("GET", ""), ("GET", "/download"), ("DELETE", "")):
         gone = svc.call(method, f"/v1/images/{stored.id}{path}", stored.key)
-        assert gone.status_code == 404 and gone.json()["type"] == "not_found"
+        assert gone.status_code == 404 and gone.json()["code"] == "not_found"
 
 
 def test_listing_250_images_with_deletes_in_between_sees_each_once(service) -> None:
@@ -461,7 +466,7 @@ def test_listing_250_images_with_deletes_in_between_sees_each_once(service) -> N
         assert url is None or url.startswith(svc.url + "/v1/images?take=40&from=image_")
     assert len(seen) == len(set(seen)) and set(seen) >= alive and set(seen) <= set(made_ids)
     bad = svc.call("GET", "/v1/images?take=101", key)
-    assert bad.status_code == 400 and bad.json()["errors"] == ["take: must be an integer from 1 to 100"]
+    assert bad.status_code == 422 and bad.json()["errors"] == ["take: must be an integer from 1 to 100"]
 
 
 # --- isolation, metering, sandbox ------------------------------------------------------------
@@ -483,7 +488,8 @@ def test_two_accounts_cannot_touch_each_others_images(svc, stored) -> None:
     attempts.append(svc.op(stored.key, stored.id, "watermark", {"watermarks": [{"id": mark_id}]}))
     for response in attempts:
         assert response.status_code == 404, response.text
-        assert response.json()["type"] == "not_found"
+        assert response.json()["type"] == "https://docs.img-processing.com/errors/not-found"
+        assert response.json()["code"] == "not_found"
     assert svc.call("GET", f"/v1/images/{stored.id}", stored.key).json() == stored.image
     assert svc.usage(other)["calls"] == 1 and svc.usage(stored.key)["calls"] == 1
 
@@ -501,20 +507,20 @@ def test_operations_are_counted_exactly_and_never_for_failures(svc, astronaut_jp
                 svc.op(key, photo, "rotate", {"angle": 10, "background_color": "nocolour"}),
                 svc.op(key, "image_doesnotexist", "blur", {"sigma": 2}),
                 svc.op(key, photo, "classify")]
-    assert [f.status_code for f in failures] == [400, 400, 400, 400, 400, 404, 422]
+    assert [f.status_code for f in failures] == [422, 422, 422, 422, 422, 404, 422]
     assert svc.usage(key)["credits"] == 4 and svc.usage(key)["calls"] == 3
     # Monthly credits: remove-background needs 2; with 1 left it is refused (403) and not counted.
     poor = svc.key(monthly_credits=2)
     image = svc.upload(poor, astronaut_jpeg).json()["id"]
     refused = svc.op(poor, image, "remove-background")
-    assert refused.status_code == 403 and refused.json()["type"] == "insufficient_credits"
+    assert refused.status_code == 403 and refused.json()["code"] == "insufficient_credits"
     assert svc.op(poor, image, "mirror", {"mode": "vertical"}).status_code == 201
     assert svc.usage(poor)["credits"] == 2
     # The megapixel window: a 1 MP-per-minute key gets one operation, then 429.
     slow = svc.key(mp_per_minute=1)
     image = svc.upload(slow, astronaut_jpeg).json()["id"]
     limited = svc.op(slow, image, "blur", {"sigma": 1})
-    assert limited.status_code == 429 and limited.json()["type"] == "rate_limit_exceeded"
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limit_exceeded"
     assert limited.headers["X-RateLimit-Remaining"] == "0"
 
 
@@ -618,7 +624,7 @@ class SdkReplay:
     def mirror(self, image_id, mode, name=None):
         return self._json(f"v1/images/{image_id}/mirror", mode=mode, name=name)
 
-    def blur(self, image_id, sigma, name=None):
+    def blur(self, image_id, sigma=None, name=None):  # image.blur(): `{}`
         return self._json(f"v1/images/{image_id}/blur", sigma=sigma, name=name)
 
     def modulate(self, image_id, brightness=None, saturation=None, hue=None, lightness=None,
@@ -669,8 +675,63 @@ def test_the_sdk_calls_work_unchanged(svc, web_server, coffee_jpeg, astronaut_jp
     sdk.delete(from_url["id"])
     with pytest.raises(SdkError) as caught:
         sdk.get_image(from_url["id"])
-    assert (caught.value.status, caught.value.type, caught.value.error) == (404, "not_found",
-                                                                            "Not Found")
+    assert (caught.value.status, caught.value.type, caught.value.error) == (
+        404, "https://docs.img-processing.com/errors/not-found", "Not Found")
+
+
+SDK_ID = re.compile(r"^image_[a-zA-Z0-9]{24}$")  # the SDK's tests check every id with this
+
+
+def test_the_sdk_test_suites_expectations(svc, astronaut_jpeg) -> None:
+    """What the SDK's own vitest suite (test/**/*.test.ts, the AI tests aside) checks of each
+    call, replayed: ids of its shape, the name kept, blur without sigma (default 20), a
+    fractional hue or crop corner and a quality over 100 refused as validation errors."""
+    sdk = SdkReplay(svc.url, svc.key())
+    image = sdk.upload_image(astronaut_jpeg, "test_image", "image/jpeg")
+    made = [image, sdk.blur(image["id"]), sdk.modulate(image["id"], brightness=0.5,
+                                                      saturation=0.5, hue=120),
+            sdk.resize(image["id"], width=500, height=500, fit="contain"),
+            sdk.crop(image["id"], 0, 0, 100, 100), sdk.convert(image["id"], "png"),
+            sdk.rotate(image["id"], 90), sdk.mirror(image["id"], "horizontal"),
+            sdk.remove_background(image["id"])]
+    assert all(SDK_ID.match(m["id"]) and m["name"] == "test_image" for m in made), made
+    ids = [m["id"] for m in made]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)  # by creation time
+    blurred = np.asarray(Image.open(io.BytesIO(sdk.download(made[1]["id"]))).convert("L"), float)
+    lightly = np.asarray(Image.open(io.BytesIO(sdk.download(sdk.blur(image["id"], 2)["id"])))
+                         .convert("L"), float)
+    assert np.abs(np.diff(blurred, axis=1)).mean() < np.abs(np.diff(lightly, axis=1)).mean() / 4
+    for call in (lambda: sdk.modulate(image["id"], brightness=0.5, saturation=0.5, hue=120.5),
+                 lambda: sdk.crop(image["id"], 0.5, 0, 100, 100),
+                 lambda: sdk.convert(image["id"], "jpeg", quality=101),
+                 lambda: sdk.create_image_from_url("https://example.com/a.jpg", None)):
+        with pytest.raises(SdkError) as caught:
+            call()
+        assert (caught.value.status, caught.value.error) == (422, "Validation Error")
+        assert caught.value.type == "https://docs.img-processing.com/errors/validation-error"
+    with pytest.raises(SdkError) as caught:
+        sdk.upload_image(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "test_image", "image/svg+xml")
+    assert (caught.value.status, caught.value.error) == (422, "Validation Error")
+
+
+@pytest.mark.parametrize("name, verdict", [
+    ("Cre\u0300me bru\u0302le\u0301e fraiche xxxxxxxxx", 201),  # NFD: 33 code points, 30 in NFC
+    ("Crème brûlée fraiche xxxxxxxxx", 201),  # the same 30 visible characters, NFC
+    ("\u200b\u200b", 422), ("\u3164", 422), ("\u2800 \u200d", 422), ("   ", 422),  # invisible
+    ("tab\tname", 422), ("bell\x07", 422), ("line\nbreak", 422),  # control characters
+])
+def test_names_are_judged_as_they_look(svc, name, verdict) -> None:
+    key = svc.key()
+    answer = svc.upload(key, png(marked()), name=name)
+    assert answer.status_code == verdict, answer.text
+    if verdict == 201:
+        assert answer.json()["name"] == unicodedata.normalize("NFC", name)
+        renamed = svc.op(key, answer.json()["id"], "mirror", {"mode": "both", "name": name})
+        assert renamed.status_code == 201 and renamed.json()["name"] == answer.json()["name"]
+    else:
+        assert answer.json()["errors"][0].startswith("name: ")
+        assert svc.op(key, "image_" + "0" * 24, "mirror", {"mode": "both", "name": name}
+                      ).status_code == 422  # the same verdict for an operation's name
 
 
 def test_an_unreachable_store_is_a_503_in_the_dialect_shape_and_not_charged(
@@ -690,7 +751,7 @@ def test_an_unreachable_store_is_a_503_in_the_dialect_shape_and_not_charged(
             for response in (svc.call("GET", f"/v1/images/{image}", key),
                              svc.call("GET", "/v1/images", key)):
                 assert response.status_code == 503, response.text
-                assert response.json()["type"] == "service_unavailable"
+                assert response.json()["code"] == "service_unavailable"
         assert svc.usage(key)["calls"] == 1
     finally:
         stop()

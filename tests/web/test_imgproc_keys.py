@@ -81,4 +81,4 @@ def test_openapi_declares_every_route_with_the_x_api_key_scheme(spec) -> None:
         "application/json"]["schema"]["properties"]
     assert resize["fit"]["enum"] == ["fill", "contain", "cover"] and resize["fit"]["default"] == "fill"
     assert paths["/v1/images/{image_id}"]["get"]["responses"]["404"]["content"][
-        "application/json"]["example"]["type"] == "not_found"
+        "application/json"]["example"]["type"] == "https://docs.img-processing.com/errors/not-found"

@@ -8,9 +8,9 @@ import time
 from dataclasses import replace
 
 import pytest
-import uvicorn
 
-from cutout.web import create_app, serve
+from cutout.web import create_app
+from local_http import AppServer
 
 HEADERS_S, REQUEST_S = 0.5, 1.5
 
@@ -19,16 +19,9 @@ HEADERS_S, REQUEST_S = 0.5, 1.5
 def server(base_settings, segmenter):
     """The app as `cutout serve` runs it (same protocol and config), with short deadlines."""
     cfg = replace(base_settings, headers_timeout_seconds=HEADERS_S, request_timeout_seconds=REQUEST_S)
-    live = uvicorn.Server(serve.config(create_app(cfg, segmenter), cfg, "127.0.0.1", 0))
-    thread = threading.Thread(target=live.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not live.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    yield live.servers[0].sockets[0].getsockname()[1]
-    live.should_exit = True
-    thread.join(10)
+    served = AppServer(create_app(cfg, segmenter), cfg)
+    yield served.port
+    served.close()
 
 
 def connect(port: int) -> socket.socket:

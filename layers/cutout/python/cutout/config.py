@@ -265,6 +265,23 @@ class Settings:
     cors_origins: tuple[str, ...] = setting(
         ("*",), "CUTOUT_CORS_ORIGINS", "web", unit="origins",
         doc="Comma-separated origins whose pages may call the API from a browser; `*`: any origin.")
+    # --- absolute URLs the API hands out (web/origin.py) -----------------------------------
+    public_base_url: str = setting(
+        "", "CUTOUT_PUBLIC_BASE_URL", "web", unit="URL",
+        shown="empty (deployed: the template's `PublicBaseUrl`)",
+        doc="The base of every absolute URL the API hands out (status, upload, result and public "
+            "image URLs, `links.next`, webhooks), e.g. `https://api.example.com`; empty: the "
+            "request's Host, when `CUTOUT_ALLOWED_HOSTS` allows it.")
+    allowed_hosts: tuple[str, ...] = setting(
+        ("localhost", "127.0.0.1", "::1"), "CUTOUT_ALLOWED_HOSTS", "web", unit="host names",
+        shown="`localhost,127.0.0.1,::1` (the API function: `*`, API Gateway routes by Host)",
+        doc="Host names absolute URLs may be built from when `CUTOUT_PUBLIC_BASE_URL` is empty "
+            "(`*.example.com` matches subdomains, `*` any); another Host is answered 400 "
+            "`untrusted_host` where a URL would carry it.")
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "CUTOUT_TRUSTED_PROXIES", "web", unit="addresses or networks",
+        doc="Proxies (`10.0.0.0/8`, `127.0.0.1`) whose `X-Forwarded-Proto`, `-Host` and `-For` are "
+            "believed; from any other peer they are ignored.")
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

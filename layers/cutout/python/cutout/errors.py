@@ -14,10 +14,15 @@ CutoutError                  code (stable, machine-readable), message, headers
 │   ├── PsdUnsupported       a result too large for a PSD                  (engine/psd.py)
 │   ├── InvalidObjectKey     an object key that could escape the store     (blobs/)
 │   ├── BadRequest, ResultTooLarge   a malformed body; a response over the limit  (web/)
-│   └── RemoveBgError, AzureError, AdobeError, Invalid, Unsupported
+│   ├── UntrustedHost        a Host absolute URLs may not be built from      (web/origin.py)
+│   ├── OutputRefused        a job's output URL refused its result         (jobs/worker.py)
+│   ├── IdempotencyKeyReused  an Idempotency-Key used before for another request
+│   │                                                                      (jobs/submit.py)
+│   └── RemoveBgError, AzureError, AdobeError, SenseiError, Invalid, Unsupported
 │                            refusals phrased by one dialect      (web/dialects/)
 ├── AccessError              who sent it, or how much they used: not charged; fix key or plan
 │   ├── MissingKey, InvalidApiKey, RevokedKey                              (accounts/keys.py)
+│   │   └── ConflictingKeys  one key header carrying two different keys      (web/auth.py)
 │   ├── QuotaExceeded                                                      (accounts/ratelimit.py)
 │   ├── RateLimited          retryable: the minute's window frees up       (accounts/ratelimit.py)
 │   │   └── HeavierThanThePlan  not retryable: the image alone outweighs the minute
@@ -31,7 +36,8 @@ CutoutError                  code (stable, machine-readable), message, headers
     │   └── LimiterUnavailable  the metering store, when the limiter fails closed
     │                                                           (accounts/ratelimit.py)
     ├── BlobUnavailable                                                    (blobs/)
-    └── QueueFull, QueueUnavailable                                        (queues/)
+    ├── QueueFull, QueueUnavailable                                        (queues/)
+    └── OutputUnavailable    a job's output URL gave no answer or a 5xx    (jobs/worker.py)
 ```
 
 Callers choose by family: the web edge maps families to HTTP statuses

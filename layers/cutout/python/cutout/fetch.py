@@ -269,3 +269,54 @@ def post(
         raise FetchError(f"POST failed: {exc.__class__.__name__} from {host}.") from exc
     finally:
         conn.close()
+
+
+def put(
+    url: str,
+    body: bytes,
+    content_type: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    allow_hosts: tuple[str, ...] = (),
+    resolver: Resolver = system_resolver,
+) -> int:
+    """PUT `body` (with `headers`) to a presigned URL under the same guard as `fetch`; returns the status.
+
+    For a caller's presigned upload URL (S3, Azure SAS, ...): the target must be
+    public (or on `allow_hosts`), the connection is pinned to the checked address,
+    no redirect is followed, and the URL's query (the signature) is sent as it
+    came, existing %XX escapes kept. The body goes with a `Content-Length`, as S3
+    requires of a presigned PUT. `timeout` (seconds) bounds the whole exchange:
+    connecting, sending the body and reading the answer's status line. Raises
+    FetchRefused when the guard refuses the URL, FetchError when the host cannot
+    be resolved or reached or the deadline passes.
+    """
+    deadline = time.monotonic() + timeout
+    conn, path = _connection(normalise(url), allow_hosts, resolver, timeout)
+    host = conn.host
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError(f"Upload failed: timed out after {timeout:g} seconds to {host}.")
+        return left
+
+    try:
+        conn.connect()
+        assert conn.sock is not None
+        conn.putrequest("PUT", path, skip_accept_encoding=True)
+        for name, value in (("User-Agent", USER_AGENT), ("Content-Type", content_type),
+                            ("Content-Length", str(len(body))), *(headers or {}).items()):
+            conn.putheader(name, value)
+        conn.endheaders()
+        view = memoryview(body)
+        for start in range(0, len(body), CHUNK):
+            conn.sock.settimeout(remaining())
+            conn.sock.sendall(view[start:start + CHUNK])
+        conn.sock.settimeout(remaining())
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"Upload failed: {exc.__class__.__name__} from {host}.") from exc
+    finally:
+        conn.close()

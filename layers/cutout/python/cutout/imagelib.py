@@ -30,15 +30,26 @@ class ImageNotFound(NotFound):
     """No such image for this account (another account's id looks exactly the same)."""
 
 
-ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32: ASCII order = value order
+# Base 62 in ASCII order (digits, upper case, lower case), so that the ids' byte order, the
+# order of the store's sort keys, is their numeric order.
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+STAMP_CHARACTERS, RANDOM_CHARACTERS = 8, 16  # 62**8 ms: until the year 8888; 62**16: 95 bits
 
 
 def new_image_id(now: float | None = None) -> str:
-    """`image_` + 10 characters of milliseconds (base32, so ids sort by time, as ULIDs do)
-    + 16 random characters (80 bits)."""
+    """`image_` + 24 alphanumerics, IMG Processing's shape (its SDK's tests check
+    `/^image_[a-zA-Z0-9]{24}$/`): 8 characters of milliseconds since 1970 (so ids sort
+    by creation time, as ULIDs do) + 16 random ones (95 bits, from `secrets`).
+
+    Ids made before this shape (`image_` + 26 characters of Crockford base32, all of them
+    starting `01`) stay valid, and sort before every id of this shape made since 1974
+    (whose second character is past `1`)."""
     millis = int((time.time() if now is None else now) * 1000)
-    stamp = "".join(ALPHABET[(millis >> shift) & 31] for shift in range(45, -1, -5))
-    return ID_PREFIX + stamp + "".join(secrets.choice(ALPHABET) for _ in range(16))
+    stamp = ""
+    for _ in range(STAMP_CHARACTERS):
+        millis, digit = divmod(millis, 62)
+        stamp = ALPHABET[digit] + stamp
+    return ID_PREFIX + stamp + "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_CHARACTERS))
 
 
 def blob_key(image_id: str) -> str:

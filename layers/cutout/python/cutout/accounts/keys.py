@@ -133,7 +133,7 @@ class Accounts:
         record = KeyRecord(
             digest=digest, key_id=key_id_of(digest), owner=owner, plan=plan, status=ACTIVE,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            mp_per_minute=mp_per_minute, monthly_credits=monthly_credits,
+            mp_per_minute=mp_per_minute, monthly_credits=monthly_credits, sandbox=sandbox,
         )
         self.store.put_key(record)
         return api_key, record
@@ -155,14 +155,16 @@ class Accounts:
         return self.store.get_key(record.digest) or record
 
     def account_for(self, record: KeyRecord) -> Account:
+        """The account a key record names, with its real limits (a sandbox key's capped)."""
         plan = self.plans.get(record.plan)
-        return Account(
+        account = Account(
             id=record.key_id, kind="key", plan=plan.name,
             mp_per_minute=record.mp_per_minute or plan.mp_per_minute,
             monthly_credits=record.monthly_credits if record.monthly_credits is not None
             else plan.monthly_credits,
             owner=record.owner,
         )
+        return self.sandboxed(account) if record.sandbox else account
 
     def _lookup(self, digest: str) -> KeyRecord | None:
         now = time.monotonic()
@@ -197,10 +199,14 @@ class Accounts:
                 f"This key's plan {record.plan!r} is not configured on this server.",
                 code="unknown_plan",
             ) from None
-        if api_key.startswith(SANDBOX_PREFIX):
-            return replace(account, sandbox=True, shards=0,  # shards as the lower limit needs
-                           mp_per_minute=min(account.mp_per_minute, self.sandbox_mp_per_minute))
+        if api_key.startswith(SANDBOX_PREFIX):  # also a sandbox key made before records said so
+            return self.sandboxed(account)
         return account
+
+    def sandboxed(self, account: Account) -> Account:
+        """A sandbox (`test_`) key's account: at most CUTOUT_SANDBOX_MP_PER_MINUTE, watermarked."""
+        return replace(account, sandbox=True, shards=0,  # shards as the lower limit needs
+                       mp_per_minute=min(account.mp_per_minute, self.sandbox_mp_per_minute))
 
     def anonymous(self, plan: str) -> Account:
         found = self.plans.get(plan)

@@ -20,7 +20,8 @@ from ..stores import KeyRecord, StoreUnavailable, open_store
 
 
 def _accounts(cfg: Settings) -> Accounts:
-    return Accounts(open_store(cfg), load_plans(cfg.plans_file), cache_seconds=0)
+    return Accounts(open_store(cfg), load_plans(cfg.plans_file), cache_seconds=0,
+                    sandbox_mp_per_minute=cfg.sandbox_mp_per_minute)
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -72,11 +73,12 @@ def keys_create(args: argparse.Namespace) -> int:
 
 def _row(accounts: Accounts, record: KeyRecord) -> list[str]:
     try:
-        account = accounts.account_for(record)
+        account = accounts.account_for(record)  # a sandbox key's limits are the sandbox's
         limits = [str(account.mp_per_minute), _quota(account.monthly_credits)]
     except ValueError:
         limits = ["?", "?"]  # a plan removed from the configuration
-    return [record.key_id, record.status, record.plan, *limits, record.created, record.owner]
+    kind = "sandbox" if record.sandbox else "live"
+    return [record.key_id, record.status, kind, record.plan, *limits, record.created, record.owner]
 
 
 def keys_list(args: argparse.Namespace) -> int:
@@ -85,7 +87,7 @@ def keys_list(args: argparse.Namespace) -> int:
         records = accounts.list_keys()
     except StoreUnavailable as exc:
         return _fail(str(exc))
-    rows = [["KEY ID", "STATUS", "PLAN", "MP/MIN", "CREDITS/MONTH", "CREATED", "OWNER"]]
+    rows = [["KEY ID", "STATUS", "KIND", "PLAN", "MP/MIN", "CREDITS/MONTH", "CREATED", "OWNER"]]
     rows += [_row(accounts, r) for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -41,6 +41,9 @@ DIALECTS: dict[str, tuple[str, str]] = {
     "imgproc": ("Stored images and background removal (IMG Processing-compatible)",
                 "Upload images once, then crop, resize, convert, watermark and remove "
                 "backgrounds, in IMG Processing's stored-images API."),
+    "adobe_v1": ("Background removal jobs (Adobe Photoshop API v1-compatible, for existing clients)",
+                 "Cut-outs and masks written to your presigned URLs, in Adobe Photoshop API v1's "
+                 "/sensei/cutout and /sensei/mask, which Adobe's own SDK still calls."),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 RAPID_TIERS = ("BASIC", "PRO", "ULTRA", "MEGA")

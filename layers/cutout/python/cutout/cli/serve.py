@@ -64,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         os.environ["CUTOUT_BLOB_SECRET"] = secrets.token_hex(32)
     uvicorn.run(f"{__name__}:app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, http=f"{__name__}:Protocol", log_config=None,
-                access_log=False)
+                access_log=False, proxy_headers=False)  # X-Forwarded-*: web/origin.py
     return 0

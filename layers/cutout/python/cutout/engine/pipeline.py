@@ -51,6 +51,8 @@ class Options:
         at 12 MP (docs/performance.md). Not applied to an image with its own alpha.
     refine_edges: refit the matte's undecided band to the photo's colour edges
         (engine/refine.py); off by default (docs/performance.md has the figures).
+    binary_mask: the matte cut at half opacity into 0 and 255 before the product is made
+        (a hard-edged mask or cut-out: Adobe v1's `mask.format: binary`); off: soft, 0..255.
     """
 
     mode: str = "fg-image"
@@ -69,6 +71,7 @@ class Options:
     model: str = tiers.DEFAULT_TIER
     decontaminate: float = 1.0
     refine_edges: bool = False
+    binary_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -185,6 +188,8 @@ def render(
 
     background: an HxWx4 uint8 layer or one RGBA colour (see compose.subject_on).
     """
+    if options.binary_mask:
+        alpha = np.where(alpha >= 128, 255, 0).astype(np.uint8)
     if options.mode == "fg-mask":
         return alpha
     if options.mode == "fg-image-shadow":

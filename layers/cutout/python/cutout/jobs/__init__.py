@@ -43,8 +43,8 @@ class JobOptions:
         whose layer mask is the matte (engine/psd.py).
     format: a format name of engine/formats.py (png, jpg, webp; psd for `layered`), or None
         for the input's own (`formats.same_as`; PNG for inputs Cutout does not write).
-    crop, background_color, decontaminate: as `pipeline.Options` (the PSD's photo layer
-        keeps the photo's colours).
+    crop, background_color, decontaminate, binary_mask: as `pipeline.Options` (the PSD's
+        photo layer keeps the photo's colours).
     """
 
     mode: str = "fg-image"
@@ -52,6 +52,7 @@ class JobOptions:
     crop: bool = False
     background_color: tuple[int, int, int, int] | None = None
     decontaminate: float = 1.0
+    binary_mask: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,7 +65,8 @@ class JobOptions:
         return cls(mode=raw["mode"], format=raw.get("format"),
                    crop=bool(raw.get("crop", raw.get("trim"))),
                    background_color=tuple(colour) if colour else None,
-                   decontaminate=float(raw.get("decontaminate", raw.get("color_decontamination", 1.0))))
+                   decontaminate=float(raw.get("decontaminate", raw.get("color_decontamination", 1.0))),
+                   binary_mask=bool(raw.get("binary_mask", False)))
 
     def output_format(self, decoded: str) -> str:
         """The format the job writes for an input the decoder named `decoded` ("JPEG")."""
@@ -77,7 +79,7 @@ class JobOptions:
         """The engine's options for a cut-out written as `fmt` (not for `layered`)."""
         return pipeline.Options(mode=self.mode, format=fmt, crop=self.crop,
                                 background_color=self.background_color,
-                                decontaminate=self.decontaminate)
+                                decontaminate=self.decontaminate, binary_mask=self.binary_mask)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class Job:
     charge: dict[str, Any] | None = None  # the admitted Charge, to refund if the job fails
     callback_url: str = ""
     base_url: str = ""  # where the API was reached: status and local result URLs
-    result: dict[str, str] | None = None  # {"key", "media_type"}
+    result: dict[str, str] | None = None  # {"key" | "url" (a destination's), "media_type"}
     error: dict[str, str] | None = None  # {"errorCode", "message", "reason"}
     megapixels: float | None = None
     # Set when the size was unknown at accept (a URL or presigned upload, charged 1
@@ -109,12 +111,19 @@ class Job:
     # The upload's checked images.Header fields, when the API read it at accept (so the
     # worker does not read it again); None for URL and presigned sources.
     header: dict[str, Any] | None = None
+    # Where the result goes when the caller gave a presigned URL for it (Adobe v1's
+    # `output`): {"url": <presigned PUT URL>, "storage": "external" | "azure"}; None: the
+    # blob store.
+    destination: dict[str, str] | None = None
+    # What the request asked for, hashed (`Jobs.fingerprint`): a reused Idempotency-Key
+    # with another request is refused, not answered with this job.
+    fingerprint: str = ""
 
     def item(self) -> JobItem:
         doc = {name: getattr(self, name) for name in (
             "account", "source", "created", "modified", "attempts", "token", "charge",
             "callback_url", "base_url", "result", "error", "megapixels", "mp_per_minute",
-            "extra_charge", "header")}
+            "extra_charge", "header", "destination", "fingerprint")}
         doc["options"] = self.options.as_dict()
         return JobItem(self.job_id, self.status, self.version, self.lease_until, self.expires, doc)
 

@@ -7,23 +7,52 @@ store, the result store and the queue (SQS or the local pool) together.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..blobs import BlobStore
 from ..config import Settings
 from ..engine import images
-from ..errors import CutoutError, Unavailable
+from ..errors import CutoutError, InputError, Unavailable
 from ..queues import JobMessage, JobQueue, open_queue
 from ..stores import Charge, JobExists, JobStore, StoreUnavailable
 from . import FAILED, INTERNAL_ERROR, PENDING, RUNNING, Job, JobOptions
 from .worker import JobBusy, Worker, result_url, source_key, upload_key
 
 log = logging.getLogger(__name__)
+
+
+class IdempotencyKeyReused(InputError):
+    """An Idempotency-Key already used by this account for a different request (422: the
+    IETF httpapi idempotency-key draft, section 2.7)."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
+def fingerprint(request: dict[str, Any], upload: bytes | None = None) -> str:
+    """A request's identity for idempotency: what it asks for (`request`, JSON-able: options,
+    source, destination, callback) and the uploaded bytes, hashed. Independent of how the
+    body was framed (a multipart boundary, key order, spacing)."""
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode())
+    if upload is not None:
+        digest.update(hashlib.sha256(upload).digest())
+    return digest.hexdigest()
+
+
+def same_request(job: Job, sent: str, key: str) -> Job:
+    """`job` if it was made by the request fingerprinted `sent` (or either has no
+    fingerprint: a record older than fingerprints); else IdempotencyKeyReused."""
+    if job.fingerprint and sent and job.fingerprint != sent:
+        raise IdempotencyKeyReused(
+            f"The Idempotency-Key {key[:100]!r} was already used for a different request "
+            f"(job {job.job_id}); use a new key for a new request.")
+    return job
 
 
 class Jobs:
@@ -46,11 +75,13 @@ class Jobs:
         job = Job.from_item(item)
         return job if job.account == account else None
 
-    def reserve(self, account: str, idempotency_key: str = "") -> tuple[str, Job | None]:
+    def reserve(self, account: str, idempotency_key: str = "", fingerprint: str = ""
+                ) -> tuple[str, Job | None]:
         """A new job id, or with an Idempotency-Key: the id it names and that job if it exists.
 
         Call before charging: a retried request whose first job exists is answered
-        with that job and charged nothing.
+        with that job and charged nothing. Keys are scoped per account; a key whose
+        job was made by another request (`fingerprint`) raises IdempotencyKeyReused.
         """
         job_id = str(uuid.uuid4())
         if not idempotency_key:
@@ -58,7 +89,9 @@ class Jobs:
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
         bound = self.store.claim_idempotency(f"{account}#{digest}", job_id,
                                              int(self.clock()) + self.cfg.job_ttl_seconds)
-        return bound, self.get(bound, account)
+        existing = self.get(bound, account)
+        return bound, None if existing is None else same_request(existing, fingerprint,
+                                                                 idempotency_key)
 
     def upload_url(self, account: str, base_url: str = "") -> tuple[str, str]:
         """A new upload id and the presigned PUT URL it is sent to (CUTOUT_RESULT_URL_TTL)."""
@@ -70,7 +103,8 @@ class Jobs:
                source_url: str = "", upload: bytes | None = None, upload_id: str = "",
                charge: Charge | None = None,
                callback_url: str = "", base_url: str = "", header: images.Header | None = None,
-               mp_per_minute: int | None = None
+               mp_per_minute: int | None = None, destination: dict[str, str] | None = None,
+               fingerprint: str = ""
                ) -> tuple[Job, bool]:
         """Store the job (and its upload) and queue it; returns (job, created now).
 
@@ -80,7 +114,9 @@ class Jobs:
         with the stored job.
         Raises QueueFull / QueueUnavailable (the job is then marked failed; the
         caller refunds), Unavailable (job id taken by another account, no queue),
-        StoreUnavailable or BlobUnavailable.
+        IdempotencyKeyReused (a racing request with the same key and another body won),
+        StoreUnavailable or BlobUnavailable. `destination`: {"url": a presigned URL the
+        worker PUTs the result to instead of the blob store, "storage": "external" | "azure"}.
         """
         now = self.clock()
         source = {"url": source_url}
@@ -95,7 +131,9 @@ class Jobs:
                   charge=asdict(charge) if charge else None, callback_url=callback_url,
                   base_url=base_url, megapixels=header.megapixels if header else None,
                   header=asdict(header) if header else None,
-                  mp_per_minute=mp_per_minute)
+                  mp_per_minute=mp_per_minute,
+                  destination=dict(destination) if destination else None,
+                  fingerprint=fingerprint)
         try:
             self.store.create_job(job.item())
         except JobExists as exc:  # the same Idempotency-Key raced us: that job stands
@@ -105,7 +143,7 @@ class Jobs:
             if existing is None:  # not this account's: the caller refunds and answers 503
                 raise Unavailable("The job id is taken; retry the request.",
                                   code="job_conflict") from exc
-            return existing, False
+            return same_request(existing, fingerprint, "(the same key)"), False
         if self.queue is None:
             raise Unavailable("No job queue is configured.", code="queue_unavailable")
         try:

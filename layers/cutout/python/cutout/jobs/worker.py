@@ -31,7 +31,7 @@ from .. import fetch, telemetry
 from ..engine import images
 from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
-from ..errors import CutoutError, InputError
+from ..errors import CutoutError, FetchError, FetchRefused, InputError, Unavailable
 from ..metering import Meter
 from ..queues import JobMessage, JobQueue
 from ..stores import Charge, JobStore, StoreUnavailable
@@ -62,6 +62,23 @@ class JobBusy(Exception):
     """Another run holds the job's lease; deliver the message again later."""
 
 
+class OutputRefused(InputError):
+    """The caller's output URL refused the result (the SSRF guard, or a 4xx): the job fails."""
+
+    code = "output_refused"
+
+
+class OutputUnavailable(Unavailable):
+    """The caller's output URL gave no answer or a 5xx: the job is tried again."""
+
+    code = "output_unavailable"
+
+
+# Failures of the output rather than the input (Adobe's errorCode 422404): a format that
+# cannot hold the result (a PSD or WebP too wide), or the caller's output URL refusing it.
+OUTPUT_CODES = ("psd_unsupported", "invalid_format", OutputRefused.code)
+
+
 def result_key(job_id: str, extension: str) -> str:
     return f"{JOBS_PREFIX}{job_id}/result.{extension}"
 
@@ -78,7 +95,7 @@ def result_url(blobs: BlobStore, job: Job, expires_in: int) -> str:
 
     The one place both the status route (through `Jobs.result_url`) and the webhook
     get it from. Raises InvalidObjectKey."""
-    if not job.result:
+    if not job.result or "key" not in job.result:  # none yet, or written to the caller's URL
         return ""
     return blobs.url(job.result["key"], expires_in, job.base_url)
 
@@ -140,14 +157,14 @@ class Worker:
             self._admit_rest(claimed)
             product = render.make(data, claimed.options, meter=self.meter, header=header)
             megapixels = header.megapixels
-            key = result_key(job.job_id, product.extension)
-            self.blobs.put(key, product.data, product.media_type, {"job-id": job.job_id})
+            result = self._deliver(claimed, product)
         except CutoutError as exc:
             if exc.retryable:  # storage unavailable and the like: the server's failure
                 self._release(claimed)
                 raise
-            # an output its format cannot hold (a PSD or WebP too wide): 422404
-            code = OUTPUT_ERROR if exc.code in ("psd_unsupported", "invalid_format") else INPUT_ERROR
+            # an output its format cannot hold (a PSD or WebP too wide), or the caller's
+            # output URL refusing it: 422404
+            code = OUTPUT_ERROR if exc.code in OUTPUT_CODES else INPUT_ERROR
             if isinstance(exc, topup.RateLimitedAtProcessing):
                 code = RATE_LIMIT_ERROR
             return self._finish(claimed, FAILED, error={
@@ -155,8 +172,36 @@ class Worker:
         except BaseException:
             self._release(claimed)
             raise
-        return self._finish(claimed, SUCCEEDED, megapixels=megapixels,
-                            result={"key": key, "media_type": product.media_type})
+        return self._finish(claimed, SUCCEEDED, megapixels=megapixels, result=result)
+
+    def _deliver(self, job: Job, product: render.Product) -> dict[str, str]:
+        """Put the product where the job says: the blob store, or the caller's presigned URL
+        (`job.destination`, a PUT under the SSRF guard within CUTOUT_FETCH_TIMEOUT).
+
+        Raises OutputRefused (not retried: the URL is refused, or answers a 4xx),
+        OutputUnavailable (retried: no answer, or a 5xx) or BlobUnavailable."""
+        if job.destination is None:
+            key = result_key(job.job_id, product.extension)
+            self.blobs.put(key, product.data, product.media_type, {"job-id": job.job_id})
+            return {"key": key, "media_type": product.media_type}
+        url = job.destination["url"]
+        # An Azure SAS URL takes a PUT only as a block blob (Azure's Put Blob).
+        extra = {"x-ms-blob-type": "BlockBlob"} if job.destination.get("storage") == "azure" else {}
+        try:
+            status = fetch.put(url, product.data, product.media_type, headers=extra,
+                               timeout=self.cfg.fetch_timeout,
+                               allow_hosts=self.cfg.fetch_allow_hosts)
+        except FetchRefused as exc:
+            raise OutputRefused(f"The output URL was refused: {exc.message}") from None
+        except FetchError as exc:
+            raise OutputUnavailable(f"The output URL did not take the result: {exc.message}") from None
+        if status >= 500:
+            raise OutputUnavailable(f"The output URL answered HTTP {status}; the job will be "
+                                    "retried.")
+        if not 200 <= status < 300:
+            raise OutputRefused(f"The output URL answered HTTP {status} to the PUT of the result "
+                                "(an expired or wrongly signed presigned URL?).")
+        return {"url": url, "media_type": product.media_type}
 
     def _charge_rest(self, job: Job, megapixels: float) -> Job:
         """Record in the job what it still owes for its real size (a top-up charge), before

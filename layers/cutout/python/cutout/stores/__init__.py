@@ -72,6 +72,7 @@ class KeyRecord:
     created: str  # ISO 8601, UTC
     mp_per_minute: int | None = None  # overrides the plan when set
     monthly_credits: float | None = None
+    sandbox: bool = False  # a `test_` key (recorded since keys list shows it; older: False)
 
 
 def new_charge_id() -> str:

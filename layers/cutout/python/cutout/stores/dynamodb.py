@@ -239,7 +239,7 @@ class DynamoStore:
         return " ".join(said)
 
     def put_key(self, record: KeyRecord) -> None:
-        item = {
+        item: dict[str, Any] = {
             "pk": _s(key_pk(record.digest)), "sk": _s(META),
             "key_id": _s(record.key_id), "owner": _s(record.owner), "plan": _s(record.plan),
             "status": _s(record.status), "created": _s(record.created),
@@ -248,6 +248,8 @@ class DynamoStore:
             item["mp_per_minute"] = _num(record.mp_per_minute)
         if record.monthly_credits is not None:
             item["monthly_credits"] = _num(record.monthly_credits)
+        if record.sandbox:
+            item["sandbox"] = {"BOOL": True}
         self._call("put_item", Item=item)
 
     @staticmethod
@@ -258,6 +260,7 @@ class DynamoStore:
             created=item["created"]["S"],
             mp_per_minute=int(_read_num(item, "mp_per_minute")) if "mp_per_minute" in item else None,
             monthly_credits=_read_num(item, "monthly_credits") if "monthly_credits" in item else None,
+            sandbox=bool(item.get("sandbox", {}).get("BOOL", False)),
         )
 
     def get_key(self, digest: str) -> KeyRecord | None:

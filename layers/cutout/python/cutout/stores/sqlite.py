@@ -192,6 +192,7 @@ class SqliteStore:
             "key_id": record.key_id, "owner": record.owner, "plan": record.plan,
             "status": record.status, "created": record.created,
             "mp_per_minute": record.mp_per_minute, "monthly_credits": record.monthly_credits,
+            "sandbox": record.sandbox,
         }
         with self._transaction() as conn:
             self._put(conn, key_pk(record.digest), META, attrs)
@@ -202,6 +203,7 @@ class SqliteStore:
             digest=pk.removeprefix("KEY#"), key_id=attrs["key_id"], owner=attrs["owner"],
             plan=attrs["plan"], status=attrs["status"], created=attrs["created"],
             mp_per_minute=attrs.get("mp_per_minute"), monthly_credits=attrs.get("monthly_credits"),
+            sandbox=bool(attrs.get("sandbox", False)),
         )
 
     def get_key(self, digest: str) -> KeyRecord | None:

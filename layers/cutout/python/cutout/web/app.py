@@ -16,7 +16,7 @@ from ..config import Settings, settings
 from ..engine import model
 from ..reconcile import Reconciler
 from ..services import Services
-from . import blob_routes, health, openapi
+from . import blob_routes, health, openapi, origin
 from .auth import Access
 from .cors import add_cors
 from .dialects import DIALECTS
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = None) -> FastAPI:
     """The app for `cfg` (default: the environment's) on `segmenter` (default: loaded now)."""
     cfg = cfg or settings()
+    origin.check(cfg)  # a bad CUTOUT_PUBLIC_BASE_URL or CUTOUT_TRUSTED_PROXIES stops the start
     logs.configure(cfg.log_level)
     segmenter = segmenter or model.load(cfg)
     found = Services.build(cfg, segmenter)
@@ -57,8 +58,11 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     openapi.install(app, DIALECTS)  # the spec's shared parts, and /docs from the package
     app.include_router(health.router)
     add_page(app)
-    app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
-    add_cors(app, cfg.cors_origins)  # outermost: 413s and refusals carry CORS headers too
+    app.add_middleware(RequestContext, max_body=cfg.max_request_bytes,
+                       secret_paths=tuple(p for d in DIALECTS for p in d.secret_paths))
+    add_cors(app, cfg.cors_origins)  # 413s and refusals carry CORS headers too
+    # Outermost: a trusted proxy's X-Forwarded-* become the request's scheme, Host and client.
+    app.add_middleware(origin.ForwardedHeaders, trusted=cfg.trusted_proxies)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

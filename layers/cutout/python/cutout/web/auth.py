@@ -37,6 +37,23 @@ def bearer(value: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+class ConflictingKeys(InvalidApiKey):
+    """One key header sent twice with different keys: which one is meant cannot be told."""
+
+    code = "conflicting_api_keys"
+
+
+def keys_in(headers: Mapping[str, str], name: str) -> list[str]:
+    """The distinct keys header `name` carries: every occurrence (uvicorn keeps each; API
+    Gateway joins repeats with commas, as RFC 9110 section 5.3 allows), split at commas,
+    bearer tokens unwrapped for `authorization`; identical duplicates count once."""
+    getlist = getattr(headers, "getlist", None)
+    raw = getlist(name) if getlist is not None else [headers.get(name, "")]
+    parts = (part.strip() for value in raw for part in value.split(","))
+    found = (bearer(part) if name == "authorization" else part for part in parts)
+    return list(dict.fromkeys(key for key in found if key))
+
+
 @dataclass(frozen=True)
 class Access:
     """Everything authentication needs, built once per app from the composition root."""
@@ -49,7 +66,8 @@ class Access:
                  key_headers: tuple[str, ...] = API_KEY_HEADERS) -> Account:
         """The account `headers` (lower-case names) name, looking for the key in `key_headers`.
 
-        Raises MissingKey (no key, anonymous use off), InvalidApiKey or RevokedKey, or
+        Raises MissingKey (no key, anonymous use off), InvalidApiKey, ConflictingKeys (one
+        header, two different keys) or RevokedKey, or
         StoreUnavailable (the key store or Secrets Manager cannot be read).
         """
         proxy = headers.get(PROXY_SECRET_HEADER)
@@ -59,10 +77,12 @@ class Access:
             return self.accounts.rapidapi(headers.get("x-rapidapi-user", ""),
                                           headers.get("x-rapidapi-subscription", ""))
         for name in key_headers:
-            raw = headers.get(name, "")
-            key = bearer(raw) if name == "authorization" else raw.strip()
-            if key:
-                return self.accounts.authenticate(key)
+            keys = keys_in(headers, name)
+            if len(keys) > 1:
+                raise ConflictingKeys(f"The request sends {len(keys)} different API keys in "
+                                      f"{name.title()}; send the header once, with one key.")
+            if keys:
+                return self.accounts.authenticate(keys[0])
         if self.anonymous is not None:
             return self.anonymous
         raise MissingKey(MISSING_KEY)

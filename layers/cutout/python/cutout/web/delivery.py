@@ -33,6 +33,7 @@ from ..blobs import BlobUnavailable
 from ..engine import formats
 from ..engine.pipeline import Result
 from ..errors import InputError
+from . import origin
 from .middleware import note
 from .processing import services
 
@@ -115,10 +116,11 @@ async def deliver(request: Request, result: Result, *, name: str = "result") -> 
     key = (f"{RESULTS_PREFIX}{time.strftime('%Y/%m/%d', time.gmtime())}/"
            f"{request_id}-{uuid.uuid4().hex[:12]}/{name}.{formats.get(result.format).extension}")
     ttl = settings.result_url_ttl
+    base = origin.base_url(request)  # before storing anything: an untrusted Host is refused
     try:
         await run_in_threadpool(found.blobs.put, key, result.data, result.content_type,
                                 {"request-id": request_id})
-        url = found.blobs.url(key, ttl, str(request.base_url))
+        url = found.blobs.url(key, ttl, base)
     except BlobUnavailable as exc:
         log.error("large result not stored", extra={"key": key, "error": exc.message})
         raise BlobUnavailable(

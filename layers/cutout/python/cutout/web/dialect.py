@@ -55,6 +55,8 @@ class Dialect:
         to (CORS), such as `idempotency-key`.
     expose_headers: response headers its clients read, which a browser hides unless exposed.
     security_schemes: OpenAPI security schemes of its own, beside the shared ones.
+    secret_paths: path prefixes whose next segment is a secret (a public image's token):
+        the access log shows a short hash of that segment instead.
     mounts: its routers, filled by `router()` and `alias()`.
     """
 
@@ -65,6 +67,7 @@ class Dialect:
     request_headers: tuple[str, ...] = ()
     expose_headers: tuple[str, ...] = ()
     security_schemes: Mapping[str, Schema] = field(default_factory=dict)
+    secret_paths: tuple[str, ...] = ()
     mounts: list[Mount] = field(default_factory=list)
 
     def router(self, **kwargs: Any) -> APIRouter:

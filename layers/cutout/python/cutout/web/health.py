@@ -25,6 +25,9 @@ router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
 
 
+# HEAD too (a route of its own, so the spec's operation ids stay stable): uptime checkers
+# and load balancers send it; the answer is GET's without a body.
+@router.head("/health", summary="Liveness, for HEAD probes (no body)")
 @router.get("/health", summary="Liveness: the process answers (no key, not metered)")
 async def health() -> dict[str, str]:
     """Liveness: 200 `{"status": "ok"}` whenever the process answers."""
@@ -41,10 +44,13 @@ def _store_check(found: Services) -> str:
     return "ok"
 
 
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready: the model is not loaded or the store does not "
+                                   "answer; retry after Retry-After seconds."}}
+
+
+@router.head("/ready", summary="Readiness, for HEAD probes (no body)", responses=_NOT_READY)
 @router.get("/ready", summary="Readiness: model loaded and store reachable (no key, not metered)",
-            responses={503: {"description": "Not ready: the model is not loaded or "
-                                            "the store does not answer; retry after Retry-After "
-                                            "seconds."}})
+            responses=_NOT_READY)
 async def ready(request: Request) -> JSONResponse:
     """Readiness: 200 when the model is loaded and the store answers, else 503.
 

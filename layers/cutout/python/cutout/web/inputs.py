@@ -54,7 +54,7 @@ async def read_input(request: Request) -> RequestInput:
     """Parse the body by its content type; a dialect then picks its own field names.
 
     Raises BadRequest for a body that is not what its content type says (bad JSON,
-    a malformed multipart body, too many parts).
+    a malformed multipart body, too many parts, one file field sent twice).
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
@@ -66,6 +66,9 @@ async def read_input(request: Request) -> RequestInput:
         try:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
+                    if key in found.files:  # which one was meant cannot be told
+                        raise BadRequest(f"The file field {key[:100]!r} was sent more than "
+                                         "once; send one file in it.")
                     found.files[key] = Upload(
                         await value.read(), value.filename or "", value.content_type or ""
                     )

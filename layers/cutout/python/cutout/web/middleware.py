@@ -2,6 +2,7 @@
 and the metering headers (and refunds) of every metered response."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -23,16 +24,30 @@ class BodyTooLarge(Exception):
     pass
 
 
+def redacted(path: str, secret_paths: tuple[str, ...]) -> str:
+    """`path` as the access log shows it: the segment after a `secret_paths` prefix (a bearer
+    secret, such as a published image's token) replaced by `#` + 12 hex digits of its
+    SHA-256, enough to tell requests for one secret apart, useless for fetching it."""
+    for prefix in secret_paths:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            secret, slash, rest = path[len(prefix):].partition("/")
+            digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+            return f"{prefix}#{digest}{slash}{rest}"
+    return path
+
+
 class RequestContext:
     """Gives every request an id (X-Request-Id), logs it once, and caps its body.
 
     The cap answers 413 from the Content-Length header before reading anything,
-    and stops reading a chunked body as soon as it passes the limit.
+    and stops reading a chunked body as soon as it passes the limit. Paths under
+    `secret_paths` are logged with their secret hashed (`redacted`).
     """
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, secret_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_body = max_body
+        self.secret_paths = secret_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,7 +97,7 @@ class RequestContext:
                 extra={
                     "request_id": request_id,
                     "method": scope.get("method"),
-                    "path": scope.get("path"),
+                    "path": redacted(str(scope.get("path", "")), self.secret_paths),
                     "status": status["code"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     **scope["state"].get("log_fields", {}),

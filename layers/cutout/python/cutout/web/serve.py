@@ -1,9 +1,17 @@
-"""`cutout serve`: uvicorn with deadlines for receiving each request.
+"""`cutout serve`: uvicorn on the httptools (llhttp) parser, with deadlines for receiving each request.
 
-uvicorn times out idle keep-alive connections but has no limit on how long a
-client may take to send a request: one byte a second holds a connection (and
-whatever the app has buffered) forever ("slowloris"). `DeadlineH11Protocol` is
-uvicorn's h11 protocol with the two deadlines Node's http server calls
+The parser: llhttp refuses what request smuggling relies on, such as a request
+with both `Content-Length` and `Transfer-Encoding` (RFC 9112 section 6.1): it
+answers 400 and closes the connection, so nothing after the ambiguous body is
+read as a second request. h11, uvicorn's other parser, lets Transfer-Encoding
+win and answers whatever follows on the kept-alive connection. llhttp also has
+no limit of its own on a request's head, so `max_head_bytes` (16 KiB, h11's and
+Node's default) answers 431 past it.
+
+The deadlines: uvicorn times out idle keep-alive connections but has no limit
+on how long a client may take to send a request: one byte a second holds a
+connection (and whatever the app has buffered) forever ("slowloris").
+`DeadlineProtocol` adds the two deadlines Node's http server calls
 `headersTimeout` and `requestTimeout`: from a request's first byte (or the
 connection's opening), its headers must be in within `headers_timeout_seconds`
 and its whole body within `request_timeout_seconds`. A request that misses a
@@ -20,7 +28,7 @@ import json
 import logging
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from starlette.types import ASGIApp
 
@@ -33,27 +41,45 @@ log = logging.getLogger("cutout.access")
 LINGER_SECONDS = 2.0
 
 
-class DeadlineH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, plus header and request receive deadlines (seconds)."""
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus header and request receive deadlines (seconds) and
+    a bound on a request's head (bytes)."""
 
     headers_timeout_seconds: float = 10.0
     request_timeout_seconds: float = 60.0
+    max_head_bytes: int = 16 * 1024
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadlines: list[asyncio.TimerHandle] = []
         self._headers_deadline: asyncio.TimerHandle | None = None
         self._lingering = False
+        self._head_bytes, self._head_tail = 0, b""
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
-            return  # answered 408: drop the rest
+            return  # answered 408 or 431: drop the rest
         cycle = self.cycle
-        if (cycle is None or cycle.response_complete) and data and not self._deadlines:
+        waiting = cycle is None or cycle.response_complete
+        if waiting and data and not self._deadlines:
             self._arm(headers=True)  # the first byte of a new request on a kept-alive connection
+        if self._headers_deadline is not None and self._head_too_large(data):
+            self._refuse(431, "Request Header Fields Too Large",
+                         f"The request's headers are larger than {self.max_head_bytes} bytes.",
+                         active=False)
+            return
         super().data_received(data)
         self._update()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Count the bytes of `data` that belong to the request's head (up to its blank line,
+        which may straddle two reads); True once they pass `max_head_bytes`."""
+        window = self._head_tail + data
+        end = window.find(b"\r\n\r\n")
+        self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._head_tail))
+        self._head_tail = window[-3:]
+        return self._head_bytes > self.max_head_bytes
 
     def on_response_complete(self) -> None:
         self._disarm()  # the keep-alive timeout guards the connection until the next request
@@ -73,6 +99,7 @@ class DeadlineH11Protocol(H11Protocol):
         if self._headers_deadline is not None:
             self._headers_deadline.cancel()
             self._headers_deadline = None
+            self._head_bytes, self._head_tail = 0, b""
         if not cycle.more_body:  # the whole body is in
             self._disarm()
 
@@ -89,34 +116,41 @@ class DeadlineH11Protocol(H11Protocol):
         for handle in self._deadlines:
             handle.cancel()
         self._deadlines, self._headers_deadline = [], None
+        self._head_bytes, self._head_tail = 0, b""
 
     def _timed_out(self, part: str, seconds: float) -> None:
-        self._disarm()
         cycle = self.cycle
         active = cycle is not None and not cycle.response_complete
         if self.transport.is_closing() or (active and cycle.response_started):
+            self._disarm()
             return
-        body = json.dumps({"detail": f"Request timeout: the {part} did not arrive within "
-                                     f"{seconds:g} seconds."}).encode()
-        self.transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        if active:
-            cycle.response_started = cycle.disconnected = True  # the app's own answer is dropped
-            cycle.message_event.set()  # and its receive() sees the disconnect
+        self._refuse(408, "Request Timeout", f"Request timeout: the {part} did not arrive "
+                     f"within {seconds:g} seconds.", active=active)
         log.info("request timeout", extra={"part": part, "seconds": seconds,
                                            "client": "%s:%d" % self.client if self.client else None})
+
+    def _refuse(self, status: int, phrase: str, detail: str, *, active: bool) -> None:
+        """Answer `status` with `{"detail": ...}`, then close the connection (lingering)."""
+        self._disarm()
+        body = json.dumps({"detail": detail}).encode()
+        self.transport.write(
+            f"HTTP/1.1 {status} {phrase}\r\n".encode() + b"content-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        cycle = self.cycle
+        if active and cycle is not None:
+            cycle.response_started = cycle.disconnected = True  # the app's own answer is dropped
+            cycle.message_event.set()  # and its receive() sees the disconnect
         self._lingering = True
         if self.transport.can_write_eof():
-            self.transport.write_eof()  # FIN after the 408; keep reading, then close
+            self.transport.write_eof()  # FIN after the answer; keep reading, then close
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:
             self.transport.close()
 
 
-def protocol(cfg: Settings) -> type[DeadlineH11Protocol]:
-    """DeadlineH11Protocol with the configured deadlines."""
-    return type("DeadlineH11Protocol", (DeadlineH11Protocol,), {
+def protocol(cfg: Settings) -> type[DeadlineProtocol]:
+    """DeadlineProtocol with the configured deadlines."""
+    return type("DeadlineProtocol", (DeadlineProtocol,), {
         "headers_timeout_seconds": cfg.headers_timeout_seconds,
         "request_timeout_seconds": cfg.request_timeout_seconds,
     })
@@ -125,4 +159,6 @@ def protocol(cfg: Settings) -> type[DeadlineH11Protocol]:
 def config(app: ASGIApp, cfg: Settings, host: str, port: int) -> uvicorn.Config:
     """The uvicorn configuration `cutout serve` runs: the app behind the deadline protocol."""
     return uvicorn.Config(app, host=host, port=port, http=protocol(cfg), log_config=None,
-                          access_log=False)
+                          access_log=False,
+                          # X-Forwarded-* are the app's (web/origin.py: CUTOUT_TRUSTED_PROXIES)
+                          proxy_headers=False)

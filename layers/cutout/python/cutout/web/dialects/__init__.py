@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..dialect import Dialect
-from . import adobe, api4ai, azure, imgproc, removebg
+from . import adobe, adobe_v1, api4ai, azure, imgproc, removebg
 
 DIALECTS: tuple[Dialect, ...] = (api4ai.DIALECT, removebg.DIALECT, azure.DIALECT, adobe.DIALECT,
-                                 imgproc.DIALECT)
+                                 imgproc.DIALECT, adobe_v1.DIALECT)
 
 
 def too_large_body(message: str) -> dict[str, Any]:

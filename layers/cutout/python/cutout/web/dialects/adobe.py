@@ -25,8 +25,10 @@ from ...accounts.keys import MissingKey
 from ...accounts.ratelimit import QuotaExceeded, RateLimited
 from ...engine import formats, images
 from ...errors import AccessError, CutoutError, InputError, NotFound, Unavailable
-from ...jobs import JobOptions
+from ...jobs import Job, JobOptions
+from ...jobs.submit import fingerprint
 from .. import openapi as oa
+from .. import origin
 from ..auth import authenticate
 from ..dialect import Dialect
 from ..errors import headers_of, shown, status_of
@@ -248,7 +250,9 @@ POST_OPERATION = oa.operation(
         400: oa.json(ERROR, "Malformed body, another content type, or an upload that is not an "
                      "image (or over the limits).", example={
                          "error_code": "invalid_json", "message": "Request body is not valid JSON."}),
-        422: oa.json(ERROR, "Invalid fields (`errors` lists them when there are several).",
+        422: oa.json(ERROR, "Invalid fields (`errors` lists them when there are several), or an "
+                     "Idempotency-Key already used for another request "
+                     "(`idempotency_key_reused`).",
                      example={"error_code": "validation_error",
                               "message": "trim must be true or false."}),
         **oa.refusals(ERROR, 401, 403, 429, 503, descriptions={
@@ -310,7 +314,7 @@ async def _body(request: Request) -> tuple[Any, bytes | None]:
 
 def _accepted(request: Request, job_id: str, replayed: bool = False) -> JSONResponse:
     """Adobe's 202; a replay of an Idempotency-Key charged nothing and says so."""
-    status_url = f"{str(request.base_url).rstrip('/')}/v2/status/{job_id}"
+    status_url = origin.url_for(request, "adobe_v2_status", job_id=job_id)
     headers = {"X-Credits-Charged": "0"} if replayed else None
     return JSONResponse({"jobId": job_id, "statusUrl": status_url}, status_code=202, headers=headers)
 
@@ -321,6 +325,7 @@ async def remove_background(request: Request) -> JSONResponse:
     found = services(request)
     jobs = found.jobs
     caller = await authenticate(request)
+    base = origin.base_url(request)  # an untrusted Host is refused before anything is charged
     body, upload = await _body(request)
     options, source_url, upload_id, callback_url = translate(body, uploaded=upload is not None)
     if callback_url and not found.settings.webhook_secret:
@@ -330,7 +335,9 @@ async def remove_background(request: Request) -> JSONResponse:
     if upload is not None:  # an image that is not one, or too large: 400 before any charge
         header = images.read_header(upload, found.meter.limits)
     key = request.headers.get("idempotency-key", "").strip()
-    job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key)
+    sent = fingerprint({"options": options.as_dict(), "source": source_url,
+                        "upload_id": upload_id, "callback": callback_url}, upload)
+    job_id, existing = await run_in_threadpool(jobs.reserve, caller.account.id, key, sent)
     if existing is not None:
         return _accepted(request, existing.job_id, replayed=True)
     # Charged now, so an account over its limit hears it at once; a URL's (or a
@@ -344,7 +351,7 @@ async def remove_background(request: Request) -> JSONResponse:
                             charge=ticket.charge if ticket else None,
                             callback_url=callback_url, header=header,
                             mp_per_minute=None if header else caller.account.mp_per_minute,
-                            base_url=str(request.base_url).rstrip("/")))
+                            base_url=base, fingerprint=sent))
     if not created:  # the same Idempotency-Key raced us: the first job stands, this is free
         await refund(request)
     return _accepted(request, job.job_id)
@@ -356,17 +363,25 @@ async def new_upload(request: Request) -> JSONResponse:
     jobs = services(request).jobs
     caller = await authenticate(request)
     upload_id, url = await run_in_threadpool(jobs.upload_url, caller.account.id,
-                                             str(request.base_url).rstrip("/"))
+                                             origin.base_url(request))
     return JSONResponse({"uploadId": upload_id, "uploadUrl": url, "method": "PUT",
                          "expiresIn": jobs.cfg.result_url_ttl}, status_code=201)
 
 
-@router.get("/v2/status/{job_id}", **STATUS_OPERATION)
+@router.get("/v2/status/{job_id}", name="adobe_v2_status", **STATUS_OPERATION)
 async def status(request: Request, job_id: str) -> JSONResponse:
     """The job's status; once succeeded, result.outputs[0].destination.url (expiring)."""
-    jobs = services(request).jobs
+    job = await callers_job(request, job_id)
+    return JSONResponse(job.status_document(services(request).jobs.result_url(job)))
+
+
+async def callers_job(request: Request, job_id: str) -> Job:
+    """The caller's job `job_id` (both Adobe versions' status routes).
+
+    Raises: AccessError (no key, or a bad one); NotFound `unknown_job_id` (no such job, or
+    another account's: the two are not told apart)."""
     caller = await authenticate(request)
-    job = await run_in_threadpool(jobs.get, job_id, caller.account.id)
+    job = await run_in_threadpool(services(request).jobs.get, job_id, caller.account.id)
     if job is None:
         raise NotFound(f"No job {shown(job_id)} for this account.", code="unknown_job_id")
-    return JSONResponse(job.status_document(jobs.result_url(job)))
+    return job

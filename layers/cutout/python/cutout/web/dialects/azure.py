@@ -25,7 +25,7 @@ from .. import openapi as oa
 from ..auth import authenticate
 from ..dialect import Dialect
 from ..errors import headers_of, status_of
-from ..inputs import BadRequest, RequestInput, download, read_input
+from ..inputs import RAW_TYPES, BadRequest, RequestInput, download, read_input
 from ..processing import cut, services, uncertainty_header
 
 API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview")  # the versions that have :segment
@@ -108,8 +108,10 @@ router = DIALECT.router(prefix="/computervision", tags=["azure"])
 
 
 async def _image(request: Request, found: RequestInput) -> bytes:
-    """The image bytes, whichever of Azure's body shapes carried them; none, or zero bytes, is
-    Azure's InvalidImageSize."""
+    """The image bytes, whichever of Azure's body shapes carried them. A body with no image in it
+    (JSON without `url`, such as `{}`, or a form without a file) is InvalidImageUrl, saying
+    what to send; zero bytes of image (an empty image or octet-stream body) are Azure's
+    InvalidImageSize."""
     settings = services(request).settings
     data = b""
     url = found.fields.get("url", "").strip()
@@ -119,6 +121,10 @@ async def _image(request: Request, found: RequestInput) -> bytes:
         data = next(iter(found.files.values())).data
     elif url:
         data = (await download(url, settings)).data
+    elif not request.headers.get("content-type", "").lower().startswith(RAW_TYPES):
+        raise AzureError("The request has no image: send its bytes (Content-Type "
+                         "application/octet-stream or image/*), or JSON {\"url\": \"https://...\"}.",
+                         "InvalidImageUrl")
     if not data:
         raise AzureError("The image size is not allowed to be zero or larger than "
                          f"{settings.max_bytes} bytes.", "InvalidImageSize")

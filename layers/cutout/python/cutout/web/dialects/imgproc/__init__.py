@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from ....engine import images
 from ....imagelib import ImageLibrary
 from ....stores import ImageRecord
+from ... import origin
 from ...dialect import Dialect
 from ...processing import services
 from . import bodies
@@ -38,11 +39,14 @@ def too_large(message: str) -> dict[str, Any]:
     return {"type": "result_too_large", "status": 413, "message": message}
 
 
+PUBLIC_PREFIX = "/v1/public/images"
 DIALECT = Dialect("IMG Processing", render=bodies.render, too_large=too_large,
-                  expose_headers=(USAGE_HEADER,))
+                  expose_headers=(USAGE_HEADER,),
+                  # the token of a published image's URL is its only key: never logged
+                  secret_paths=(PUBLIC_PREFIX + "/",))
 # The key (`x-api-key`) is declared per route in spec.py (the shared ApiKey scheme).
 router = DIALECT.router(prefix=PREFIX, tags=["IMG Processing"])
-public_router = DIALECT.router(prefix="/v1/public/images", tags=["IMG Processing"])
+public_router = DIALECT.router(prefix=PUBLIC_PREFIX, tags=["IMG Processing"])
 
 
 def library(request: Request) -> ImageLibrary:
@@ -55,7 +59,7 @@ def limits(request: Request) -> images.Limits:
 
 
 def image_object(request: Request, record: ImageRecord) -> dict[str, Any]:
-    url = str(request.url_for("public_image", token=record.token)) if record.token else None
+    url = origin.url_for(request, "public_image", token=record.token) if record.token else None
     return {"id": record.id, "name": record.name, "url": url, "width": record.width,
             "height": record.height, "format": record.format, "size": record.size,
             "created_at": record.created_at}

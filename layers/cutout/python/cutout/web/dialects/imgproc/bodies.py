@@ -8,12 +8,13 @@ for validation, which the SDK's IMGProcessingAPIError reads.
 """
 from __future__ import annotations
 
+import unicodedata
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any, Iterator, Literal, TypeVar
+from typing import Annotated, Any, Iterator, Literal, TypeVar
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ....engine import colors, imageops
 from ....errors import AccessError, CutoutError, ImageTooLarge, InputError, InvalidImage, InvalidOption
@@ -21,8 +22,33 @@ from ... import errors as web_errors
 from ...inputs import BadRequest, parse_json
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # IMG Processing's upload limit
-Name = Field(default=None, min_length=1, max_length=30,
-             description="Name of the new image (1-30 characters); default: the source's name.")
+MAX_NAME = 30
+# Characters that show nothing on their own: spaces and separators (Z*), format characters
+# (Cf: zero-width space, joiners, BOM), combining marks without a base (Mn, Me), and the
+# blank letters of Hangul and Braille and the Mongolian vowel separator.
+INVISIBLE_CATEGORIES = ("Zs", "Zl", "Zp", "Cf", "Mn", "Me")
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+
+
+def clean_name(value: Any) -> Any:
+    """An image name as stored: NFC (the same visible name typed as NFC or NFD gets the same
+    verdict and the same length), stripped; raises ValueError for control characters and
+    for names with nothing visible. Length is checked after this (1-30 characters)."""
+    if not isinstance(value, str):
+        return value
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        return name  # the length rule answers
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ValueError("must not contain control characters")
+    if all(unicodedata.category(c) in INVISIBLE_CATEGORIES or c in BLANK_LETTERS for c in name):
+        raise ValueError(f"must be 1 to {MAX_NAME} visible characters")
+    return name
+
+
+NameText = Annotated[str, BeforeValidator(clean_name), Field(min_length=1, max_length=MAX_NAME)]
+Name = Field(default=None, description="Name of the new image (1-30 characters); default: the "
+                                       "source's name.")
 Side = Field(default=None, ge=1, le=imageops.MAX_SIDE)
 
 
@@ -47,12 +73,12 @@ class Body(BaseModel):
 
 
 class CreateFromUrl(Body):
-    name: str = Field(min_length=1, max_length=30)
+    name: NameText
     url: str = Field(min_length=1, max_length=2048)
 
 
 class Named(Body):
-    name: str | None = Name
+    name: NameText | None = Name
 
 
 class Convert(Named):
@@ -86,13 +112,16 @@ class Mirror(Named):
 
 
 class Blur(Named):
-    sigma: float = Field(ge=0.3, le=imageops.MAX_SIGMA)
+    sigma: float = Field(default=20, ge=0.3, le=imageops.MAX_SIGMA,
+                         description="The Gaussian's standard deviation in px; default 20 (IMG "
+                                     "Processing's).")
 
 
 class Modulate(Named):
     brightness: float | None = Field(default=None, ge=0, le=100)
     saturation: float | None = Field(default=None, ge=0, le=100)
-    hue: float | None = None
+    hue: int | None = Field(default=None, description="Degrees, a whole number (IMG Processing "
+                                                       "refuses a fractional hue).")
     lightness: float | None = Field(default=None, ge=-255, le=255)
 
 
@@ -107,6 +136,8 @@ class Watermarks(Named):
 
 
 M = TypeVar("M", bound=Body)
+SEND_JSON = ("Send a JSON object with Content-Type: application/json (`{}` when no field is "
+             "needed); images are uploaded as multipart/form-data to /v1/images/upload.")
 
 
 def parse(model: type[M], raw: bytes) -> M:
@@ -114,9 +145,9 @@ def parse(model: type[M], raw: bytes) -> M:
     try:
         data = parse_json(raw or b"{}")  # not JSON, or nested too deeply
     except BadRequest as exc:
-        raise Invalid([f"body: {exc.message}"]) from None
+        raise Invalid([f"body: {exc.message} {SEND_JSON}"]) from None
     if not isinstance(data, dict):
-        raise Invalid(["body: must be a JSON object"])
+        raise Invalid([f"body: must be a JSON object. {SEND_JSON}"])
     try:
         return model.model_validate({k: v for k, v in data.items() if v is not None})
     except ValidationError as exc:
@@ -144,24 +175,41 @@ def invalid_fields(fields: str) -> Iterator[None]:
 
 
 def check_name(name: str | None) -> str:
-    if name is None or not 1 <= len(name.strip()) <= 30:
-        raise Invalid(["name: must be 1 to 30 characters"])
-    return name.strip()
+    """A multipart upload's `name`, as `clean_name` and the bodies' length rule say; raises
+    Invalid."""
+    try:
+        cleaned = clean_name(name)
+    except ValueError as exc:
+        raise Invalid([f"name: {exc}"]) from None
+    if not isinstance(cleaned, str) or not 1 <= len(cleaned) <= MAX_NAME:
+        raise Invalid([f"name: must be 1 to {MAX_NAME} characters"])
+    return cleaned
 
 
 # --- errors ----------------------------------------------------------------------------
 
 # Cutout's statuses -> the ones IMG Processing uses (its SDK knows 400/401/403/404/422/429):
 # a missing or unknown key is 401, a revoked key or spent monthly credits 403.
-AUTHENTICATION = ("missing_api_key", "invalid_api_key")
+AUTHENTICATION = ("missing_api_key", "invalid_api_key", "conflicting_api_keys")
+# IMG Processing's problem types are URLs of its error pages; the two its SDK's README and
+# tests show are `.../errors/validation-error` ("Validation Error", 422: bad fields, and an
+# upload that is not an image) and `.../errors/not-found` ("Not Found", 404). Every other
+# status gets the same pattern from its HTTP phrase (`.../errors/too-many-requests`).
+ERRORS_URL = "https://docs.img-processing.com/errors/"
+VALIDATION = ("validation-error", "Validation Error")
+
+
+def validation(exc: CutoutError) -> bool:
+    """A refusal IMG Processing answers as a validation error (422, `errors` listing why)."""
+    return isinstance(exc, (Invalid, InvalidOption, InvalidImage))
 
 
 def status_of(exc: CutoutError) -> int:
-    """Cutout's status (web/errors.py), reshaped: an image over the limits 400, 402 -> 403,
-    an unknown key 401, an undecodable image or an unsupported endpoint 422."""
+    """Cutout's status (web/errors.py), reshaped: a validation error 422, an image over the
+    limits 400, 402 -> 403, an unknown key 401, an unsupported endpoint 422."""
     if isinstance(exc, AccessError) and exc.code in AUTHENTICATION:
         return 401
-    if isinstance(exc, (InvalidImage, Unsupported)):
+    if validation(exc) or isinstance(exc, Unsupported):
         return 422
     if isinstance(exc, ImageTooLarge):
         return 400
@@ -170,17 +218,21 @@ def status_of(exc: CutoutError) -> int:
 
 
 def render(exc: CutoutError) -> JSONResponse:
-    """Any refusal in IMG Processing's shape, with the error's own headers (rate limits).
+    """Any refusal in IMG Processing's shape `{type, error, status, message, errors?}`, plus
+    Cutout's own `code`, with the error's own headers (rate limits).
 
     An engine InvalidOption (a value only the operation itself can refuse: a hue of
-    1e400, a WebP wider than 16383 px) is a `validation_error` like any bad parameter."""
+    1e400, a WebP wider than 16383 px) and an upload that is not an image are validation
+    errors like any bad parameter."""
     status = status_of(exc)
+    phrase = HTTPStatus(status).phrase
+    slug, title = VALIDATION if validation(exc) else (phrase.lower().replace(" ", "-"), phrase)
     code = "validation_error" if isinstance(exc, InvalidOption) else exc.code
-    body: dict[str, Any] = {"type": code, "error": HTTPStatus(status).phrase,
-                            "status": status, "message": exc.message}
+    body: dict[str, Any] = {"type": ERRORS_URL + slug, "error": title, "status": status,
+                            "message": exc.message, "code": code}
     if isinstance(exc, Invalid):
         body["errors"] = exc.errors
-    elif isinstance(exc, InvalidOption):
+    elif validation(exc):
         body["errors"] = [exc.message]
     return JSONResponse(body, status_code=status, headers=web_errors.headers_of(exc))
 

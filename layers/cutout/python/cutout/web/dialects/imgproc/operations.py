@@ -188,7 +188,7 @@ async def remove_background(request: Request) -> Response:
 
 @router.post("/{image_id}/watermark", status_code=201, **spec.operation(
     "Lay up to 5 of your other images over this one", p.Watermarks,
-    {"watermarks": [{"id": "image_01jd5x2m3k8qz4w7t9v6r5p3n3", "left": 20, "top": 20}]}))
+    {"watermarks": [{"id": "image_0Vd8FKhB7IYFJsAP89l5p1K0", "left": 20, "top": 20}]}))
 async def watermark(request: Request) -> Response:
     """Lay up to 5 of your other images over this one at (left, top) px."""
     png_level = services(request).meter.png_level

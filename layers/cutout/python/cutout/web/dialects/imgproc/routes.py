@@ -13,7 +13,7 @@ from .... import fetch, imagelib
 from ....engine import formats, images
 from ....errors import FetchError, FileTooLarge
 from ....stores import ImageRecord
-from ... import delivery
+from ... import delivery, origin
 from ...auth import Caller, authenticate
 from ...processing import run, services
 from . import bodies as p
@@ -111,7 +111,7 @@ async def list_images(request: Request) -> Response:
         raise p.Invalid(["from: must be an image id (image_...)"])
     take = int(raw_take)
     page = await run_in_threadpool(library(request).page, caller.account.id, take, start)
-    base = str(request.url_for("list_images"))
+    base = origin.url_for(request, "list_images")
 
     def link(cursor: str | None) -> str | None:
         return f"{base}?{urlencode({'take': take, 'from': cursor})}" if cursor else None
@@ -140,7 +140,7 @@ def file_response(request: Request, record: ImageRecord, expires_in: int,
     after `expires_in` seconds (presigned S3, or the app's own signed /v1/blobs URL)."""
     lib = library(request)
     if not delivery.fits_inline(record.size, services(request).settings.max_response_bytes):
-        url = lib.blobs.url(imagelib.blob_key(record.id), expires_in, str(request.base_url))
+        url = lib.blobs.url(imagelib.blob_key(record.id), expires_in, origin.base_url(request))
         return RedirectResponse(url, status_code=307, headers=headers)
     return Response(lib.read(record), media_type=formats.mime_of(record.format), headers=headers)
 

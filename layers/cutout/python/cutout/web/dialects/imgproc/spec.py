@@ -19,12 +19,14 @@ from . import bodies as p
 
 Schema = dict[str, Any]
 
-IMAGE_ID_PATTERN = f"^{imagelib.ID_PREFIX}[{imagelib.ALPHABET}]{{26}}$"
-IMAGE_ID: Schema = {"type": "string", "pattern": IMAGE_ID_PATTERN,
-                    "example": "image_01jd5x2m3k8qz4w7t9v6r5p3n2"}
+# IMG Processing's shape (`image_` + 24 alphanumerics), or Cutout's earlier ids (26 characters
+# of Crockford base32), which stay valid.
+IMAGE_ID_PATTERN = f"^{imagelib.ID_PREFIX}([0-9A-Za-z]{{24}}|[0-9a-z]{{26}})$"
+EXAMPLE_ID = "image_0Vd8FKhB7IYFJsAP89l5p1Jz"
+IMAGE_ID: Schema = {"type": "string", "pattern": IMAGE_ID_PATTERN, "example": EXAMPLE_ID}
 
 IMAGE_EXAMPLE = {
-    "id": "image_01jd5x2m3k8qz4w7t9v6r5p3n2", "name": "product", "url": None,
+    "id": EXAMPLE_ID, "name": "product", "url": None,
     "width": 1200, "height": 800, "format": "png", "size": 482113,
     "created_at": "2026-11-30T03:00:00.000Z",
 }
@@ -47,11 +49,14 @@ PAGE = oa.schema("ImgProcessingImagePage", {
     "description": "A page of image objects, newest first; `links` carry the cursors.",
 })
 ERROR = oa.schema("ImgProcessingError", {
-    **oa.obj(["type", "error", "status", "message"], type=oa.STRING, error=oa.STRING,
+    **oa.obj(["type", "error", "status", "message", "code"], type=oa.STRING, error=oa.STRING,
              status=oa.INTEGER, message=oa.STRING,
              errors={"type": "array", "items": oa.STRING,
-                     "description": "Every problem found, for validation errors."}),
-    "description": "IMG Processing's error: `type` a code (README), `error` the status phrase.",
+                     "description": "Every problem found, for validation errors."},
+             code={"type": "string", "description": "Cutout's error code (README)."}),
+    "description": "IMG Processing's error: `type` the URL of its kind "
+                   "(`https://docs.img-processing.com/errors/validation-error`), `error` its "
+                   "title, and Cutout's own `code`.",
 })
 
 USAGE = {"X-Image-Processing-Usage": oa.header(
@@ -65,19 +70,19 @@ UNAVAILABLE = {"Retry-After": oa.header("Seconds to wait before trying again.")}
 def error(status: int, code: str, message: str, description: str, *,
           headers: Mapping[str, Schema] | None = None, errors: list[str] | None = None) -> Schema:
     """A refusal in IMG Processing's shape, with an example of `code`."""
-    example: Schema = {"type": code, "error": HTTPStatus(status).phrase, "status": status,
-                       "message": message}
+    phrase = HTTPStatus(status).phrase
+    slug, title = p.VALIDATION if code in ("validation_error", "invalid_image") else \
+        (phrase.lower().replace(" ", "-"), phrase)
+    example: Schema = {"type": p.ERRORS_URL + slug, "error": title, "status": status,
+                       "message": message, "code": code}
     if errors:
         example["errors"] = errors
     return oa.json(ERROR, description, headers=headers, example=example)
 
 
-NOT_FOUND = error(404, "not_found", "Image image_01jd5x2m3k8qz4w7t9v6r5p3n2 not found.",
+NOT_FOUND = error(404, "not_found", f"Image {EXAMPLE_ID} not found.",
                   "No such image for this key's account (another account's looks the same).",
                   headers=READ_HEADERS)
-INVALID_IMAGE = error(422, "invalid_image", "The image could not be decoded.",
-                      "The image is not one Cutout can decode.", headers=READ_HEADERS)
-
 
 def refusals(*, metered: bool) -> dict[int, Schema]:
     """401 403 (429) 503: the key and account refusals; 429 only where the window is charged."""
@@ -102,10 +107,15 @@ def refusals(*, metered: bool) -> dict[int, Schema]:
     return out
 
 
-def bad_request(errors: list[str], description: str) -> Schema:
-    """400 `validation_error` (other 400 codes are named in `description`)."""
-    return error(400, "validation_error", "The request is not valid.", description,
+def invalid(errors: list[str], description: str) -> Schema:
+    """422 `validation_error`: every problem in `errors`; or the image is not one (`invalid_image`)."""
+    return error(422, "validation_error", "The request is not valid.", description,
                  headers=READ_HEADERS, errors=errors)
+
+
+def bad_request(code: str, message: str, description: str) -> Schema:
+    """400: a refusal that is not a validation error (named in `description`)."""
+    return error(400, code, message, description, headers=READ_HEADERS)
 
 
 def image_id_parameter() -> Schema:
@@ -128,10 +138,11 @@ UPLOAD = oa.operation(
                                            "stored as PNG), at most 20 MB."})),
     responses={
         201: created(),
-        400: bad_request(["name: must be 1 to 30 characters"],
-                         "A missing or bad field (`validation_error`), or a file over 20 MB "
-                         "(`image_too_large`)."),
-        422: INVALID_IMAGE,
+        400: bad_request("image_too_large", "The image is larger than 20971520 bytes (20 MB).",
+                         "A file over 20 MB (`image_too_large`)."),
+        422: invalid(["name: must be 1 to 30 characters"],
+                     "A missing or bad field (`validation_error`), or a file that is not an "
+                     "image (`invalid_image`)."),
         **refusals(metered=True),
     },
 )
@@ -145,11 +156,13 @@ CREATE_FROM_URL = oa.operation(
                                     "url": "https://example-bucket.s3.amazonaws.com/product.jpg"}}),
     responses={
         201: created(),
-        400: bad_request(["url: Field required"],
-                         "A bad body (`validation_error`), a URL that cannot be fetched "
-                         "(`fetch_failed`) or is not on CUTOUT_IMAGE_SOURCE_HOSTS "
-                         "(`source_not_allowed`), or a file over 20 MB (`image_too_large`)."),
-        422: INVALID_IMAGE,
+        400: bad_request("fetch_failed", "Image download failed: HTTP 404 from example.com.",
+                         "A URL that cannot be fetched (`fetch_failed`) or is not on "
+                         "CUTOUT_IMAGE_SOURCE_HOSTS (`source_not_allowed`), or a file over 20 MB "
+                         "(`image_too_large`)."),
+        422: invalid(["url: Field required"],
+                     "A bad body (`validation_error`), or a file that is not an image "
+                     "(`invalid_image`)."),
         **refusals(metered=True),
     },
 )
@@ -167,9 +180,12 @@ LIST = oa.operation(
                      example={"data": [IMAGE_EXAMPLE], "links": {
                          "previous": None,
                          "next": "https://api.example.com/v1/images?take=1&from="
-                                 "image_01jd5x2k0000000000000000"}}),
-        400: bad_request(["take: must be an integer from 1 to 100"],
-                         "`take` or `from` out of range."),
+                                 "image_0Vd8F000000000000000000"}}),
+        400: bad_request("untrusted_host", "The Host header 'evil.example' is not one this "
+                         "server builds URLs from.", "A Host the links cannot be built from "
+                         "(`untrusted_host`: see CUTOUT_PUBLIC_BASE_URL)."),
+        422: invalid(["take: must be an integer from 1 to 100"],
+                     "`take` or `from` out of range."),
         **refusals(metered=False),
     },
 )
@@ -241,10 +257,9 @@ def operation(summary: str, model: type[p.Body], example: Schema, *,
         body=oa.body(json=p.json_schema(model), required=False, examples={"json": example}),
         responses={
             201: created(),
-            400: bad_request(errors or ["body: not valid JSON"],
-                             "A body that does not match the operation (`validation_error`, "
-                             "every problem in `errors`)."),
             404: NOT_FOUND,
-            422: INVALID_IMAGE,
+            422: invalid(errors or ["body: not valid JSON"],
+                         "A body that does not match the operation (`validation_error`, "
+                         "every problem in `errors`)."),
             **refusals(metered=True),
         })
