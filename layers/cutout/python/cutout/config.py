@@ -20,6 +20,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Callable
 
+from . import numerals
+
 MIB = 1024 * 1024
 GROUPS = ("model", "limits", "fetch", "logs", "serving", "accounts", "results", "s3", "images", "jobs", "web")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -48,8 +50,9 @@ def _text(raw: str) -> str:
 
 
 def _number(kind: type) -> Callable[[str], Any]:
+    """int or float from ASCII digits only (numerals.py), as every other number Cutout reads."""
     def parse(raw: str) -> Any:
-        return kind(raw.strip())
+        return numerals.integer(raw.strip(), signed=True) if kind is int else numerals.decimal(raw.strip())
     parse.__name__ = kind.__name__
     return parse
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..numerals import integer, is_integer
 from .auth import close_slot, open_slot
 
 log = logging.getLogger("cutout.access")
@@ -67,7 +68,7 @@ class RequestContext:
 
         try:
             declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body:
+            if is_integer(declared) and integer(declared) > self.max_body:
                 await self._too_large(send_with_id)
             else:
                 try:

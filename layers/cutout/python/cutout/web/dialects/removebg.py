@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from ... import numerals
 from ...engine import colors, formats, geometry, images, pipeline, tiers
 from ...errors import (AccessError, CutoutError, FetchError, FileTooLarge, ImageTooLarge, InputError,
                        InvalidImage, InvalidOption)
@@ -160,7 +161,7 @@ def _shadow(fields: dict[str, str]) -> tuple[bool, float]:
     if not raw:
         return shadow, 0.5
     try:
-        opacity = float(raw)
+        opacity = numerals.decimal(raw)
     except ValueError:
         opacity = -1.0
     if not 0.0 <= opacity <= 100.0:

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from .... import fetch, imagelib
+from .... import fetch, imagelib, numerals
 from ....engine import formats, images
 from ....errors import FetchError, FileTooLarge
 from ....stores import ImageRecord
@@ -105,11 +105,11 @@ async def list_images(request: Request) -> Response:
     query = {k: v for k, v in request.query_params.items() if v not in ("", "undefined")}
     raw_take = query.get("take", "10")
     start = query.get("from")
-    if not (raw_take.isascii() and raw_take.isdigit()) or not 1 <= int(raw_take) <= 100:
+    take = numerals.integer(raw_take) if numerals.is_integer(raw_take) else 0
+    if not 1 <= take <= 100:
         raise p.Invalid(["take: must be an integer from 1 to 100"])
     if start is not None and not start.startswith(imagelib.ID_PREFIX):
         raise p.Invalid(["from: must be an image id (image_...)"])
-    take = int(raw_take)
     page = await run_in_threadpool(library(request).page, caller.account.id, take, start)
     base = str(request.url_for("list_images"))
 
