@@ -100,6 +100,7 @@ class Settings:
     fetch_timeout: float = setting(10.0, "CUTOUT_FETCH_TIMEOUT", "fetch")  # seconds
     fetch_max_redirects: int = setting(3, "CUTOUT_FETCH_MAX_REDIRECTS", "fetch")
     fetch_allow_hosts: tuple[str, ...] = setting((), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch")
+    fetch_downloads_per_key: int = setting(4, "CUTOUT_FETCH_DOWNLOADS_PER_KEY", "fetch")  # at once; more: 429
     # --- logs -------------------------------------------------------------------------
     log_level: str = setting("INFO", "CUTOUT_LOG_LEVEL", "logs")
     # --- serving: `cutout serve` receive deadlines (web/serve.py), memory (engine/workload.py) --

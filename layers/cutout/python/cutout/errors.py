@@ -20,7 +20,8 @@ CutoutError                  code (stable, machine-readable), message, headers
 │   ├── MissingKey, InvalidApiKey, RevokedKey                              (accounts/keys.py)
 │   ├── QuotaExceeded                                                      (accounts/ratelimit.py)
 │   ├── RateLimited          retryable: the minute's window frees up       (accounts/ratelimit.py)
-│   │   └── HeavierThanThePlan  not retryable: the image alone outweighs the minute
+│   │   ├── HeavierThanThePlan  not retryable: the image alone outweighs the minute
+│   │   └── TooManyDownloads    a key's URL downloads at once are at their bound  (web/inputs.py)
 │   └── RateLimitedAtProcessing  a job's real size found no room: failed, not retried
 │                                                                          (jobs/topup.py)
 ├── NotFound                 no such object

@@ -19,6 +19,7 @@ from . import blob_routes, health, openapi
 from .auth import Access
 from .cors import add_cors
 from .dialects import DIALECTS
+from .inputs import Downloads
 from .middleware import MeteringHeaders, RequestContext
 from .page import add_page
 
@@ -38,6 +39,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
     app.state.services = found
+    app.state.downloads = Downloads.of(cfg)  # URL inputs: their own threads, a bound per key
     app.state.access = Access(found.accounts, found.proxy_secret,
                               # fails fast on a bad plan name
                               found.accounts.anonymous(cfg.anonymous_plan) if cfg.allow_anonymous

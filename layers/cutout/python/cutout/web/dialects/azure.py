@@ -118,7 +118,7 @@ async def _image(request: Request, found: RequestInput) -> bytes:
     elif found.files:
         data = next(iter(found.files.values())).data
     elif url:
-        data = (await download(url, settings)).data
+        data = (await download(request, url)).data
     if not data:
         raise AzureError("The image size is not allowed to be zero or larger than "
                          f"{settings.max_bytes} bytes.", "InvalidImageSize")

@@ -255,7 +255,7 @@ async def _bytes(request: Request, found: RequestInput, name: str) -> bytes:
         return found.files[name].data
     value = found.fields[name].strip()
     if name.endswith("_url"):
-        return (await download(value, services(request).settings)).data
+        return (await download(request, value)).data
     if name.endswith("_b64"):
         return decode_base64(value)
     return value.encode("latin-1", "replace")  # a file sent as a plain text field
