@@ -27,6 +27,8 @@ SAMPLES = {
     "CUTOUT_REQUEST_TIMEOUT_SECONDS": ("request_timeout_seconds", 20.0),
     "CUTOUT_MAX_CONCURRENT_CUTS": ("max_concurrent_cuts", 4),
     "CUTOUT_TRIM_IDLE_SECONDS": ("trim_idle_seconds", -1.0),
+    "CUTOUT_MAX_QUEUE_SECONDS": ("max_queue_seconds", 4.5),
+    "CUTOUT_BACKEND_DEADLINE_SECONDS": ("backend_deadline_seconds", 12.0),
     "CUTOUT_TABLE": ("table", "cutout-prod"),
     "CUTOUT_DATA_DIR": ("data_dir", "/tmp/cutout"),
     "CUTOUT_ALLOW_ANONYMOUS": ("allow_anonymous", True),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from cutout.engine.workload import Workload
+from cutout.engine.workload import Overloaded, Workload
 
 
 def test_no_more_than_max_concurrent_runs_at_once():
@@ -44,11 +45,61 @@ def test_an_exception_frees_the_slot():
     assert workload.run(lambda: "next") == "next"
 
 
+def _blocked(workload: Workload, runs: int, release: threading.Event) -> list[threading.Thread]:
+    """`runs` runs that hold their slot (or wait for one) until `release` is set."""
+    threads = [threading.Thread(target=workload.run, args=(release.wait,)) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _settle(workload: Workload, expected: float) -> float:
+    deadline = time.monotonic() + 5
+    while abs(workload.estimated_wait() - expected) > 1e-6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return workload.estimated_wait()
+
+
+def test_the_wait_estimate_counts_the_runs_ahead_at_the_recent_mean_duration():
+    workload = Workload(2, trim_idle_seconds=-1, max_queue_seconds=3.0)
+    assert workload.estimated_wait() == 0  # nothing has run: nothing to go by
+    workload.run(time.sleep, 0.2)
+    mean = workload.mean_seconds
+    assert 0.2 <= mean < 0.5
+    release = threading.Event()
+    threads = _blocked(workload, 2, release)  # both slots busy: the next one waits for one
+    assert _settle(workload, mean / 2) == pytest.approx(mean / 2)
+    threads += _blocked(workload, 3, release)  # three waiting: four runs ahead of a new one
+    assert _settle(workload, 4 * mean / 2) == pytest.approx(2 * mean)
+    workload.admit()  # 2 x mean is under the 3 s bound
+    workload.max_queue_seconds = mean  # now it is over
+    with pytest.raises(Overloaded) as refused:
+        workload.admit()
+    assert refused.value.retryable and refused.value.headers["Retry-After"] == str(math.ceil(2 * mean))
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert workload.estimated_wait() == 0
+    workload.admit()  # free again
+
+
+def test_a_negative_bound_never_refuses():
+    workload = Workload(1, trim_idle_seconds=-1, max_queue_seconds=-1)
+    workload.run(time.sleep, 0.05)
+    release = threading.Event()
+    threads = _blocked(workload, 20, release)
+    _settle(workload, 20 * workload.mean_seconds)
+    workload.admit()
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+
 BURST = textwrap.dedent("""
     import json, sys, threading, time
     import numpy as np
     from cutout.engine import cpus
-    from cutout.engine.workload import Workload
+    from cutout.engine.workload import Overloaded, Workload
 
     def status(field):
         for line in open("/proc/self/status"):

@@ -107,7 +107,11 @@ class Settings:
     headers_timeout_seconds: float = setting(10.0, "CUTOUT_HEADERS_TIMEOUT_SECONDS", "serving")  # first byte -> headers
     request_timeout_seconds: float = setting(60.0, "CUTOUT_REQUEST_TIMEOUT_SECONDS", "serving")  # first byte -> body
     max_concurrent_cuts: int = setting(2, "CUTOUT_MAX_CONCURRENT_CUTS", "serving")  # cut-outs at once per process
+    max_queue_seconds: float = setting(  # estimated wait for a cut slot over this: 503 at once; <0: never
+        10.0, "CUTOUT_MAX_QUEUE_SECONDS", "serving")
     trim_idle_seconds: float = setting(2.0, "CUTOUT_TRIM_IDLE_SECONDS", "serving")  # idle -> memory back; -1: never
+    backend_deadline_seconds: float = setting(  # a request's calls to AWS end by then (deadline.py); 0: none
+        25.0, "CUTOUT_BACKEND_DEADLINE_SECONDS", "serving")
     # --- accounts, rate limits and metering (accounts/, stores/) ----------------------------
     table: str = setting("", "CUTOUT_TABLE", "accounts")  # DynamoDB table; empty: SQLite under data_dir
     data_dir: str = setting(".cutout", "CUTOUT_DATA_DIR", "accounts")  # also holds local results

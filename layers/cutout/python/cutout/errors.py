@@ -32,7 +32,8 @@ CutoutError                  code (stable, machine-readable), message, headers
     │   └── LimiterUnavailable  the metering store, when the limiter fails closed
     │                                                           (accounts/ratelimit.py)
     ├── BlobUnavailable                                                    (blobs/)
-    └── QueueFull, QueueUnavailable                                        (queues/)
+    ├── QueueFull, QueueUnavailable                                        (queues/)
+    └── Overloaded           a cut would wait longer than CUTOUT_MAX_QUEUE_SECONDS  (engine/workload.py)
 ```
 
 Callers choose by family: the web edge maps families to HTTP statuses

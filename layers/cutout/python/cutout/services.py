@@ -60,7 +60,8 @@ class Services:
         meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes),
                       Limiter(store, fail_open=cfg.limiter_fail_open),
                       quality=tiers.quality_segmenter(cfg, segmenter),
-                      workload=Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds),
+                      workload=Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds,
+                                        max_queue_seconds=cfg.max_queue_seconds),
                       png_level=cfg.png_compress_level)
         worker = Worker(store, blobs, meter, cfg)
         return cls(

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .. import deadline
 from ..errors import RETRY_AFTER_SECONDS, AccessError
 from .keys import Account, minute_of, month_of
 from ..stores import AccountStore, Charge, QuotaFull, StoreUnavailable, WindowFull
@@ -155,9 +156,11 @@ class Limiter:
                               | {"Retry-After": retry_after}) from None
 
     def refund_charge(self, charge: Charge) -> bool:
-        """Take a recorded charge back (a job's); False if the store failed (logged)."""
+        """Take a recorded charge back (a job's); False if the store failed (logged). Never cut
+        by a request's deadline (deadline.py): a failure is not charged however late it is."""
         try:
-            self.store.refund(charge)
+            with deadline.lifted():
+                self.store.refund(charge)
         except StoreUnavailable as exc:
             log.error("refund failed; the charge stands", extra={"account": charge.account,
                                                                  "error": str(exc)})
@@ -167,12 +170,14 @@ class Limiter:
         return True
 
     def refund(self, ticket: Ticket) -> bool:
-        """Take a charge back, once; False if there was nothing to refund or the store failed."""
+        """Take a charge back, once; False if there was nothing to refund or the store failed.
+        Never cut by a request's deadline (deadline.py)."""
         with ticket._lock:
             if ticket.charge is None or ticket.refunded:
                 return False
             try:
-                self.store.refund(ticket.charge)
+                with deadline.lifted():
+                    self.store.refund(ticket.charge)
             except StoreUnavailable as exc:
                 log.error("refund failed; the charge stands",
                           extra={"account": ticket.account.id, "error": str(exc)})

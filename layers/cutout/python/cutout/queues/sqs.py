@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import deadline
 from . import JobMessage, QueueUnavailable
 
 
@@ -20,10 +21,10 @@ class SqsJobQueue:
             import boto3
             from botocore.config import Config
 
-            self._client = boto3.client("sqs", config=Config(
+            self._client = deadline.bound(boto3.client("sqs", config=Config(  # a request's deadline
                 connect_timeout=self._timeout, read_timeout=self._timeout * 2,
                 retries={"max_attempts": 3, "mode": "standard"},
-            ))
+            )))
         return self._client
 
     def send(self, message: JobMessage) -> None:

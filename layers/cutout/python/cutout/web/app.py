@@ -54,7 +54,8 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     openapi.install(app, DIALECTS)  # the spec's shared parts, and /docs from the package
     app.include_router(health.router)
     add_page(app)
-    app.add_middleware(RequestContext, max_body=cfg.max_request_bytes)
+    app.add_middleware(RequestContext, max_body=cfg.max_request_bytes,
+                       backend_deadline_seconds=cfg.backend_deadline_seconds)
     add_cors(app, cfg.cors_origins)  # outermost: 413s and refusals carry CORS headers too
 
     @app.exception_handler(Exception)

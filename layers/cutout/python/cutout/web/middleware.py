@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import deadline
 from ..numerals import integer, is_integer
 from .auth import close_slot, open_slot
 
@@ -25,15 +26,17 @@ class BodyTooLarge(Exception):
 
 
 class RequestContext:
-    """Gives every request an id (X-Request-Id), logs it once, and caps its body.
+    """Gives every request an id (X-Request-Id), logs it once, caps its body, and sets its
+    deadline for calls to AWS (`backend_deadline_seconds` from now; cutout/deadline.py).
 
     The cap answers 413 from the Content-Length header before reading anything,
     and stops reading a chunked body as soon as it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, backend_deadline_seconds: float = 0.0) -> None:
         self.app = app
         self.max_body = max_body
+        self.backend_deadline_seconds = backend_deadline_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +75,8 @@ class RequestContext:
                 await self._too_large(send_with_id)
             else:
                 try:
-                    await self.app(scope, capped_receive, send_with_id)
+                    with deadline.within(self.backend_deadline_seconds):
+                        await self.app(scope, capped_receive, send_with_id)
                 except BodyTooLarge:
                     await self._too_large(send_with_id)
                 except ClientDisconnect:  # gone before its body arrived (e.g. a receive deadline)
