@@ -8,8 +8,9 @@ each already uses every CPU the process may use (onnxruntime and the banded step
 
 The allocator keeps freed buffers for the next request (cpus.tune_allocator),
 which is what makes back-to-back requests fast; once no run has been active for
-`trim_idle_seconds`, that memory goes back to the OS (cpus.release_memory), so an
-idle server returns to about its warmed-up size.
+`trim_idle_seconds`, that memory goes back to the OS (`release`: in a server,
+each loaded model's onnxruntime arena and then the allocator's free memory,
+tiers.idle_release), so an idle server returns to below its warmed-up size.
 
 Back-pressure: waiting is bounded too. `estimated_wait()` is what a run
 arriving now would wait for a slot: the runs ahead of it (running and waiting,
@@ -118,5 +119,7 @@ class Workload:
             if self._active or self._timer is None or self._timer is not threading.current_thread():
                 return
             self._timer = None
-            self._release()
             self.trims += 1
+        # Outside the lock: a run arriving meanwhile does not wait for it (releasing a
+        # model's arena is one model pass; what a run is using is never released).
+        self._release()
