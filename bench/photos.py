@@ -37,14 +37,19 @@ def sources(folder: Path, count: int = 3) -> list[Path]:
     return found[:count]
 
 
-def at_megapixels(path: Path, megapixels: float) -> Photo:
-    """The photo resized (LANCZOS, up or down) to about `megapixels`, as a JPEG."""
-    img = Image.open(path).convert("RGB")
+def at_megapixels_image(img: Image.Image, megapixels: float) -> Image.Image:
+    """`img` resized (LANCZOS, up or down) to about `megapixels`."""
     scale = math.sqrt(megapixels * 1e6 / (img.width * img.height))
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def at_megapixels(path: Path, megapixels: float) -> Photo:
+    """The photo resized (LANCZOS, up or down) to about `megapixels`, as a JPEG."""
+    resized = at_megapixels_image(Image.open(path).convert("RGB"), megapixels)
     out = io.BytesIO()
-    img.resize(size, Image.Resampling.LANCZOS).save(out, "JPEG", quality=JPEG_QUALITY)
-    return Photo(path.stem, megapixels, size[0], size[1], out.getvalue())
+    resized.save(out, "JPEG", quality=JPEG_QUALITY)
+    return Photo(path.stem, megapixels, resized.width, resized.height, out.getvalue())
 
 
 def photo_sets(folder: Path, count: int = 3) -> dict[float, list[Photo]]:

@@ -221,6 +221,24 @@ def write(r: dict, out: Path) -> None:
         ]
         lines += [f"| {name} | {row['seconds']:.3f} | {row['ratio']:.2f} |"
                   for name, row in r["options_12mp"].items()]
+    if "folder" in r:
+        f = r["folder"]
+        lines += [
+            "",
+            f"## A folder of photos: `cutout remove` against `rembg p`",
+            "",
+            f"{f['images']} JPEGs of about {f['megapixels']:g} MP in one folder; each command run as a user",
+            "runs it, a fresh process to exit (model load included), alternating (bench/folder.py):",
+            "`cutout remove IN -o OUT -q` (defaults: u2netp-int8, PNG, as many cut-outs at once as",
+            "CPUs) and `rembg p -m u2netp IN OUT` (the same u2netp.onnx).",
+            "",
+            "| command | images/s | runs s |",
+            "|---|---:|---|",
+        ]
+        lines += [f"| `{name}` | {f[name]['images_per_second']:.2f} | "
+                  f"{', '.join(f'{s:.1f}' for s in f[name]['seconds'])} |"
+                  for name in ("cutout remove", "rembg p")]
+        lines += ["", f"`cutout remove` processes the folder {f['ratio']:.2f}x as fast as `rembg p` (goal: 2x)."]
     lines += [
         "",
         "## Cold start",

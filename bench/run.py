@@ -8,7 +8,9 @@ Steps (all in one run, each engine measured alternately with the others):
   5. the model alone: ms per 320x320 pass, fp32 and INT8, 1 and 2 threads, GFLOP/s;
   6. cost per 1,000 images on Lambda at 1769/3008/5307 MB;
   7. every output option (jpg, webp, zip, backgrounds, shadow, crop, scale) at 12 MP
-     against the PNG cut-out (bench/options.py; `--only options` runs just this step).
+     against the PNG cut-out (bench/options.py; `--only options` runs just this step);
+  8. a folder of 100 1 MP photos, command against command: `cutout remove IN -o OUT`
+     and `rembg p -m u2netp IN OUT`, images/s (bench/folder.py; `--only folder`).
 Raw numbers go to docs/benchmarks.json, the table and plots to docs/.
 """
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import coldstart, engines, inference, latency, options, photos, report
+from . import coldstart, engines, folder, inference, latency, options, photos, report
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -108,10 +110,16 @@ def main() -> None:
     parser.add_argument("--cutout-python", default=str(ROOT / ".venv" / "bin" / "python"),
                         help="interpreter with the service's own environment (cold start)")
     parser.add_argument("--out", type=Path, default=DOCS)
-    parser.add_argument("--only", choices=("options",), help="run one step and print it (no report)")
+    parser.add_argument("--only", choices=("options", "folder"), help="run one step and print it (no report)")
     args = parser.parse_args()
 
     results: dict = {"machine": machine()}
+    if args.only == "folder":
+        r = folder.measure(photos.sources(args.photos), 1 if args.quick else 2, *folder.default_bins())
+        for name in ("cutout remove", "rembg p"):
+            print(f"{name:14s} {r[name]['images_per_second']:6.2f} images/s")
+        print(f"cutout remove / rembg p: {r['ratio']:.2f}x")
+        return
     sets = photos.photo_sets(args.photos)
     if args.only == "options":
         for name, row in options.measure(sets[12.0], 1 if args.quick else 3).items():
@@ -155,6 +163,9 @@ def main() -> None:
 
     print("output options at 12 MP ...", flush=True)
     results["options_12mp"] = options.measure(sets[12.0], 1 if q else 3)
+
+    print("a folder of 100 1 MP photos: cutout remove vs rembg p ...", flush=True)
+    results["folder"] = folder.measure(photos.sources(args.photos), 1 if q else 2, *folder.default_bins())
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(results, indent=1))

@@ -156,6 +156,16 @@ def sqs_job_event(job_id: str, message_id: str, *, receive_count: int = 1) -> di
     }]}
 
 
+def schedule_event(rule: str) -> dict:
+    """An EventBridge scheduled event, as a Schedule event source invokes a function with it."""
+    return {
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+        "time": "2026-11-21T07:00:00Z", "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule}"], "detail": {},
+    }
+
+
 # The stored-images (IMG Processing) events name a key and an image that must exist where they
 # are replayed: replace these two placeholders (tests/test_imgproc_lambda.py does).
 API_KEY_PLACEHOLDER = "live_REPLACE_WITH_YOUR_KEY"
@@ -254,6 +264,8 @@ def events() -> tuple[dict[str, dict], dict[str, bytes]]:
         # The jobs function's input: replace jobId with one that POST /v2/remove-background gave.
         "sqs-job.json": sqs_job_event("6f1d0c9e-8a53-4b7e-9a51-3f0e2d7c4b10",
                                       "059f36b4-87a3-44ab-83d2-661975830a7d"),
+        # The reconcile function's input, every five minutes.
+        "schedule-reconcile.json": schedule_event("cutout-ReconcileFunctionEveryFiveMinutes"),
         "api-adobe-remove-background.json": http_event(
             "POST", "/v2/remove-background",
             body=multipart("image", "coffee.jpg", coffee, "image/jpeg",

@@ -43,6 +43,8 @@ os.environ["CUTOUT_DATA_DIR"] = _DATA_DIR
 os.environ["CUTOUT_TABLE"] = ""
 os.environ.setdefault("CUTOUT_ALLOW_ANONYMOUS", "1")
 os.environ.setdefault("CUTOUT_ANONYMOUS_PLAN", "mega")
+# No reconciler thread in the apps tests build: a test that needs one runs `reconcile` itself.
+os.environ.setdefault("CUTOUT_RECONCILE_SECONDS", "0")
 
 
 def free_port() -> int:
@@ -112,13 +114,17 @@ SESSION_ENV: dict[str, str] = {}
 @contextmanager
 def _env(**values: str) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
+    session = {name: SESSION_ENV.get(name) for name in values}
     os.environ.update(values)
     SESSION_ENV.update(values)
     try:
         yield
-    finally:
+    finally:  # a nested server (a proxy in front of dynalite) gives the outer one back
         for name, old in saved.items():
-            SESSION_ENV.pop(name, None)
+            if session[name] is None:
+                SESSION_ENV.pop(name, None)
+            else:
+                SESSION_ENV[name] = session[name]
             if old is None:
                 os.environ.pop(name, None)
             else:
@@ -164,12 +170,19 @@ def dynamo_table(dynalite: Dynalite) -> str:
 
 
 class ThrottlingProxy:
-    """An HTTP proxy in front of dynalite that answers chosen operations with throttling errors.
+    """An HTTP proxy in front of dynalite that throttles, loses or holds back answers.
 
-    DynamoDB throttles under load; dynalite never does. This proxy gives the
-    client the real wire answer (HTTP 400, ProvisionedThroughputExceededException)
-    for the next `throttle(n)` calls of the named operations and forwards
-    everything else unchanged.
+    DynamoDB throttles under load and its answers get lost (timeouts, dropped
+    connections); dynalite does neither. For the next calls of the named operations
+    (optionally only those whose request body contains `matching`) this proxy:
+    - `throttle(n, ...)`: answers as DynamoDB does when throttling (HTTP 400,
+      ProvisionedThroughputExceededException), without forwarding;
+    - `drop(n, ...)`: forwards the call (the write happens) and closes the
+      connection without an answer, as a reset or a lost response does;
+    - `delay(seconds, n, ...)`: forwards the call and holds the answer back for
+      `seconds` (longer than the client's read timeout: the write happened, the
+      client times out);
+    and forwards everything else unchanged.
     """
 
     ERROR = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
@@ -177,9 +190,12 @@ class ThrottlingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.remaining = 0
+        self.mode = "throttle"
+        self.hold_seconds = 0.0
+        self.matching = b""
         self.operations: set[str] = set()
         self.seen: list[str] = []
-        self.throttled: list[str] = []
+        self.throttled: list[str] = []  # the calls the fault hit, whatever it was
         self._lock = threading.Lock()
         proxy = self
 
@@ -194,11 +210,13 @@ class ThrottlingProxy:
                 operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
                 with proxy._lock:
                     proxy.seen.append(operation)
-                    throttle = proxy.remaining > 0 and operation in proxy.operations
-                    if throttle:
+                    hit = (proxy.remaining > 0 and operation in proxy.operations
+                           and proxy.matching in body)
+                    mode = proxy.mode
+                    if hit:
                         proxy.remaining -= 1
                         proxy.throttled.append(operation)
-                if throttle:
+                if hit and mode == "throttle":
                     payload = json.dumps({"__type": proxy.ERROR, "message": "Throughput exceeded"})
                     self._answer(400, {"Content-Type": "application/x-amz-json-1.0"},
                                  payload.encode())
@@ -209,9 +227,18 @@ class ThrottlingProxy:
                 answer = upstream.getresponse()
                 data = answer.read()
                 upstream.close()
+                if hit and mode == "drop":
+                    self.close_connection = True  # the write is done; its answer never comes
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if hit and mode == "delay":
+                    time.sleep(proxy.hold_seconds)
                 keep = {k: v for k, v in answer.getheaders()
                         if k.lower() not in ("content-length", "connection", "transfer-encoding")}
-                self._answer(answer.status, keep, data)
+                try:
+                    self._answer(answer.status, keep, data)
+                except OSError:  # the client gave up waiting (a delayed answer)
+                    self.close_connection = True
 
             def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
                 self.send_response(status)
@@ -230,12 +257,25 @@ class ThrottlingProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def throttle(self, count: int, *operations: str) -> None:
+    def _arm(self, mode: str, count: int, operations: tuple[str, ...], matching: str = "",
+             hold: float = 0.0) -> None:
         with self._lock:
-            self.remaining = count
-            self.operations = set(operations)
+            self.mode, self.remaining, self.operations = mode, count, set(operations)
+            self.matching, self.hold_seconds = matching.encode(), hold
             self.seen.clear()
             self.throttled.clear()
+
+    def throttle(self, count: int, *operations: str, matching: str = "") -> None:
+        """Refuse the next `count` matching calls as DynamoDB does when throttling."""
+        self._arm("throttle", count, operations, matching)
+
+    def drop(self, count: int, *operations: str, matching: str = "") -> None:
+        """Lose the answers of the next `count` matching calls (the calls themselves happen)."""
+        self._arm("drop", count, operations, matching)
+
+    def delay(self, seconds: float, count: int, *operations: str, matching: str = "") -> None:
+        """Hold back the answers of the next `count` matching calls for `seconds`."""
+        self._arm("delay", count, operations, matching, seconds)
 
     def close(self) -> None:
         self.server.shutdown()

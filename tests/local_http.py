@@ -131,6 +131,46 @@ class Hooks:
         self.server.server_close()
 
 
+class HeldHooks:
+    """A webhook receiver that hangs: every POST is held open, unanswered, until `release()`
+    (then answered 200). `calls` lists the POSTs begun, `answered` counts those answered."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict, bytes]] = []
+        self.answered = 0
+        self._release = threading.Event()
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.calls.append((dict(self.headers), body))
+                hooks._release.wait(120)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    hooks.answered += 1
+                except (BrokenPipeError, ConnectionResetError):  # the caller gave up
+                    pass
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def release(self) -> None:
+        self._release.set()
+
+    def close(self) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class AppServer:
     """The app under uvicorn on a free 127.0.0.1 port, in a thread."""
 

@@ -10,13 +10,17 @@ from pathlib import Path
 import cutout
 
 
-def test_the_package_exports_cut_options_result_and_its_error_root() -> None:
-    assert sorted(cutout.__all__) == ["CutoutError", "Options", "Result", "cut"]
+def test_the_package_exports_remove_new_session_cut_options_result_and_its_error_root() -> None:
+    assert sorted(cutout.__all__) == ["CutoutError", "Options", "Result", "Session", "cut",
+                                      "new_session", "remove"]
+    from cutout import library
     from cutout.engine import pipeline
     from cutout.errors import CutoutError
 
     assert (cutout.cut, cutout.Options, cutout.Result, cutout.CutoutError) == (
         pipeline.cut, pipeline.Options, pipeline.Result, CutoutError)
+    assert (cutout.remove, cutout.new_session, cutout.Session) == (
+        library.remove, library.new_session, library.Session)
     assert set(cutout.__all__) <= set(dir(cutout))
 
 

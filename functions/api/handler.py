@@ -43,6 +43,9 @@ def lambda_settings() -> Settings:
     limit = cfg.max_response_bytes
     if limit <= 0 or limit > LAMBDA_RESPONSE_LIMIT:
         cfg = replace(cfg, max_response_bytes=LAMBDA_RESPONSE_LIMIT)
+    if "CUTOUT_RECONCILE_SECONDS" not in os.environ:
+        # Not in every API instance: the scheduled reconcile function does it (template.yaml).
+        cfg = replace(cfg, reconcile_seconds=0.0)
     if "CUTOUT_TRIM_IDLE_SECONDS" not in os.environ:
         # One request at a time in memory Lambda reserves anyway: handing it back while
         # frozen between invocations would only make the next request page-fault again.

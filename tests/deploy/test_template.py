@@ -253,3 +253,40 @@ def test_stored_images_routes_permissions_and_retention(template, transformed):
     assert rule["Status"] == {"Fn::If": ["HasImageRetention", "Enabled", "Disabled"]}
     assert rule["ExpirationInDays"] == {"Fn::If": ["HasImageRetention",
                                                    {"Ref": "ImageRetentionDays"}, 1]}
+
+
+def test_webhooks_have_their_own_queue_function_and_dead_letter_queue(template, transformed):
+    from cutout.config import Settings
+
+    resources = template["Resources"]
+    queue = resources["WebhookQueue"]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] == Settings().webhook_attempts  # as many tries as `make run`
+    function = resources["WebhooksFunction"]["Properties"]
+    assert function["CodeUri"] == "functions/webhooks/"
+    assert (ROOT / "functions" / "webhooks" / "handler.py").exists()
+    assert function["Timeout"] > Settings().fetch_timeout  # one attempt fits in an invocation
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    event = function["Events"]["Webhooks"]["Properties"]
+    assert event["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    assert event["BatchSize"] == 1 and event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The jobs function only sends to it: webhooks never take a job instance.
+    jobs = resources["JobsFunction"]["Properties"]
+    assert jobs["Environment"]["Variables"]["CUTOUT_WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}
+    assert [e["Properties"]["Queue"] for e in jobs["Events"].values()] == [
+        {"Fn::GetAtt": ["JobQueue", "Arn"]}]
+    assert "WebhookDeadLetterQueueUrl" in template["Outputs"]
+
+    def actions(role: str) -> dict[str, tuple[set[str], str]]:
+        statements = [s for p in transformed["Resources"][role]["Properties"]["Policies"]
+                      for s in p["PolicyDocument"]["Statement"] if "Sid" in s]
+        return {s["Sid"]: ({s["Action"]} if isinstance(s["Action"], str) else set(s["Action"]),
+                           json.dumps(s["Resource"])) for s in statements}
+
+    hooks = actions("WebhooksFunctionRole")
+    assert {sid: acts for sid, (acts, _) in hooks.items()} == {
+        "JobRecords": {"dynamodb:GetItem"}, "JobResults": {"s3:GetObject"}}
+    assert hooks["JobResults"][1].endswith('/results/jobs/*"}')
+    send = actions("JobsFunctionRole")["WebhookQueue"]
+    assert send[0] == {"sqs:SendMessage"} and "WebhookQueue" in send[1]

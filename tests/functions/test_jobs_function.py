@@ -130,6 +130,10 @@ def test_upload_queued_run_by_the_jobs_function_and_served_from_s3(deployed, ast
     assert status == 200 and pending["status"] == "pending"
     event = receive(sqs, queue_url)
     assert json.loads(event["Records"][0]["body"]) == {"jobId": job_id}
+    # grouped by account: SQS's fair queue hands other accounts' jobs out first when
+    # this one has more in flight or takes more of the function's time
+    account = api.app.state.services.accounts.authenticate(key).id
+    assert event["Records"][0]["attributes"]["MessageGroupId"] == account
     assert deliver(jobs, sqs, queue_url, event) == []
     status, done = call(api, "GET", f"/v2/status/{job_id}", key)
     assert done["status"] == "succeeded", done

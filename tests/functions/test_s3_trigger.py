@@ -254,3 +254,63 @@ def test_store_down_raises_for_retry_then_the_retry_succeeds(trigger_env, dynali
     handler.handler({"Records": [record]}, LambdaContext())
     assert versions(s3, bucket, "results/retry.png") == 1
     assert usage_calls(table, "s3-pipeline") == 1
+
+
+def test_two_uploads_sharing_a_stem_get_two_results_and_neither_is_lost(trigger_env, coffee_jpeg, astronaut):
+    handler, s3, bucket, table = trigger_env
+    records = [upload(s3, bucket, "uploads/t/product.jpg", coffee_jpeg),
+               upload(s3, bucket, "uploads/t/product.png", encode(astronaut, "PNG"))]
+    answer = handler.handler({"Records": records}, LambdaContext())
+    # The CLI's rule: names that would collide keep their extension.
+    assert [(r["status"], r["result"]) for r in answer["results"]] == [
+        ("done", "results/t/product.jpg.png"), ("done", "results/t/product.png.png")]
+    sizes = {}
+    for result in ("results/t/product.jpg.png", "results/t/product.png.png"):
+        got = s3.get_object(Bucket=bucket, Key=result)
+        sizes[got["Metadata"]["cutout-source-key"]] = Image.open(io.BytesIO(got["Body"].read())).size
+    assert sizes == {"uploads/t/product.jpg": (600, 400), "uploads/t/product.png": (512, 512)}
+    assert versions(s3, bucket, "results/t/product.png") == 0
+    assert usage_calls(table, "s3-pipeline") == 2  # two results, two charges
+
+
+def test_a_later_upload_with_the_same_stem_never_replaces_the_first_result(trigger_env, coffee_jpeg, astronaut):
+    handler, s3, bucket, table = trigger_env
+    first = handler.handler({"Records": [upload(s3, bucket, "uploads/t/product.jpg", coffee_jpeg)]},
+                            LambdaContext())
+    assert first["results"][0]["result"] == "results/t/product.png"  # alone: the plain name
+    later = handler.handler({"Records": [upload(s3, bucket, "uploads/t/product.png", encode(astronaut, "PNG"))]},
+                            LambdaContext())
+    assert later["results"][0]["result"] == "results/t/product.png.png"
+    assert versions(s3, bucket, "results/t/product.png") == 1
+    kept = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key="results/t/product.png")["Body"].read()))
+    assert kept.size == (600, 400)  # still the first upload's cut-out
+    assert usage_calls(table, "s3-pipeline") == 2
+
+
+def test_bad_uploads_sharing_a_stem_get_an_error_object_each(trigger_env):
+    handler, s3, bucket, _ = trigger_env
+    records = [upload(s3, bucket, "uploads/t/notes.jpg", b"not an image"),
+               upload(s3, bucket, "uploads/t/notes.png", b"nor this")]
+    answer = handler.handler({"Records": records}, LambdaContext())
+    assert [r["result"] for r in answer["results"]] == ["results/t/notes.jpg.error.json",
+                                                        "results/t/notes.png.error.json"]
+    for source in ("jpg", "png"):
+        error = json.loads(s3.get_object(Bucket=bucket, Key=f"results/t/notes.{source}.error.json")["Body"].read())
+        assert error["source"]["key"] == f"uploads/t/notes.{source}"
+
+
+@pytest.mark.parametrize("key, others, expected", [
+    ("uploads/a/photo.jpg", [], "results/a/photo.png"),
+    ("uploads/a/photo.jpg", ["uploads/a/photo.jpeg.png", "uploads/a/photos.jpg"], "results/a/photo.png"),
+    ("uploads/a/photo.jpg", ["uploads/a/photo.png"], "results/a/photo.jpg.png"),
+    ("uploads/a/photo", ["uploads/a/photo.png"], "results/a/photo.png"),  # nothing to keep: the name itself
+    ("uploads/a/photo.png", ["uploads/a/photo"], "results/a/photo.png.png"),
+    # photo.jpg.png's own result is results/a/photo.jpg.png: the kept name takes a number.
+    ("uploads/a/photo.jpg", ["uploads/a/photo.png", "uploads/a/photo.jpg.png"], "results/a/photo.jpg.2.png"),
+    ("uploads/a/photo.jpg", ["uploads/a/photo.png", "uploads/a/photo.jpg.png", "uploads/a/photo.jpg.2.webp"],
+     "results/a/photo.jpg.3.png"),
+])
+def test_result_names_follow_the_clis_rule(key, others, expected):
+    from cutout.jobs.s3_uploads import result_key
+
+    assert result_key(key, "png", [key, *others]) == expected

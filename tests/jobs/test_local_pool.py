@@ -131,3 +131,58 @@ def test_unfinished_jobs_are_picked_up_again_after_a_restart(
         assert restarted.state.services.store.get_job(job_id).doc["attempts"] == 2
     finally:
         restarted.state.services.jobs.queue.close()
+
+
+def test_a_pool_sharing_its_folder_with_a_live_process_leaves_that_process_s_claims_alone(
+        base_settings, segmenter, tmp_path, coffee_jpeg):
+    """`cutout serve --workers N`: a worker that starts (or is started again) while another
+    serves the folder resumes pending jobs but not jobs running under a live claim; once it
+    is the only one, it takes those back too (queues/local.py, start_turn)."""
+    import subprocess
+    import sys
+
+    from cutout.errors import Unavailable
+    from cutout.jobs import JobOptions
+    from cutout.jobs.submit import Jobs
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from cutout.queues.local import start_turn\n"
+         "with start_turn(Path(sys.argv[1])) as alone:\n    print(alone, flush=True)\n"
+         "time.sleep(600)\n", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    apps = []
+    try:
+        assert holder.stdout.readline().strip() == "True"  # the first server of the folder
+        first = make_app(base_settings, segmenter, tmp_path)
+        apps.append(first)
+        key = new_key(first, "workers")
+        account = first.state.services.accounts.authenticate(key)
+        store = first.state.services.store
+        stopped = Jobs(store, first.state.services.blobs, None, first.state.services.jobs.cfg)
+        ids = {}
+        for name, status, lease in (("running", "running", int(time.time()) + 900), ("pending", "pending", 0)):
+            job_id, _ = stopped.reserve(account.id)
+            with pytest.raises(Unavailable):
+                stopped.accept(job_id, account=account.id, options=JobOptions(format="png"), upload=coffee_jpeg)
+            item = store.get_job(job_id)
+            store.swap_job(replace(item, status=status, version=item.version + 1, lease_until=lease,
+                                   doc={**item.doc, "error": None, "attempts": 1 if lease else 0}),
+                           item.version)
+            ids[name] = job_id
+        second = make_app(base_settings, segmenter, tmp_path)  # another process serves the folder
+        apps.append(second)
+        http = TestClient(second)
+        assert wait(http, key, f"/v2/status/{ids['pending']}")["status"] == "succeeded"
+        time.sleep(1.0)
+        running = store.get_job(ids["running"])
+        assert running.status == "running" and running.doc["attempts"] == 1  # left to its owner
+        holder.kill()
+        holder.wait()
+        third = make_app(base_settings, segmenter, tmp_path)  # now the only server of the folder
+        apps.append(third)
+        assert wait(TestClient(third), key, f"/v2/status/{ids['running']}")["status"] == "succeeded"
+        assert store.get_job(ids["running"]).doc["attempts"] == 2
+    finally:
+        holder.kill()
+        for app in apps:
+            app.state.services.jobs.queue.close()

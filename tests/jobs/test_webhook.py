@@ -1,8 +1,11 @@
-"""The job webhook's delivery: a refused target is given up at once, an unreachable one retried."""
+"""One webhook attempt: a refused target is given up at once, a failing or unreachable one
+raises for the queue to deliver it again, a 2xx is delivered."""
 from __future__ import annotations
 
 import json
 import socket
+
+import pytest
 
 from cutout.jobs import webhook
 from local_http import Hooks
@@ -17,45 +20,39 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_a_private_target_is_refused_without_a_retry_or_a_request() -> None:
+def test_a_private_target_is_refused_without_a_request() -> None:
     hooks = Hooks([200])
-    waits: list[float] = []
     try:
         # 127.0.0.1 is not on the allow-list here: the guard refuses it (FetchRefused).
-        assert not webhook.deliver(hooks.url, DOCUMENT, secret="s", attempts=4, backoff=0.01,
-                                   sleep=waits.append)
+        assert webhook.post(hooks.url, DOCUMENT, secret="s") is False
     finally:
         hooks.close()
-    assert waits == [] and hooks.calls == []
+    assert hooks.calls == []
 
 
 def test_a_non_http_scheme_is_refused_and_nothing_is_posted() -> None:
     hooks = Hooks([200])
-    waits: list[float] = []
     try:
         target = hooks.url.replace("http://", "ftp://", 1)
-        assert not webhook.deliver(target, DOCUMENT, secret="s", attempts=3, backoff=0.01,
-                                   allow_hosts=("127.0.0.1",), sleep=waits.append)
+        assert webhook.post(target, DOCUMENT, secret="s", allow_hosts=("127.0.0.1",)) is False
     finally:
         hooks.close()
-    assert waits == [] and hooks.calls == []
+    assert hooks.calls == []
 
 
-def test_an_unreachable_target_is_retried_with_backoff_then_given_up() -> None:
-    waits: list[float] = []
+def test_an_unreachable_target_raises_to_be_delivered_again() -> None:
     url = f"http://127.0.0.1:{closed_port()}/hook"
-    assert not webhook.deliver(url, DOCUMENT, secret="s", attempts=3, backoff=0.5, timeout=2,
-                               allow_hosts=("127.0.0.1",), sleep=waits.append)
-    assert waits == [0.5, 1.0]  # three tries: the connection failures were not taken for refusals
+    with pytest.raises(webhook.WebhookFailed):  # a connection failure is not a refusal
+        webhook.post(url, DOCUMENT, secret="s", timeout=2, allow_hosts=("127.0.0.1",))
 
 
-def test_a_failing_target_is_retried_until_it_answers_2xx() -> None:
-    hooks = Hooks([500, 502, 204])
-    waits: list[float] = []
+def test_a_failing_target_raises_and_a_2xx_is_delivered() -> None:
+    hooks = Hooks([500, 204])
     try:
-        assert webhook.deliver(hooks.url, DOCUMENT, secret="s", attempts=4, backoff=0.25,
-                               allow_hosts=("127.0.0.1",), sleep=waits.append)
+        with pytest.raises(webhook.WebhookFailed, match="HTTP 500"):
+            webhook.post(hooks.url, DOCUMENT, secret="s", allow_hosts=("127.0.0.1",))
+        assert webhook.post(hooks.url, DOCUMENT, secret="s", allow_hosts=("127.0.0.1",)) is True
     finally:
         hooks.close()
-    assert waits == [0.25, 0.5] and len(hooks.calls) == 3
+    assert len(hooks.calls) == 2
     assert all(json.loads(body) == DOCUMENT for _, body in hooks.calls)

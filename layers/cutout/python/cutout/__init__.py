@@ -1,15 +1,15 @@
 """Cutout: background removal as a library, a CLI and an HTTP API.
 
-As a library::
+As a library (docs/library.md), the way rembg is used::
 
-    from cutout import Options, cut
-    from cutout.config import settings
-    from cutout.engine import images, model
+    from cutout import remove
 
-    cfg = settings()
-    result = cut(data, Options(mode="fg-image"), segmenter=model.load(cfg),
-                 limits=images.Limits(cfg.max_megapixels, cfg.max_bytes))
+    png = remove(open("photo.jpg", "rb").read())            # bytes in, PNG bytes out
+    cutout = remove(Image.open("photo.jpg"), background_color="white")   # PIL in, PIL out
+    session = new_session("quality")                         # another tier, loaded once
+    mask = remove(array, session=session, mode="fg-mask")   # NumPy in, NumPy out
 
+`cut(data, Options(...), segmenter=, limits=)` is the engine's own call underneath.
 The names below are loaded on first use, so importing a submodule (`cutout.config`,
 `cutout.web`) does not load the engine's libraries.
 """
@@ -18,14 +18,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "1.0.0"
-__all__ = ["CutoutError", "Options", "Result", "cut"]
+__all__ = ["CutoutError", "Options", "Result", "Session", "cut", "new_session", "remove"]
 
 if TYPE_CHECKING:
     from .engine.pipeline import Options, Result, cut
     from .errors import CutoutError
+    from .library import Session, new_session, remove
 
 _HOMES = {"cut": "engine.pipeline", "Options": "engine.pipeline", "Result": "engine.pipeline",
-          "CutoutError": "errors"}
+          "CutoutError": "errors", "remove": "library", "new_session": "library",
+          "Session": "library"}
 
 
 def __getattr__(name: str) -> Any:

@@ -123,6 +123,7 @@ class Settings:
     plans_file: str = setting("", "CUTOUT_PLANS_FILE", "accounts")  # JSON overriding the packaged plans.json
     key_cache_seconds: float = setting(30.0, "CUTOUT_KEY_CACHE_SECONDS", "accounts")
     store_timeout: float = setting(2.0, "CUTOUT_STORE_TIMEOUT", "accounts")  # seconds to connect / read
+    reconcile_seconds: float = setting(60.0, "CUTOUT_RECONCILE_SECONDS", "accounts")  # overdue charges refunded; 0: never
     # --- results: storage (blobs/) and the inline response limit (web/large_results.py) -------
     bucket: str = setting("", "CUTOUT_BUCKET", "results")  # S3 bucket; empty: a local folder
     result_url_ttl: int = setting(3600, "CUTOUT_RESULT_URL_TTL", "results")  # seconds a result URL is valid
@@ -143,7 +144,9 @@ class Settings:
     job_lease_seconds: int = setting(900, "CUTOUT_JOB_LEASE_SECONDS", "jobs")  # a running job's claim
     job_max_attempts: int = setting(3, "CUTOUT_JOB_MAX_ATTEMPTS", "jobs")  # server failures before failed
     webhook_secret: str = setting("", "CUTOUT_WEBHOOK_SECRET", "jobs")  # signs webhooks; needed for callbacks
-    webhook_attempts: int = setting(4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs")
+    webhook_queue_url: str = setting("", "CUTOUT_WEBHOOK_QUEUE_URL", "jobs")  # SQS; empty: an in-process pool
+    webhook_workers: int = setting(2, "CUTOUT_WEBHOOK_WORKERS", "jobs")  # threads of the in-process pool
+    webhook_attempts: int = setting(4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs")  # in-process pool; SQS: maxReceiveCount
     webhook_backoff: float = setting(1.0, "CUTOUT_WEBHOOK_BACKOFF", "jobs")  # seconds, doubled each retry
     # --- browsers (web/cors.py) ---------------------------------------------------------
     cors_origins: tuple[str, ...] = setting(("*",), "CUTOUT_CORS_ORIGINS", "web")  # "*": any origin

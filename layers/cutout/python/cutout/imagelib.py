@@ -138,12 +138,12 @@ class ImageLibrary:
                     newer[-1].id if newer else None)
 
     def delete(self, account: str, image_id: str) -> ImageRecord:
+        """Delete the record and the bytes; a record gone meanwhile (a racing delete, or our
+        own resent one) is deleted all the same (DELETE is idempotent)."""
         record = self.get(account, image_id)
-        deleted = self.store.delete_image(account, record.id)
-        if deleted is None:
-            raise ImageNotFound(f"Image {image_id} not found.")
+        self.store.delete_image(account, record.id)
         self.blobs.delete(blob_key(record.id))
-        return deleted
+        return record
 
     def publish(self, account: str, image_id: str) -> ImageRecord:
         """Give the image a public token (kept if it already has one)."""

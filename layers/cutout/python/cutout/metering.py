@@ -15,7 +15,10 @@ billing fair:
    `deliver` step (e.g. writing it to S3);
 5. any failure after the charge (a bad pixel stream, a crash, a failed
    delivery) takes the charge back (`Limiter.refund`, at most once) and
-   re-raises.
+   re-raises; the caller settles the charge once its result is delivered
+   (`settle`). A charge neither settled nor refunded (the process died, the
+   store failed the refund) stays pending, and the reconciler refunds it once
+   it is overdue (`accounts/reconcile.py`): no charge stands without a result.
 
 Asynchronous jobs are charged at accept and cut later, so the door also has
 their three steps: `admit` (at accept), `top_up` (the rest of a weight learnt
@@ -182,16 +185,24 @@ class Meter:
 
     # --- asynchronous jobs: charged at accept, topped up and refunded by the worker ---
 
-    def admit(self, account: Account | None, megapixels: float, credits: float = 1.0) -> Ticket | None:
+    def admit(self, account: Account | None, megapixels: float, credits: float = 1.0,
+              job: str = "") -> Ticket | None:
         """Charge `account` for `megapixels` (rounded up against the minute's window) and
         `credits` (against the month) now; None when nothing meters (no limiter or account).
+        `job`: the job it pays for, whose record decides the charge (settled when the job
+        succeeds, refunded when it fails; see `accounts/reconcile.py`).
 
         Raises RateLimited (HeavierThanThePlan), QuotaExceeded or LimiterUnavailable;
         nothing is charged then.
         """
         if self.limiter is None or account is None:
             return None
-        return self.limiter.admit(account, megapixels, credits)
+        return self.limiter.admit(account, megapixels, credits, job=job)
+
+    def settle(self, charge: Charge | None) -> None:
+        """The work a charge paid for succeeded: the charge stands (no longer pending)."""
+        if self.limiter is not None and charge is not None:
+            self.limiter.settle(charge)
 
     def top_up(self, charge: Charge, limit: int) -> None:
         """Add `charge` (a job's rest of its weight, no credits) to its account's window of
@@ -204,5 +215,7 @@ class Meter:
             self.limiter.top_up(charge, limit)
 
     def refund(self, charge: Charge) -> bool:
-        """Take a recorded charge back (a job that failed); False when nothing was refunded."""
+        """Take a pending charge back (a job that failed), at most once; False when nothing
+        was refunded (settled or refunded before, or the store failed: then the reconciler
+        refunds it)."""
         return self.limiter.refund_charge(charge) if self.limiter is not None else False

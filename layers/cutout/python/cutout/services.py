@@ -22,8 +22,10 @@ from .engine.model import Segmenter
 from .engine.workload import Workload
 from .imagelib import ImageLibrary
 from .jobs.submit import Jobs, open_jobs
+from .jobs.webhook import Webhooks
 from .jobs.worker import Worker
 from .metering import Meter
+from .queues import JobQueue, open_webhook_queue
 from .stores import Store, open_store
 
 
@@ -39,6 +41,7 @@ class Services:
     meter: Meter  # the one metering door: model, limits, limiter, workload, PNG level
     jobs: Jobs  # submit and look up jobs (SQS, or the in-process pool running `worker`)
     worker: Worker  # runs one job message, with `meter`
+    webhooks: JobQueue  # finished jobs' webhooks (SQS, or the in-process pool delivering them)
     images: ImageLibrary  # the stored-images API's records and bytes
 
     @property
@@ -64,7 +67,8 @@ class Services:
                                         release=tiers.idle_release(segmenter, quality),
                                         max_queue_seconds=cfg.max_queue_seconds),
                       png_level=cfg.png_compress_level)
-        worker = Worker(store, blobs, meter, cfg)
+        webhooks = open_webhook_queue(cfg, Webhooks(store, blobs, cfg).run)
+        worker = Worker(store, blobs, meter, cfg, webhooks=webhooks)
         return cls(
             settings=cfg, store=store, blobs=blobs,
             accounts=Accounts(store, load_plans(cfg.plans_file), cfg.key_cache_seconds,
@@ -72,5 +76,12 @@ class Services:
             proxy_secret=ProxySecret(cfg.rapidapi_proxy_secret, cfg.rapidapi_proxy_secret_id,
                                      cfg.store_timeout),
             meter=meter, jobs=open_jobs(cfg, store, blobs, worker), worker=worker,
+            webhooks=webhooks,
             images=ImageLibrary(store, blobs, cfg.image_ttl_days),
         )
+
+
+def webhook_deliveries(cfg: Settings) -> Webhooks:
+    """The webhook function's part (functions/webhooks): the job store and the blob store
+    the settings name, and nothing else (no model, no metering)."""
+    return Webhooks(open_store(cfg), open_blobs(cfg), cfg)

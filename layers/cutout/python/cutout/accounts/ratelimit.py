@@ -21,7 +21,13 @@ from ..stores import AccountStore, Charge, QuotaFull, StoreUnavailable, WindowFu
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
-TTL_GRACE = 120  # seconds a window item outlives its minute, for usage inspection
+# Seconds a window item outlives its minute: it holds its pending charges (DynamoDB) until
+# they are settled, or refunded by the reconciler, so it is kept for a day.
+TTL_GRACE = 24 * 3600
+# Seconds after its admission a synchronous request's charge is overdue: no request runs
+# this long (API Gateway stops at 30 s, `cutout serve` at CUTOUT_REQUEST_TIMEOUT_SECONDS plus
+# the work), so a charge still pending then belongs to a request that did not succeed.
+SETTLE_WITHIN_SECONDS = 300
 
 
 class RateLimited(AccessError):
@@ -97,10 +103,15 @@ class Limiter:
         self.fail_open = fail_open
 
     def admit(
-        self, account: Account, megapixels: float, credits: float = 1.0, now: float | None = None
+        self, account: Account, megapixels: float, credits: float = 1.0, now: float | None = None,
+        job: str = "", settle_within: float = SETTLE_WITHIN_SECONDS,
     ) -> Ticket:
         """Charge one request or raise RateLimited (429; HeavierThanThePlan when the image alone
-        is over the plan's megapixels a minute), QuotaExceeded (402), LimiterUnavailable (503)."""
+        is over the plan's megapixels a minute), QuotaExceeded (402), LimiterUnavailable (503).
+
+        The charge is pending until `settle` (the request succeeded) or `refund`; one
+        still pending `settle_within` seconds from now is refunded by the reconciler,
+        unless `job` names the job it paid for (its record decides)."""
         now = time.time() if now is None else now
         minute = minute_of(now)
         reset = (minute + 1) * WINDOW_SECONDS
@@ -110,6 +121,7 @@ class Limiter:
         charge = Charge(
             account=account.id, window=minute, month=month_of(now), weight=weight,
             megapixels=round(megapixels, 6), credits=credits, expires=reset + TTL_GRACE,
+            settle_by=int(now + settle_within), job=job,
         )
         if weight > limit:  # refused before asking the store: no minute can hold it
             raise HeavierThanThePlan(
@@ -156,37 +168,46 @@ class Limiter:
                               | {"Retry-After": retry_after}) from None
 
     def refund_charge(self, charge: Charge) -> bool:
-        """Take a recorded charge back (a job's); False if the store failed (logged). Never cut
-        by a request's deadline (deadline.py): a failure is not charged however late it is."""
+        """Take a pending charge back (a job's, or an overdue one), at most once. Never cut by
+        a request's deadline (deadline.py): a failure is not charged however late it is.
+
+        True when this call refunded it; False when it was settled or refunded before,
+        or when the store failed (logged: it stays pending, and the reconciler refunds it)."""
         try:
             with deadline.lifted():
-                self.store.refund(charge)
+                refunded = self.store.refund(charge)
         except StoreUnavailable as exc:
-            log.error("refund failed; the charge stands", extra={"account": charge.account,
-                                                                 "error": str(exc)})
+            log.error("refund failed; the charge stays pending for the reconciler",
+                      extra={"account": charge.account, "charge": charge.id, "error": str(exc)})
             return False
-        log.info("refunded", extra={"account": charge.account, "credits": charge.credits,
-                                     "weight": charge.weight})
-        return True
+        if refunded:
+            log.info("refunded", extra={"account": charge.account, "charge": charge.id,
+                                        "credits": charge.credits, "weight": charge.weight})
+        return refunded
 
     def refund(self, ticket: Ticket) -> bool:
-        """Take a charge back, once; False if there was nothing to refund or the store failed.
-        Never cut by a request's deadline (deadline.py)."""
+        """Take a ticket's charge back, once; False if there was nothing to refund or the store
+        failed (then the reconciler refunds it once it is overdue). Never cut by a request's
+        deadline (through `refund_charge`)."""
         with ticket._lock:
             if ticket.charge is None or ticket.refunded:
                 return False
-            try:
-                with deadline.lifted():
-                    self.store.refund(ticket.charge)
-            except StoreUnavailable as exc:
-                log.error("refund failed; the charge stands",
-                          extra={"account": ticket.account.id, "error": str(exc)})
+            if not self.refund_charge(ticket.charge):
                 return False
             ticket.refunded = True
             ticket.remaining = min(ticket.limit, ticket.remaining + ticket.charge.weight)
-        log.info("refunded", extra={"account": ticket.account.id, "credits": ticket.credits,
-                                     "weight": ticket.charge.weight})
         return True
+
+    def settle(self, charge: Charge) -> None:
+        """The charge's request succeeded: it stands. A store that fails is logged, and the
+        charge, still pending, is refunded by the reconciler once overdue (the result is free).
+        Like a refund, never cut by a request's deadline (deadline.py)."""
+        try:
+            with deadline.lifted():
+                self.store.settle(charge)
+        except StoreUnavailable as exc:
+            log.error("settling failed; the reconciler will refund the charge",
+                      extra={"account": charge.account, "charge": charge.id, "error": str(exc)})
 
     def status(self, account: Account, now: float | None = None) -> dict[str, str]:
         """The rate-limit headers of an account without charging it (a read)."""

@@ -1,4 +1,5 @@
-"""The operator's commands: `cutout table create` and `cutout keys create|list|revoke|usage`.
+"""The operator's commands: `cutout table create`, `cutout keys create|list|revoke|usage` and
+`cutout reconcile`.
 
 They talk to the same store the service uses (CUTOUT_TABLE for DynamoDB,
 else SQLite under CUTOUT_DATA_DIR), so a key made here works at once. Only
@@ -149,8 +150,20 @@ def keys_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconcile_now(args: argparse.Namespace) -> int:
+    """Refund overdue pending charges now (the server does it on a timer too)."""
+    from ..reconcile import reconcile
+
+    try:
+        done = reconcile(open_store(settings()), limit=args.limit)
+    except StoreUnavailable as exc:
+        return _fail(str(exc))
+    print(f"refunded {done.refunded}, settled {done.settled}, still pending {done.pending}")
+    return 0
+
+
 def add_commands(commands: Any) -> None:
-    """Register `table` and `keys` on the `cutout` command's subparsers."""
+    """Register `table`, `keys` and `reconcile` on the `cutout` command's subparsers."""
     table = commands.add_parser("table", help="set up the DynamoDB table (CUTOUT_TABLE)")
     sub = table.add_subparsers(dest="table_command", required=True)
     p = sub.add_parser("create", help="create the table with TTL at the configured endpoint")
@@ -176,3 +189,8 @@ def add_commands(commands: Any) -> None:
     p.add_argument("key_id", metavar="account")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
     p.set_defaults(run=keys_usage)
+
+    p = commands.add_parser("reconcile", help="refund charges whose request never ended "
+                            "(overdue pending charges); settle those whose job succeeded")
+    p.add_argument("--limit", type=int, default=1000, help="charges to look at, oldest first")
+    p.set_defaults(run=reconcile_now)

@@ -1,5 +1,8 @@
 """The S3 upload trigger: `uploads/<path>/<name>.<ext>` in, `results/<path>/<name>.<fmt>` out.
 
+Uploads that share `<path>/<name>` (photo.jpg, photo.png) keep their extension
+(`results/<path>/photo.jpg.png`), the CLI's rule, so no result replaces another's.
+
 S3 delivers each event at least once, so every upload is processed under an
 idempotency record keyed by bucket, key and ETag (Powertools Idempotency on the
 DynamoDB table, handed in as `once`): a second delivery returns the first
@@ -18,8 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, unquote_plus
 
 from ..accounts.keys import Account
@@ -61,11 +65,38 @@ def uploads_in(event: Mapping[str, Any]) -> list[Upload]:
     return found
 
 
-def result_key(upload_key: str, extension: str) -> str:
-    """uploads/a/b/photo.jpg -> results/a/b/photo.<extension>."""
+def _stem(inner: str) -> str:
+    """a/b/photo.jpg -> a/b/photo (a name without an extension is its own stem)."""
+    return posixpath.splitext(inner)[0] if "." in posixpath.basename(inner) else inner
+
+
+def result_key(upload_key: str, extension: str, uploads: Iterable[str] = ()) -> str:
+    """uploads/a/b/photo.jpg -> results/a/b/photo.<extension>, unless names collide.
+
+    `uploads`: the upload keys that start with this one's stem (`stem_prefix`), as
+    listed when it is processed. The CLI's rule (cli/main.py, `_destinations`): when
+    another upload shares the stem (photo.jpg and photo.png), the result keeps the
+    upload's extension (results/a/b/photo.jpg.png); when that name is itself another
+    upload's result (photo.jpg.png's), a number follows (photo.jpg.2.png). An upload
+    made later than this one's processing sees this one in its own listing, so no
+    result replaces another's.
+    """
     inner = upload_key[len(UPLOADS):]
-    stem = posixpath.splitext(inner)[0] if "." in posixpath.basename(inner) else inner
-    return f"{RESULTS}{stem}.{extension}"
+    stem = _stem(inner)
+    stems = Counter(_stem(key[len(UPLOADS):]) for key in {*uploads, upload_key}
+                    if key.startswith(UPLOADS))
+    if stems[stem] < 2:
+        return f"{RESULTS}{stem}.{extension}"
+    plain = {name for name, count in stems.items() if count == 1}  # others' results' names
+    name, number = inner, 2
+    while name in plain:
+        name, number = f"{inner}.{number}", number + 1
+    return f"{RESULTS}{name}.{extension}"
+
+
+def stem_prefix(upload_key: str) -> str:
+    """Where every upload whose result name could collide with this one's is listed."""
+    return UPLOADS + _stem(upload_key[len(UPLOADS):])
 
 
 def options_from(metadata: Mapping[str, str]) -> pipeline.Options:
@@ -118,16 +149,19 @@ class Trigger:
 
     def _process(self, upload: dict[str, str]) -> dict[str, Any]:
         key, etag = upload["key"], upload["etag"]
+        store = self.blobs(upload["bucket"])
+        # Uploads whose results could take the same name (photo.jpg, photo.png): listed
+        # now, so that neither overwrites the other (BlobUnavailable: retried).
+        uploads = store.list(stem_prefix(key))
         try:
-            check_key(result_key(key, "error.json"))  # where any outcome would be written
+            check_key(result_key(key, "error.json", uploads))  # where any outcome would be written
         except InvalidObjectKey:
             log.warning("upload key cannot name a result; skipped", extra={"key": key})
             return {"key": key, "status": "skipped"}
-        store = self.blobs(upload["bucket"])
         written: list[str] = []
 
         def deliver(result: pipeline.Result) -> None:
-            target = result_key(key, result.format)
+            target = result_key(key, result.format, uploads)
             store.put(target, result.data, result.content_type, metadata={
                 "cutout-source-key": quote(key),
                 "cutout-source-etag": etag,
@@ -140,19 +174,20 @@ class Trigger:
             blob = read_blob(store, key, self.meter.limits.max_bytes, if_match=etag or None)
             options = options_from(blob.metadata)
             metered = self.meter.cut(blob.data, options, account=self.account, deliver=deliver)
+            self.meter.settle(metered.ticket.charge if metered.ticket else None)
         except NotFound:
             log.info("upload gone or replaced; nothing to do", extra={"key": key})
             return {"key": key, "status": "skipped"}
         except CutoutError as exc:
             if exc.retryable:
                 raise  # rate limited, store or bucket down: Lambda retries the event
-            return self._write_error(store, upload, exc)
+            return self._write_error(store, upload, exc, result_key(key, "error.json", uploads))
         log.info("upload processed", extra={"key": key, "result": written[0],
                                             "megapixels": round(metered.header.megapixels, 3)})
         return {"key": key, "status": "done", "result": written[0]}
 
-    def _write_error(self, store: BlobStore, upload: dict[str, str], exc: CutoutError) -> dict[str, Any]:
-        target = result_key(upload["key"], "error.json")
+    def _write_error(self, store: BlobStore, upload: dict[str, str], exc: CutoutError,
+                     target: str) -> dict[str, Any]:
         body = {"code": exc.code, "message": exc.message,
                 "source": {"bucket": upload["bucket"], "key": upload["key"], "etag": upload["etag"]}}
         store.put(target, json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")

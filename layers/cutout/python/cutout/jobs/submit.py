@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 from ..blobs import BlobStore
@@ -108,7 +109,7 @@ class Jobs:
         if self.queue is None:
             raise Unavailable("No job queue is configured.", code="queue_unavailable")
         try:
-            self.queue.send(JobMessage(job_id))
+            self.queue.send(JobMessage(job_id, account))
         except CutoutError as exc:
             failed = job.moved(self.clock(), status=FAILED, error={
                 "errorCode": INTERNAL_ERROR, "reason": exc.code, "message": exc.message})
@@ -147,23 +148,31 @@ class Jobs:
     def resume(self) -> int:
         """Queue the unfinished jobs again when the local pool starts (after a restart).
 
-        A job left `running` was running in the process that stopped (the local pool
-        serves one process per data folder), so its claim is given back first.
+        A job left `running` was running in a process that stopped when no other
+        process serves the data folder (`queues.local.start_turn`), so its claim is
+        given back first; with other processes serving it (`cutout serve --workers`),
+        only claims whose lease has run out are. A pending job another process holds
+        too runs once: the claim is a compare-and-swap.
         """
         if self.queue is None or self.worker is None:
             return 0
+        from ..queues.local import start_turn
+
         count = 0
-        for item in self.store.unfinished_jobs():
-            if item.status == RUNNING:
-                job = Job.from_item(item)
-                released = job.moved(self.clock(), status=PENDING, token="", lease_until=0)
-                if not self.store.swap_job(released.item(), job.version):
-                    continue
-            try:
-                self.queue.send(JobMessage(item.job_id))
-            except CutoutError:
-                break  # the pool is full; the rest stay pending until the next start
-            count += 1
+        with start_turn(Path(self.cfg.data_dir)) as alone:
+            for item in self.store.unfinished_jobs():
+                if item.status == RUNNING:
+                    job = Job.from_item(item)
+                    if not alone and job.lease_until > self.clock():
+                        continue  # running in a live process
+                    released = job.moved(self.clock(), status=PENDING, token="", lease_until=0)
+                    if not self.store.swap_job(released.item(), job.version):
+                        continue
+                try:
+                    self.queue.send(JobMessage(item.job_id, item.doc["account"]))
+                except CutoutError:
+                    break  # the pool is full; the rest stay pending until the next start
+                count += 1
         if count:
             log.info("pending jobs resumed", extra={"jobs": count})
         return count

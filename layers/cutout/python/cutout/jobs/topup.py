@@ -1,12 +1,14 @@
 """The rest of a job's megapixel charge, once the worker knows the image's size.
 
 A job whose source is a URL or a presigned upload is admitted at accept weighing
-1 megapixel (its size is unknown then). When the worker has read the header,
-`charge_rest` admits the difference (the real megapixels rounded up, as every
-request weighs, minus what was charged) into the account's current minute
-window, with no further monthly credit. The job record keeps that charge
-(`Job.extra_charge`) so a redelivered message never charges it again, and the
-worker refunds it with the accept's charge if the job fails.
+1 megapixel (its size is unknown then). When the worker has read the header, it
+records the difference (the real megapixels rounded up, as every request weighs,
+minus what was charged) in the job (`Job.extra_charge`) first, then admits it
+into that minute's window, with no further monthly credit. The charge's id is
+the job's (`<job id>-rest`), and an admission is applied once per id: a worker
+that crashes between the two steps, or after them, sends the recorded charge
+again on the next delivery and it is not charged twice. The worker refunds it
+with the accept's charge if the job fails.
 """
 from __future__ import annotations
 
@@ -33,11 +35,14 @@ def rest_of(job: Job, megapixels: float, now: float) -> Charge | None:
     """The top-up Charge a job still owes for an image of `megapixels` (None: nothing owed).
 
     Nothing is owed when the job was charged its real size at accept (no
-    `mp_per_minute` recorded), admitted unmetered (no charge), already topped up,
-    or when the image weighs no more than the accept's charge.
+    `mp_per_minute` recorded), admitted unmetered (no charge), or when the image
+    weighs no more than the accept's charge. A top-up recorded by an earlier run is
+    owed as it was recorded (its admission is applied once).
     """
-    if job.mp_per_minute is None or job.extra_charge is not None or job.charge is None:
+    if job.mp_per_minute is None or job.charge is None:
         return None
+    if job.extra_charge is not None:  # recorded by an earlier run: the same charge again
+        return Charge(**job.extra_charge)
     charged = Charge(**job.charge)
     extra = weight_of(megapixels) - charged.weight
     if extra <= 0:
@@ -45,7 +50,8 @@ def rest_of(job: Job, megapixels: float, now: float) -> Charge | None:
     minute = minute_of(now)
     return Charge(account=charged.account, window=minute, month=charged.month, weight=extra,
                   megapixels=round(max(0.0, megapixels - charged.megapixels), 6), credits=0.0,
-                  calls=0, expires=(minute + 1) * WINDOW_SECONDS + TTL_GRACE)
+                  calls=0, expires=(minute + 1) * WINDOW_SECONDS + TTL_GRACE,
+                  id=f"{job.job_id}-rest", settle_by=charged.settle_by, job=job.job_id)
 
 
 def admit_rest(meter: Meter, job: Job, charge: Charge, now: float | None = None) -> None:

@@ -15,7 +15,9 @@ crash, so every step is guarded by the record's state:
 - a URL or presigned-upload job (charged 1 megapixel at accept) is charged the
   rest of its real weight once its header is read (jobs/topup.py), recorded in
   the job so a redelivery never charges it twice; a full window fails the job
-  (429001) and refunds it; a failed job refunds both charges.
+  (429001) and refunds it; a failed job refunds both charges;
+- a job with a callback is finished first, then its webhook is queued on the
+  webhook queue (jobs/webhook.py), which delivers and retries it off this path.
 """
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ from ..blobs import BlobNotFound, BlobStore, read as read_blob
 from ..config import Settings
 from ..errors import CutoutError, InputError
 from ..metering import Meter
-from ..queues import JobMessage
-from ..stores import JobStore, StoreUnavailable
+from ..queues import JobMessage, JobQueue
+from ..stores import Charge, JobStore, StoreUnavailable
 from . import (
     FAILED,
     FINISHED,
@@ -47,7 +49,6 @@ from . import (
     Outcome,
     render,
     topup,
-    webhook,
 )
 
 log = logging.getLogger(__name__)
@@ -94,16 +95,18 @@ class Worker:
     The model, the limits (CUTOUT_MAX_MEGAPIXELS, CUTOUT_MAX_BYTES), the workload
     bound and the limiter live in `meter` (the one the API's requests use): the cut
     goes through it unmetered, as the job was charged at accept, and top-ups and
-    refunds go through it too.
+    refunds go through it too. `webhooks` is the webhook queue a finished job's callback
+    is handed to (queues.open_webhook_queue); None: callbacks are not delivered.
     """
 
     def __init__(self, store: JobStore, blobs: BlobStore, meter: Meter, cfg: Settings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, webhooks: JobQueue | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.meter = meter
         self.cfg = cfg
         self.clock = clock
+        self.webhooks = webhooks
 
     def load(self, job_id: str) -> Job | None:
         item = self.store.get_job(job_id)
@@ -134,6 +137,7 @@ class Worker:
         try:
             data, header = self._read(claimed)
             claimed = self._charge_rest(claimed, header.megapixels)
+            self._admit_rest(claimed)
             product = render.make(data, claimed.options, meter=self.meter, header=header)
             megapixels = header.megapixels
             key = result_key(job.job_id, product.extension)
@@ -155,27 +159,27 @@ class Worker:
                             result={"key": key, "media_type": product.media_type})
 
     def _charge_rest(self, job: Job, megapixels: float) -> Job:
-        """Charge what the job still owes for its real size; returns the job as now stored.
-
-        Raises topup.RateLimitedAtProcessing (nothing more charged), StoreUnavailable, or
-        JobBusy if another run took the job meanwhile (the top-up is then refunded)."""
-        now = self.clock()
-        rest = topup.rest_of(job, megapixels, now)
-        if rest is None:
+        """Record in the job what it still owes for its real size (a top-up charge), before
+        it is admitted; returns the job as stored. Raises JobBusy if another run took the
+        job meanwhile, StoreUnavailable."""
+        rest = topup.rest_of(job, megapixels, self.clock())
+        if rest is None or job.extra_charge is not None:
             return job
-        topup.admit_rest(self.meter, job, rest, now)
-        charged = topup.recorded(job, rest, now)
-        try:
-            swapped = self.store.swap_job(charged.item(), job.version)
-        except BaseException:
-            self.meter.refund(rest)
-            raise
-        if not swapped:
-            self.meter.refund(rest)
+        recorded = topup.recorded(job, rest, self.clock())
+        if not self.store.swap_job(recorded.item(), job.version):
             raise JobBusy(f"job {job.job_id} was claimed by another run")
-        log.info("job charged its real size", extra={"job_id": job.job_id,
-                                                     "weight": rest.weight})
-        return charged
+        return recorded
+
+    def _admit_rest(self, job: Job) -> None:
+        """Admit the job's recorded top-up (applied once per job, however often this runs).
+
+        Raises topup.RateLimitedAtProcessing (nothing more charged) or StoreUnavailable (the
+        next delivery admits the recorded charge again)."""
+        if job.extra_charge is None:
+            return
+        rest = Charge(**job.extra_charge)
+        topup.admit_rest(self.meter, job, rest, self.clock())
+        log.info("job charged its real size", extra={"job_id": job.job_id, "weight": rest.weight})
 
     def _read(self, job: Job) -> tuple[bytes, images.Header]:
         """The source's bytes and checked header (ImageTooLarge, fetch and image errors); an
@@ -215,9 +219,11 @@ class Worker:
             log.warning("job finished elsewhere; this run's outcome dropped",
                         extra={"job_id": job.job_id})
             return Outcome(job.job_id, "dropped", "finished by another run")
-        if status == FAILED:
-            for charge in done.charges():
+        for charge in done.charges():  # the job decides its charges: kept, or given back
+            if status == FAILED:
                 self.meter.refund(charge)
+            else:
+                self.meter.settle(charge)
         if "key" in done.source:  # the upload has served its purpose
             try:
                 self.blobs.delete(done.source["key"])
@@ -226,14 +232,17 @@ class Worker:
         log.info("job finished", extra={"job_id": job.job_id, "status": status,
                                         "code": (done.error or {}).get("reason")})
         if done.callback_url:
-            self.notify(done)
+            self._queue_webhook(done)
         return Outcome(job.job_id, status, (done.error or {}).get("reason", ""))
 
-    def notify(self, job: Job) -> bool:
-        """The webhook: the status document, signed; failures are logged, never raised."""
-        url = result_url(self.blobs, job, self.cfg.result_url_ttl)
-        return webhook.deliver(
-            job.callback_url, job.status_document(url),
-            secret=self.cfg.webhook_secret, attempts=self.cfg.webhook_attempts,
-            backoff=self.cfg.webhook_backoff, timeout=self.cfg.fetch_timeout,
-            allow_hosts=self.cfg.fetch_allow_hosts)
+    def _queue_webhook(self, job: Job) -> None:
+        """Hand the finished job's webhook to the webhook queue, which delivers and retries
+        it (jobs/webhook.py): a hanging receiver never holds this worker. Never raises:
+        the job's status stands whether or not its webhook can be queued."""
+        if self.webhooks is None:
+            log.error("webhook not queued: no webhook queue", extra={"job_id": job.job_id})
+            return
+        try:
+            self.webhooks.send(JobMessage(job.job_id, job.account))
+        except CutoutError as exc:  # QueueFull, QueueUnavailable
+            log.error("webhook not queued", extra={"job_id": job.job_id, "code": exc.code})

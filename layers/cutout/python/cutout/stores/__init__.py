@@ -10,8 +10,11 @@ SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
 
     pk                      sk                  attributes
     KEY#<sha256 of key>     META                key_id, owner, plan, status, created, overrides
-    KEY#<account id>        RATE#<epoch minute> mp (megapixels admitted), ttl
-    KEY#<account id>        USAGE#<yyyy-mm>     calls, megapixels, credits
+    KEY#<account id>[#<n>]  RATE#<epoch minute> mp (megapixels admitted), ttl  (shard n > 0 of a
+    KEY#<account id>[#<n>]  USAGE#<yyyy-mm>     calls, megapixels, credits       busy account)
+                                                (DynamoDB, both: t0..t15, the last writes' tokens)
+    CHARGE#<charge id>      META                the charge and its state: pending, settled,
+                                                (refunding,) refunded or refused
     IMAGES#<account id>     IMAGE#<image id>    name, format, width, height, size, created_at,
                                                 token, ttl (the stored-images API)
     PUBLIC#<token>          META                account, image_id, ttl (a published image)
@@ -23,7 +26,8 @@ month pass its quota, however many callers race.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Settings
@@ -37,8 +41,10 @@ def key_pk(digest: str) -> str:
     return f"KEY#{digest}"
 
 
-def account_pk(account_id: str) -> str:
-    return f"KEY#{account_id}"
+def account_pk(account_id: str, shard: int = 0) -> str:
+    """The partition of an account's counters; a busy account's are spread over shards
+    (`KEY#<id>`, `KEY#<id>#1`, `KEY#<id>#2`, ...: see accounts/ratelimit.py)."""
+    return f"KEY#{account_id}" if shard == 0 else f"KEY#{account_id}#{shard}"
 
 
 def rate_sk(window: int) -> str:
@@ -47,6 +53,11 @@ def rate_sk(window: int) -> str:
 
 def usage_sk(month: str) -> str:
     return f"USAGE#{month}"
+
+
+def charge_pk(charge_id: str) -> str:
+    """A charge's own item (SQLite; DynamoDB keeps a pending charge on its window item)."""
+    return f"CHARGE#{charge_id}"
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,21 @@ class KeyRecord:
     monthly_credits: float | None = None
 
 
+def new_charge_id() -> str:
+    """A charge's id: 16 random hex digits (64 bits), its token in every write it makes."""
+    return secrets.token_hex(8)
+
+
 @dataclass(frozen=True)
 class Charge:
-    """One admitted request, as written to (and refunded from) the store."""
+    """One admitted request, as written to (and settled or refunded from) the store.
+
+    `id` makes every write of the charge safe to retry: the store applies it once,
+    however often it is sent. A charge is *pending* from its admission until its
+    request settles it (the request succeeded) or it is refunded (it did not);
+    `settle_by` is when a pending charge is overdue and the reconciler refunds it,
+    unless `job` names a job whose record decides (succeeded: settle; failed: refund).
+    """
 
     account: str
     window: int  # epoch minute
@@ -75,6 +98,10 @@ class Charge:
     credits: float
     expires: int  # epoch seconds after which the window item may be deleted
     calls: int = 1  # calls it adds to the month's usage (0: a top-up of an admitted call)
+    id: str = field(default_factory=new_charge_id)
+    settle_by: int = 0  # epoch seconds; 0: at `expires`
+    job: str = ""  # the job it paid for, if any
+    shard: int = 0  # which of the account's counter shards it is counted in
 
 
 @dataclass(frozen=True)
@@ -143,16 +170,30 @@ class AccountStore(Protocol):
     def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
         """Add the charge atomically if window + weight <= limit and month + credits <= quota.
 
+        The charge is then pending (see `Charge`). Safe to retry: a charge already
+        admitted (its id) is not added again, and its window's megapixels are returned.
         Returns the window's megapixels after the charge; raises WindowFull or
-        QuotaFull (nothing written), or StoreUnavailable.
+        QuotaFull (nothing written), or StoreUnavailable (it may have been written:
+        send it again, or leave it to the reconciler, which refunds it once overdue).
         """
 
-    def refund(self, charge: Charge) -> None:
-        """Take an admitted charge back out of its window and month."""
+    def settle(self, charge: Charge) -> None:
+        """The charge's request succeeded: it stays charged and is no longer pending.
+        Safe to retry; nothing happens to a charge already settled or refunded."""
 
-    def window(self, account: str, window: int) -> Window: ...
+    def refund(self, charge: Charge) -> bool:
+        """Take a pending charge back out of its window and month, once: True when this call
+        refunded it, False when it was already settled, refunded, or never admitted.
+        Safe to retry."""
 
-    def usage(self, account: str, month: str) -> Usage: ...
+    def unsettled(self, limit: int = 1000) -> list[Charge]:
+        """Pending charges, oldest first, at most `limit` (for the reconciler)."""
+
+    def window(self, account: str, window: int, shards: int = 1) -> Window:
+        """The minute's window, summed over the account's `shards` counter shards."""
+
+    def usage(self, account: str, month: str, shards: int = 1) -> Usage:
+        """The month's usage, summed over the account's `shards` counter shards."""
 
 
 # --- stored images (the IMG Processing dialect): a record family of its own ----------------
@@ -211,7 +252,10 @@ class ImageStore(Protocol):
         """Delete the record (and its public pointer); returns what was deleted, or None."""
 
     def set_image_token(self, account: str, image_id: str, token: str | None) -> ImageRecord | None:
-        """Publish (token) or unpublish (None): the record and its public pointer change together."""
+        """Publish (token) or unpublish (None): the record and its public pointer change together.
+
+        Publishing an image that has a token already keeps that one (racing publishes all
+        get the first's URL); returns the record as stored, or None when there is none."""
 
     def find_public(self, token: str) -> ImageRecord | None:
         """The image published under `token`, or None."""

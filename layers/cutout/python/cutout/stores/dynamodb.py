@@ -6,23 +6,33 @@ month's usage item (`ADD credits :c` if `credits <= quota - c`); a refused
 quota takes the window charge back. Each write is atomic, so racing requests
 can never pass either limit.
 
-botocore's own retries are off: a retried `ADD` whose first answer was lost
-would charge twice. Here, every call is retried on throttling errors (the
-write did not happen) with jittered exponential backoff, and once on a
-connection that could not be opened (nothing was sent); reads and other
-idempotent calls are also retried once when a connection drops mid-call.
-Anything else that stops a call becomes `StoreUnavailable`, which the limiter
-turns into 503 or, when configured, fail-open admission: at worst a request
-is charged once without being served, never twice.
+Every write is safe to retry, because the answer to any write can be lost after
+the write happened (a timeout, a dropped connection) and then it is sent again:
+- the window write records the pending charge in its own attribute (`c_<id>`,
+  the charge as JSON) under the condition that it is not there yet, so a resent
+  admission finds its own earlier write; settling removes the attribute, and a
+  refund takes the megapixels back only while it is there (exactly once);
+- the usage write carries the charge's token and keeps the last RING tokens
+  written to the item (`t0`..`t15`, shifted by each write: DynamoDB evaluates
+  every action of an update against the item as it was before it, Developer
+  Guide, "Using update expressions"); a resent write whose token is among them
+  was applied. Bound: a write resent after more than RING other writes to the
+  same month's item is not recognised (a key with 16 calls in flight at once);
+- conditional puts of job records, idempotency bindings and publish pointers
+  carry a writer token and recognise their own earlier write by it.
+So `_call` resends every call whose connection dropped or timed out, once, and
+throttled calls with jittered exponential backoff; botocore's own retries are
+off. Anything else that stops a call becomes `StoreUnavailable`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import random
+import secrets
 import threading
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +51,7 @@ from . import (
     Window,
     WindowFull,
     account_pk,
+    charge_pk,
     image_sk,
     images_pk,
     job_key_pk,
@@ -66,6 +77,11 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 # Conditional writes claim_idempotency makes before giving up: each lost one means a
 # binding expired and was deleted between the write and the read, so 3 is plenty.
 CLAIM_ATTEMPTS = 3
+RING = 16  # tokens of the last writes kept on a counter item, to recognise a resent write
+WRITER = "w"  # the attribute holding a conditional write's writer token
+# A charge's ledger states; a refused admission's item is kept as refused.
+PENDING, SETTLED, REFUNDING, REFUNDED, REFUSED = "pending", "settled", "refunding", "refunded", "refused"
+LEDGER_KEPT_SECONDS = 7 * 24 * 3600  # a closed charge's item, to refuse a late refund
 
 
 class ConditionFailed(Exception):
@@ -88,6 +104,14 @@ def _read_num(item: dict[str, Any] | None, name: str, default: float = 0) -> flo
         return default
     raw = Decimal(item[name]["N"])
     return int(raw) if raw == raw.to_integral_value() else float(raw)
+
+
+def _charge_json(charge: Charge) -> str:
+    return json.dumps(asdict(charge), separators=(",", ":"), sort_keys=True)
+
+
+def _charge_of(text: str) -> Charge:
+    return Charge(**json.loads(text))
 
 
 def _client(timeout: float) -> Any:
@@ -127,11 +151,14 @@ class DynamoStore:
                     raise StoreUnavailable(f"DynamoDB client: {exc}") from exc
             return self._client
 
-    def _call(self, operation: str, *, idempotent: bool = True, **params: Any) -> dict[str, Any]:
-        """One API call; throttling retried with backoff, failures as StoreUnavailable.
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One API call on the table; throttling retried with backoff, a dropped or timed-out
+        connection resent once (every write here is safe to resend), failures as
+        StoreUnavailable."""
+        return self._call_untabled(operation, TableName=self.table, **params)
 
-        `idempotent=False` (the ADD writes) is never retried once it may have reached the server.
-        """
+    def _call_untabled(self, operation: str, **params: Any) -> dict[str, Any]:
+        """`_call` for operations that name their tables in their parameters (BatchGetItem)."""
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -143,7 +170,7 @@ class DynamoStore:
         client = self.client()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                answer: dict[str, Any] = getattr(client, operation)(TableName=self.table, **params)
+                answer: dict[str, Any] = getattr(client, operation)(**params)
                 return answer
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
@@ -162,9 +189,8 @@ class DynamoStore:
                     ) from exc
                 raise StoreUnavailable(f"DynamoDB {operation}: {code or exc}") from exc
             except BotoCoreError as exc:  # refused, timed out, dropped, no credentials
-                unsent = isinstance(exc, NotSent)
-                dropped = idempotent and isinstance(exc, (ConnectionClosedError, ReadTimeoutError))
-                if (unsent or dropped) and attempt < CONNECTION_ATTEMPTS:
+                lost = isinstance(exc, (NotSent, ConnectionClosedError, ReadTimeoutError))
+                if lost and attempt < CONNECTION_ATTEMPTS:
                     log.warning("dynamodb connection failed; retrying",
                                 extra={"operation": operation, "error": str(exc)})
                     time.sleep(BACKOFF)
@@ -265,89 +291,184 @@ class DynamoStore:
             raise KeyError(digest) from None
 
     def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
-        pk = account_pk(charge.account)
-        room = limit - charge.weight
-        if room < 0:
+        if charge.weight > limit:
             raise WindowFull(self.window(charge.account, charge.window).used)
+        # The ledger item first: a charge is never on the counters without it. Dying after
+        # it and before the counters leaves a pending charge whose refund gives back what
+        # was never taken: the one way Cutout may err.
+        self._call("put_item", Item=self._ledger_item(charge, PENDING))
         try:
-            out = self._call(
-                "update_item", idempotent=False,
-                Key={"pk": _s(pk), "sk": _s(rate_sk(charge.window))},
-                UpdateExpression="SET #ttl = :ttl ADD mp :w",
-                ConditionExpression="attribute_not_exists(mp) OR mp <= :room",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":ttl": _num(charge.expires), ":w": _num(charge.weight),
-                                           ":room": _num(room)},
-                ReturnValues="UPDATED_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            used = self._count(charge, "window", "a", +1, room=limit - charge.weight)
         except ConditionFailed as refused:
-            used = _read_num(refused.item, "mp") if refused.item else None
-            if used is None:  # servers without ReturnValuesOnConditionCheckFailure (dynalite)
-                used = self.window(charge.account, charge.window).used
-            raise WindowFull(int(used)) from None
-        used = int(_read_num(out["Attributes"], "mp"))
+            self._close_ledger(charge, REFUSED)
+            raise WindowFull(int(_read_num(refused.item, "mp"))) from None
         try:
-            self._add_usage(charge, +1, quota)
+            self._count(charge, "usage", "a", +1,
+                        room=None if quota is None else float(quota) - float(charge.credits))
         except ConditionFailed as refused:
-            self._release_window(charge)
-            credits = _read_num(refused.item, "credits") if refused.item else None
-            if credits is None:
-                credits = self.usage(charge.account, charge.month).credits
-            raise QuotaFull(credits, used - charge.weight) from None
+            self._count(charge, "window", "x", -1)  # the window's share goes back
+            self._close_ledger(charge, REFUSED)
+            raise QuotaFull(_read_num(refused.item, "credits"), used - charge.weight) from None
         except StoreUnavailable:
-            try:
-                self._release_window(charge)
-            except StoreUnavailable:
-                log.error("window charge not released", extra={"account": charge.account,
-                                                               "window": charge.window})
+            # Whether the month was charged is unknown: the charge stays pending, and the
+            # reconciler refunds it (window and month) once it is overdue. At worst the
+            # account gets back credits it was never charged: never the other way round.
+            log.error("usage write failed; the charge is left pending for the reconciler",
+                      extra={"account": charge.account, "charge": charge.id})
             raise
         return used
 
-    def _add_usage(self, charge: Charge, sign: int, quota: float | None) -> None:
-        params: dict[str, Any] = {
-            "Key": {"pk": _s(account_pk(charge.account)), "sk": _s(usage_sk(charge.month))},
-            "UpdateExpression": "ADD calls :calls, megapixels :mp, credits :credits",
-            "ExpressionAttributeValues": {
-                ":calls": _num(sign * charge.calls), ":mp": _num(sign * float(charge.megapixels)),
-                ":credits": _num(sign * float(charge.credits)),
-            },
-        }
-        if quota is not None:
-            params["ConditionExpression"] = "attribute_not_exists(credits) OR credits <= :room"
-            params["ExpressionAttributeValues"][":room"] = _num(float(quota) - float(charge.credits))
-            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        self._call("update_item", idempotent=False, **params)
-
-    def _release_window(self, charge: Charge) -> None:
+    def _count(self, charge: Charge, counter: str, kind: str, sign: int,
+               room: float | None = None) -> int:
+        """Add (sign +1) or take back (-1) the charge on one counter item of its shard: the
+        minute's window (`mp`) or the month's usage (calls, megapixels, credits). Once per
+        (`kind`, charge id): the item keeps the tokens of its last RING writes, and a resend
+        whose token is among them is not applied again. `room`: the condition that the
+        counter (mp, or credits) is at most this before the write. Returns the window's
+        megapixels after the write (0 for usage). Raises ConditionFailed (with the item as
+        it was) when `room` refuses it, never for a resend."""
+        token = f"{kind}{charge.id}"
+        ring = [f"t{i}" for i in range(RING)]
+        shifts = ", ".join(f"{ring[i]} = if_not_exists({ring[i - 1]}, :none)"
+                           for i in range(RING - 1, 0, -1))
+        values: dict[str, Any] = {":token": _s(token), ":none": _s("-")}
+        if counter == "window":
+            sk, counted = rate_sk(charge.window), "mp"
+            update = f"SET {shifts}, t0 = :token, #ttl = :ttl ADD mp :w"
+            values |= {":w": _num(sign * charge.weight), ":ttl": _num(charge.expires)}
+        else:
+            sk, counted = usage_sk(charge.month), "credits"
+            update = f"SET {shifts}, t0 = :token ADD calls :calls, megapixels :mp, credits :credits"
+            values |= {":calls": _num(sign * charge.calls), ":credits": _num(sign * float(charge.credits)),
+                       ":mp": _num(sign * float(charge.megapixels))}
+        condition = "NOT (" + " OR ".join(f"{name} = :token" for name in ring) + ")"
+        if room is not None:
+            condition += f" AND (attribute_not_exists({counted}) OR {counted} <= :room)"
+            values[":room"] = _num(room)
+        key = {"pk": _s(account_pk(charge.account, charge.shard)), "sk": _s(sk)}
+        names = {"#ttl": TTL_ATTRIBUTE} if counter == "window" else None
         try:
-            self._call(
-                "update_item", idempotent=False,
-                Key={"pk": _s(account_pk(charge.account)), "sk": _s(rate_sk(charge.window))},
-                UpdateExpression="ADD mp :w",
-                ConditionExpression="attribute_exists(mp)",  # never resurrect an expired window
-                ExpressionAttributeValues={":w": _num(-charge.weight)},
-            )
+            out = self._call("update_item", Key=key, UpdateExpression=update,
+                             ConditionExpression=condition, ExpressionAttributeValues=values,
+                             **({"ExpressionAttributeNames": names} if names else {}),
+                             ReturnValues="UPDATED_NEW",
+                             ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return int(_read_num(out.get("Attributes"), "mp"))
+        except ConditionFailed as refused:
+            item = refused.item or self._get(key["pk"]["S"], key["sk"]["S"]) or {}
+            if any(item.get(name, {}).get("S") == token for name in ring):
+                return int(_read_num(item, "mp"))  # our own earlier write: its answer was lost
+            raise ConditionFailed(item) from None
+
+    # --- the charge ledger: CHARGE#<id> items, pending -> settled | refunding -> refunded ---
+
+    @staticmethod
+    def _ledger_item(charge: Charge, state: str) -> dict[str, Any]:
+        return {"pk": _s(charge_pk(charge.id)), "sk": _s(META), "state": _s(state),
+                "charge": _s(_charge_json(charge)),
+                TTL_ATTRIBUTE: _num((charge.settle_by or charge.expires) + LEDGER_KEPT_SECONDS)}
+
+    def _close_ledger(self, charge: Charge, state: str, writer: str = "") -> bool:
+        """Move the charge's ledger item from pending (or refunding, when `writer` is the
+        one that started refunding it) to `state`; False when it was not there to move."""
+        condition = "#state = :pending" + (" OR (#state = :refunding AND #w = :writer)" if writer else "")
+        values = {":pending": _s(PENDING), ":state": _s(state)}
+        if writer:
+            values |= {":refunding": _s(REFUNDING), ":writer": _s(writer)}
+        try:
+            self._call("update_item", Key={"pk": _s(charge_pk(charge.id)), "sk": _s(META)},
+                       UpdateExpression="SET #state = :state" + (", #w = :writer" if writer else ""),
+                       ConditionExpression=condition,
+                       ExpressionAttributeNames={"#state": "state", **({"#w": WRITER} if writer else {})},
+                       ExpressionAttributeValues=values)
         except ConditionFailed:
-            pass
+            stored = self._get(charge_pk(charge.id), META) or {}
+            return bool(stored.get("state", {}).get("S") == state and writer
+                        and stored.get(WRITER, {}).get("S") == writer)  # our own resend
+        return True
 
-    def refund(self, charge: Charge) -> None:
-        self._release_window(charge)
-        self._add_usage(charge, -1, None)
+    def settle(self, charge: Charge) -> None:
+        self._close_ledger(charge, SETTLED)
 
-    def window(self, account: str, window: int) -> Window:
-        item = self._get(account_pk(account), rate_sk(window))
-        if not item:
+    def refund(self, charge: Charge) -> bool:
+        # pending -> refunding (one refunder wins), the counters back, -> refunded. A refund
+        # that dies in between is finished by the reconciler (`unsettled` lists it).
+        writer = secrets.token_hex(8)
+        if not self._close_ledger(charge, REFUNDING, writer):
+            stored = self._get(charge_pk(charge.id), META) or {}
+            if stored.get("state", {}).get("S") != REFUNDING:
+                return False
+            writer = stored.get(WRITER, {}).get("S", "")  # finish a refund that died midway
+        self._count(charge, "window", "r", -1)
+        self._count(charge, "usage", "r", -1)
+        return self._close_ledger_refunded(charge, writer)
+
+    def _close_ledger_refunded(self, charge: Charge, writer: str) -> bool:
+        try:
+            self._call("update_item", Key={"pk": _s(charge_pk(charge.id)), "sk": _s(META)},
+                       UpdateExpression="SET #state = :refunded",
+                       ConditionExpression="#state = :refunding AND #w = :writer",
+                       ExpressionAttributeNames={"#state": "state", "#w": WRITER},
+                       ExpressionAttributeValues={":refunded": _s(REFUNDED), ":refunding": _s(REFUNDING),
+                                                  ":writer": _s(writer)})
+        except ConditionFailed:
+            stored = self._get(charge_pk(charge.id), META) or {}
+            return bool(stored.get("state", {}).get("S") == REFUNDED)  # our own resend
+        return True
+
+    def unsettled(self, limit: int = 1000) -> list[Charge]:
+        found: list[Charge] = []
+        params: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :charge) AND #state IN (:pending, :refunding)",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":charge": _s("CHARGE#"), ":pending": _s(PENDING),
+                                          ":refunding": _s(REFUNDING)},
+        }
+        while True:
+            out = self._call("scan", **params)
+            found.extend(_charge_of(item["charge"]["S"]) for item in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                break
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        found.sort(key=lambda c: (c.settle_by or c.expires, c.id))
+        return found[:limit]
+
+    def _shards(self, account: str, sk: str, shards: int) -> list[dict[str, Any]]:
+        """The account's items under `sk` in each of its counter shards (one strongly
+        consistent read each: BatchGetItem takes 100 keys at once)."""
+        found: list[dict[str, Any]] = []
+        keys = [{"pk": _s(account_pk(account, shard)), "sk": _s(sk)} for shard in range(shards)]
+        for start in range(0, len(keys), 100):
+            wanted: dict[str, Any] = {self.table: {"Keys": keys[start:start + 100],
+                                                   "ConsistentRead": True}}
+            while wanted:
+                out = self._call_untabled("batch_get_item", RequestItems=wanted)
+                found.extend(out.get("Responses", {}).get(self.table, []))
+                wanted = out.get("UnprocessedKeys") or {}
+        return found
+
+    def window(self, account: str, window: int, shards: int = 1) -> Window:
+        if shards == 1:
+            item = self._get(account_pk(account), rate_sk(window))
+            items = [item] if item else []
+        else:
+            items = self._shards(account, rate_sk(window), shards)
+        if not items:
             return Window()
-        expires = _read_num(item, TTL_ATTRIBUTE, -1)
-        return Window(used=int(_read_num(item, "mp")), expires=int(expires) if expires >= 0 else None)
+        expires = max(_read_num(item, TTL_ATTRIBUTE, -1) for item in items)
+        return Window(used=int(sum(_read_num(item, "mp") for item in items)),
+                      expires=int(expires) if expires >= 0 else None)
 
-    def usage(self, account: str, month: str) -> Usage:
-        item = self._get(account_pk(account), usage_sk(month))
+    def usage(self, account: str, month: str, shards: int = 1) -> Usage:
+        if shards == 1:
+            item = self._get(account_pk(account), usage_sk(month))
+            items = [item] if item else []
+        else:
+            items = self._shards(account, usage_sk(month), shards)
         return Usage(
-            calls=int(_read_num(item, "calls")),
-            megapixels=float(_read_num(item, "megapixels")),
-            credits=float(_read_num(item, "credits")),
+            calls=int(sum(_read_num(item, "calls") for item in items)),
+            megapixels=round(float(sum(_read_num(item, "megapixels") for item in items)), 6),
+            credits=round(float(sum(_read_num(item, "credits") for item in items)), 6),
         )
 
     # --- stored images (ImageStore) ---------------------------------------------------
@@ -426,6 +547,8 @@ class DynamoStore:
         record = self.get_image(account, image_id)
         if record is None:
             return None
+        if token and record.token:
+            return record  # published already: that URL stands
         if token:  # the pointer first: a published URL never names a record that lacks it
             pointer = {"pk": _s(public_pk(token)), "sk": _s(META), "account": _s(account),
                        "image_id": _s(image_id)}
@@ -433,11 +556,25 @@ class DynamoStore:
                 pointer[TTL_ATTRIBUTE] = _num(record.expires)
             self._call("put_item", Item=pointer)
         updated = replace(record, token=token)
+        # Publishing wins only over an unpublished record (racing publishes agree on the
+        # first token); unpublishing only removes the token it read. A resent write finds
+        # its own token (or its removal) in place.
+        condition = "attribute_exists(pk) AND " + (
+            "attribute_not_exists(#token)" if token else "#token = :old")
+        values = {":old": _s(record.token)} if not token and record.token else None
         try:
-            self._call("put_item", Item=self._image_item(updated),
-                       ConditionExpression="attribute_exists(pk)")
-        except ConditionFailed:  # deleted meanwhile
-            return None
+            if token or record.token:
+                self._call("put_item", Item=self._image_item(updated), ConditionExpression=condition,
+                           ExpressionAttributeNames={"#token": "token"},
+                           **({"ExpressionAttributeValues": values} if values else {}))
+        except ConditionFailed:
+            stored = self.get_image(account, image_id)
+            if stored is not None and stored.token == token:
+                updated = stored  # our own earlier write: its answer was lost
+            else:
+                if token:  # another publish won, or the image is gone: our pointer goes
+                    self._call("delete_item", Key={"pk": _s(public_pk(token)), "sk": _s(META)})
+                return stored
         if record.token and record.token != token:
             self._call("delete_item", Key={"pk": _s(public_pk(record.token)), "sk": _s(META)})
         return updated
@@ -459,31 +596,40 @@ class DynamoStore:
         )
 
     @staticmethod
-    def _job_put(item: JobItem) -> dict[str, Any]:
+    def _job_put(item: JobItem, writer: str) -> dict[str, Any]:
         return {
             "pk": _s(job_pk(item.job_id)), "sk": _s(META), "status": _s(item.status),
             "version": _num(item.version), "lease_until": _num(item.lease_until),
             TTL_ATTRIBUTE: _num(item.expires), "doc": _s(json.dumps(item.doc, sort_keys=True)),
+            WRITER: _s(writer),
         }
 
+    def _own_write(self, job_id: str, writer: str) -> bool:
+        """Whether the stored job was written by the write carrying `writer` (its answer lost)."""
+        stored = self._get(job_pk(job_id), META)
+        return stored is not None and stored.get(WRITER, {}).get("S") == writer
+
     def create_job(self, item: JobItem) -> None:
+        writer = secrets.token_hex(8)
         try:
-            self._call("put_item", Item=self._job_put(item),
+            self._call("put_item", Item=self._job_put(item, writer),
                        ConditionExpression="attribute_not_exists(pk)")
         except ConditionFailed:
-            raise JobExists(item.job_id) from None
+            if not self._own_write(item.job_id, writer):
+                raise JobExists(item.job_id) from None
 
     def get_job(self, job_id: str) -> JobItem | None:
         item = self._get(job_pk(job_id), META)
         return self._job_item(item) if item else None
 
     def swap_job(self, item: JobItem, expected_version: int) -> bool:
+        writer = secrets.token_hex(8)
         try:
-            self._call("put_item", Item=self._job_put(item),
+            self._call("put_item", Item=self._job_put(item, writer),
                        ConditionExpression="version = :expected",
                        ExpressionAttributeValues={":expected": _num(expected_version)})
         except ConditionFailed:
-            return False
+            return self._own_write(item.job_id, writer)
         return True
 
     def unfinished_jobs(self, limit: int = 1000) -> list[JobItem]:

@@ -5,14 +5,21 @@ For `make run` and single-machine installs. Each admission is one
 window is read), so threads and processes sharing the file can never admit past
 a limit. Items with a `ttl` in the past are deleted now and then, as DynamoDB's
 TTL would.
+
+A charge is an item of its own (`CHARGE#<id>`: the charge and its state,
+pending, settled or refunded), written in the admission's transaction, so a
+charge sent again is recognised by its id, a refund happens at most once, and
+the reconciler finds the pending ones through a partial index.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,6 +36,7 @@ from . import (
     Window,
     WindowFull,
     account_pk,
+    charge_pk,
     image_sk,
     images_pk,
     job_key_pk,
@@ -48,6 +56,9 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_ttl ON items (ttl) WHERE ttl IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_pending_charges
+    ON items (json_extract(attrs, '$.settle_by'), pk)
+    WHERE pk >= 'CHARGE#' AND pk < 'CHARGE$' AND json_extract(attrs, '$.state') = 'pending';
 CREATE INDEX IF NOT EXISTS items_unfinished_jobs
     ON items (json_extract(attrs, '$.doc.created'), pk)
     WHERE pk >= 'JOB#' AND pk < 'JOB$' AND sk = 'META'
@@ -63,6 +74,13 @@ WHERE pk >= 'JOB#' AND pk < 'JOB$' AND sk = 'META'
 ORDER BY json_extract(attrs, '$.doc.created'), pk
 LIMIT ?
 """
+_PENDING_CHARGES = """
+SELECT attrs FROM items INDEXED BY items_pending_charges
+WHERE pk >= 'CHARGE#' AND pk < 'CHARGE$' AND json_extract(attrs, '$.state') = 'pending'
+ORDER BY json_extract(attrs, '$.settle_by'), pk
+LIMIT ?
+"""
+CHARGE_KEPT_SECONDS = 7 * 24 * 3600  # a settled or refunded charge's record, to refuse a late refund
 LOCK_WAIT = 10.0  # seconds a writer waits for another's transaction: contention, not an outage
 PURGE_EVERY = 60.0
 EPSILON = 1e-9
@@ -203,10 +221,12 @@ class SqliteStore:
             self._put(conn, key_pk(digest), META, attrs)
 
     def admit(self, charge: Charge, limit: int, quota: float | None) -> int:
-        pk = account_pk(charge.account)
+        pk = account_pk(charge.account, charge.shard)
         with self._transaction() as conn:
             self._purge(conn)
             window = self._get(conn, pk, rate_sk(charge.window)) or {"mp": 0}
+            if self._get(conn, charge_pk(charge.id), META) is not None:
+                return int(window["mp"])  # admitted before: sent again
             if window["mp"] + charge.weight > limit:
                 raise WindowFull(window["mp"])
             usage = self._get(conn, pk, usage_sk(charge.month)) or {
@@ -214,48 +234,72 @@ class SqliteStore:
             if quota is not None and usage["credits"] + charge.credits > quota + EPSILON:
                 raise QuotaFull(usage["credits"], window["mp"])
             window = {"mp": window["mp"] + charge.weight, "ttl": charge.expires}
-            usage = {
-                "calls": usage["calls"] + charge.calls,
-                "megapixels": _round(usage["megapixels"] + charge.megapixels),
-                "credits": _round(usage["credits"] + charge.credits),
-            }
             self._put(conn, pk, rate_sk(charge.window), window)
-            self._put(conn, pk, usage_sk(charge.month), usage)
+            self._add_usage(conn, charge, +1)
+            self._put(conn, charge_pk(charge.id), META, {**asdict(charge), "state": "pending"})
         return int(window["mp"])
 
-    def refund(self, charge: Charge) -> None:
-        pk = account_pk(charge.account)
+    def _add_usage(self, conn: sqlite3.Connection, charge: Charge, sign: int) -> None:
+        pk = account_pk(charge.account, charge.shard)
+        usage = self._get(conn, pk, usage_sk(charge.month)) or {
+            "calls": 0, "megapixels": 0.0, "credits": 0.0}
+        self._put(conn, pk, usage_sk(charge.month), {
+            "calls": usage["calls"] + sign * charge.calls,
+            "megapixels": _round(usage["megapixels"] + sign * charge.megapixels),
+            "credits": _round(usage["credits"] + sign * charge.credits),
+        })
+
+    def _close(self, conn: sqlite3.Connection, charge: Charge, state: str) -> bool:
+        """Move a pending charge to `state`; False when it was not pending."""
+        record = self._get(conn, charge_pk(charge.id), META)
+        if record is None or record.get("state") != "pending":
+            return False
+        record.update(state=state, ttl=int(time.time()) + CHARGE_KEPT_SECONDS)
+        self._put(conn, charge_pk(charge.id), META, record)
+        return True
+
+    def settle(self, charge: Charge) -> None:
         with self._transaction() as conn:
+            self._close(conn, charge, "settled")
+
+    def refund(self, charge: Charge) -> bool:
+        pk = account_pk(charge.account, charge.shard)
+        with self._transaction() as conn:
+            if not self._close(conn, charge, "refunded"):
+                return False
             window = self._get(conn, pk, rate_sk(charge.window))
             if window is not None:
                 window["mp"] = window["mp"] - charge.weight
                 self._put(conn, pk, rate_sk(charge.window), window)
-            usage = self._get(conn, pk, usage_sk(charge.month))
-            if usage is not None:
-                usage = {
-                    "calls": usage["calls"] - charge.calls,
-                    "megapixels": _round(usage["megapixels"] - charge.megapixels),
-                    "credits": _round(usage["credits"] - charge.credits),
-                }
-                self._put(conn, pk, usage_sk(charge.month), usage)
+            self._add_usage(conn, charge, -1)
+        return True
 
-    def window(self, account: str, window: int) -> Window:
-        rows = self._query(
-            "SELECT attrs, ttl FROM items WHERE pk = ? AND sk = ?",
-            (account_pk(account), rate_sk(window)),
-        )
-        if not rows:
+    def unsettled(self, limit: int = 1000) -> list[Charge]:
+        rows = self._query(_PENDING_CHARGES, (limit,))
+        fields = {f.name for f in dataclasses.fields(Charge)}
+        return [Charge(**{k: v for k, v in json.loads(attrs).items() if k in fields})
+                for (attrs,) in rows]
+
+    def _shards(self, account: str, sk: str, shards: int) -> list[tuple[dict[str, Any], int | None]]:
+        """The account's items under `sk` in each of its counter shards: (attrs, ttl)."""
+        keys = [account_pk(account, shard) for shard in range(shards)]
+        marks = ", ".join("?" * len(keys))
+        rows = self._query(f"SELECT attrs, ttl FROM items WHERE sk = ? AND pk IN ({marks})",
+                           (sk, *keys))
+        return [(json.loads(attrs), ttl) for attrs, ttl in rows]
+
+    def window(self, account: str, window: int, shards: int = 1) -> Window:
+        found = self._shards(account, rate_sk(window), shards)
+        if not found:
             return Window()
-        return Window(used=json.loads(rows[0][0])["mp"], expires=rows[0][1])
+        return Window(used=sum(attrs["mp"] for attrs, _ in found),
+                      expires=max((ttl for _, ttl in found if ttl is not None), default=None))
 
-    def usage(self, account: str, month: str) -> Usage:
-        rows = self._query(
-            "SELECT attrs FROM items WHERE pk = ? AND sk = ?", (account_pk(account), usage_sk(month))
-        )
-        if not rows:
-            return Usage()
-        attrs = json.loads(rows[0][0])
-        return Usage(calls=attrs["calls"], megapixels=attrs["megapixels"], credits=attrs["credits"])
+    def usage(self, account: str, month: str, shards: int = 1) -> Usage:
+        found = [attrs for attrs, _ in self._shards(account, usage_sk(month), shards)]
+        return Usage(calls=sum(a["calls"] for a in found),
+                     megapixels=_round(sum(a["megapixels"] for a in found)),
+                     credits=_round(sum(a["credits"] for a in found)))
 
     # --- stored images (ImageStore) ---------------------------------------------------
 
@@ -307,6 +351,9 @@ class SqliteStore:
             attrs = self._get(conn, images_pk(account), image_sk(image_id))
             if attrs is None or (attrs.get("ttl") is not None and attrs["ttl"] < time.time()):
                 return None
+            if token and attrs.get("token"):  # published already: that URL stands
+                ttl = attrs.pop("ttl", None)
+                return self._image(account, attrs, ttl)
             if attrs.get("token"):
                 conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?",
                              (public_pk(attrs["token"]), META))

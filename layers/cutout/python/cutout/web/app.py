@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from .. import __version__, logs
 from ..config import Settings, settings
 from ..engine import model
+from ..reconcile import Reconciler
 from ..services import Services
 from . import blob_routes, health, openapi
 from .auth import Access
@@ -51,6 +52,10 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
             app.include_router(mount.router, prefix=mount.prefix, include_in_schema=mount.in_schema)
     app.include_router(blob_routes.router)  # the local result store's signed URLs
     found.jobs.resume()  # the in-process pool picks up jobs a stopped server left
+    # Pending charges of requests that never ended are refunded: now, then on a timer
+    # (CUTOUT_RECONCILE_SECONDS; the Lambda handlers set 0, a scheduled function runs it).
+    app.state.reconciler = Reconciler(found.store, cfg.reconcile_seconds)
+    app.state.reconciler.start()
     openapi.install(app, DIALECTS)  # the spec's shared parts, and /docs from the package
     app.include_router(health.router)
     add_page(app)

@@ -78,12 +78,16 @@ class Caller:
     headers: dict[str, str] = field(default_factory=dict)  # a refusal's or a report's headers
 
     async def response_headers(self, status: int) -> dict[str, str]:
-        """Headers for the response; an admitted request answered with an error (4xx or 5xx:
-        no result reached the client) is refunded first."""
-        if self.ticket is not None:
+        """Headers for the response. An admitted request answered with an error (4xx or 5xx:
+        no result reached the client) is refunded first; one answered with its result is
+        settled (a job's charge waits for its job: the worker settles it)."""
+        ticket = self.ticket
+        if ticket is not None:
             if status >= 400:
-                await run_in_threadpool(self.limiter.refund, self.ticket)
-            return self.ticket.headers()
+                await run_in_threadpool(self.limiter.refund, ticket)
+            elif ticket.charge is not None and not ticket.charge.job:
+                await run_in_threadpool(self.limiter.settle, ticket.charge)
+            return ticket.headers()
         if self.headers:
             return self.headers
         try:

@@ -61,17 +61,19 @@ async def run(request: Request, header: images.Header, work: Callable[[], T], *,
                           bounded_wait=True)
 
 
-async def admit(request: Request, megapixels: float, credits: float = 1.0) -> Ticket | None:
-    """Charge the caller now for work done later (an accepted job): `Meter.admit` off the
-    event loop, the ticket put on the caller so that an error answered after it (the job
-    not stored or queued) is refunded by MeteringHeaders. None when nothing meters.
+async def admit(request: Request, megapixels: float, credits: float = 1.0, *,
+                job: str) -> Ticket | None:
+    """Charge the caller now for a job done later: `Meter.admit` off the event loop, the
+    ticket put on the caller so that an error answered after it (the job not stored or
+    queued) is refunded by MeteringHeaders; the job's end settles or refunds it (the
+    worker, or the reconciler). None when nothing meters.
 
     Raises AccessError (RateLimited, QuotaExceeded) or LimiterUnavailable; nothing charged.
     """
     caller = _caller(request)
     try:
         ticket = await run_in_threadpool(services(request).meter.admit, caller.account,
-                                         megapixels, credits)
+                                         megapixels, credits, job)
     except AccessError as exc:
         caller.headers = dict(exc.headers)
         raise

@@ -337,7 +337,7 @@ async def remove_background(request: Request) -> JSONResponse:
     # presigned upload's) size is not known yet: it weighs the minimum, 1 megapixel,
     # and the worker charges the rest to the window once it has read the header.
     # A failure from here on is answered 503 and refunded by the metering middleware.
-    ticket = await admit(request, header.megapixels if header else 1.0, JOB_CREDITS)
+    ticket = await admit(request, header.megapixels if header else 1.0, JOB_CREDITS, job=job_id)
     job, created = await run_in_threadpool(
         lambda: jobs.accept(job_id, account=caller.account.id, options=options,
                             source_url=source_url, upload=upload, upload_id=upload_id,
