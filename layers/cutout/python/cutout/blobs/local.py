@@ -1,6 +1,7 @@
 """The blob port on a local folder (`make run`), with URLs the app serves and verifies."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -49,7 +50,8 @@ class LocalBlobStore:
                 tmp.write_bytes(content)
                 tmp.replace(path)
             except OSError as exc:  # a full disk, say: leave no half-written file taking room
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
                 raise BlobUnavailable(f"Could not store the result in {self.root} "
                                       f"({exc.strerror}).") from exc
         return etag
