@@ -222,6 +222,21 @@ def run_row(server: Server, clients: int, seconds: float, after: float,
     }
 
 
+TABLE_HEAD = ("| clients | requests | statuses | ok/s | p50 | p99 | p99 of ok | jobs p50 / p99 "
+              "| credits: ok / failed / server's count | RSS before | peak | after |",
+              "|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|---:|")
+
+
+def table_row(row: dict) -> str:
+    """One row of `run_row`'s figures as a Markdown table row (TABLE_HEAD's columns)."""
+    statuses = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items())
+    return (f"| {row['clients']} | {row['requests']} | {statuses} | {row['throughput_ok_per_s']} "
+            f"| {row['p50_s']} s | {row['p99_s']} s | {row['p99_ok_s']} s "
+            f"| {row['jobs_p50_s']} / {row['jobs_p99_s']} s "
+            f"| {row['credits_ok']:g} / {row['credits_failed']:g} / {row['usage_delta']:g} "
+            f"| {row['rss_before_mb']} MB | {row['rss_peak_mb']} MB | {row['rss_after_mb']} MB |")
+
+
 def _mix(folder: Path) -> list[bytes]:
     try:
         sources = photos.sources(folder, 1)
@@ -257,9 +272,7 @@ def main() -> None:
     env = {"CUTOUT_ANONYMOUS_PLAN": "unlimited", "CUTOUT_MAX_CONCURRENT_CUTS": str(SLOTS),
            **dict(item.split("=", 1) for item in args.env)}
     rows: list[dict] = []
-    print("| clients | requests | statuses | ok/s | p50 | p99 | p99 of ok | jobs p50 / p99 "
-          f"| credits: ok / failed / server's count | RSS before | peak | {args.after:g} s after |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(TABLE_HEAD))
     server: Server | None = None
     try:
         for n in (int(c) for c in args.clients.split(",")):
@@ -271,18 +284,13 @@ def main() -> None:
                 time.sleep(args.after)
             row = run_row(server, n, args.seconds, args.after, mix)
             rows.append(row)
-            statuses = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items())
-            print(f"| {n} | {row['requests']} | {statuses} | {row['throughput_ok_per_s']} "
-                  f"| {row['p50_s']} s | {row['p99_s']} s | {row['p99_ok_s']} s "
-                  f"| {row['jobs_p50_s']} / {row['jobs_p99_s']} s "
-                  f"| {row['credits_ok']:g} / {row['credits_failed']:g} / {row['usage_delta']:g} "
-                  f"| {row['rss_before_mb']} MB | {row['rss_peak_mb']} MB | {row['rss_after_mb']} MB |",
-                  flush=True)
+            print(table_row(row), flush=True)
     finally:
         if server is not None:
             server.close()
     if args.json:
-        args.json.write_text(json.dumps({"env": env, "seconds": args.seconds, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"env": env, "seconds": args.seconds, "after": args.after,
+                                         "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
