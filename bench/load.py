@@ -8,7 +8,8 @@ sending requests back to back, in turn: api4ai's `/v1/results` (raw body),
 remove.bg's `/v1.0/removebg` (multipart), Azure's `segment` (raw body), IMG
 Processing's `remove-background` on an image it uploaded once, and an Adobe job
 (`/v2/remove-background`, polled until it ends); photos of 1, 4, 1 and 12
-megapixels in turn. Reported per row: requests, their statuses, throughput
+megapixels in turn; a client told to retry later (429 or 503 with Retry-After)
+waits that long first, as a well-behaved client does. Reported per row: requests, their statuses, throughput
 (successes a second), p50 and p99 latency of the synchronous answers (all, and
 the successes), a job's p50 and p99 from submit to done, credits: the `X-Credits-Charged` of the successes and of the
 failures, and the account's usage as the server counts it (they must agree:
@@ -49,6 +50,7 @@ class Answer:
     ok: bool  # a result the client can use
     seconds: float
     credits: float  # X-Credits-Charged (0 when absent)
+    retry_after: float = 0.0  # a 429's or 503's Retry-After, which the client honours
 
 
 @dataclass
@@ -85,6 +87,13 @@ def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]])
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
+def _retry_after(headers: dict[str, str]) -> float:
+    try:
+        return float(headers.get("retry-after", "0"))
+    except ValueError:
+        return 0.0
+
+
 def _credits(headers: dict[str, str]) -> float:
     try:
         return float(headers.get("x-credits-charged", "0"))
@@ -97,14 +106,16 @@ def api4ai(client: Client, photo: bytes) -> Answer:
     status, headers, body = client.call("POST", "/v1/results?mode=fg-image", photo,
                                         {"Content-Type": "image/jpeg"})
     ok = status == 200 and json.loads(body)["results"][0]["status"]["code"] == "ok"
-    return Answer("api4ai", status, ok, time.monotonic() - began, _credits(headers))
+    return Answer("api4ai", status, ok, time.monotonic() - began, _credits(headers),
+                  _retry_after(headers))
 
 
 def removebg(client: Client, photo: bytes) -> Answer:
     began = time.monotonic()
     body, ctype = _multipart({"size": "full"}, {"image_file": ("photo.jpg", photo, "image/jpeg")})
     status, headers, _ = client.call("POST", "/v1.0/removebg", body, {"Content-Type": ctype})
-    return Answer("remove.bg", status, status == 200, time.monotonic() - began, _credits(headers))
+    return Answer("remove.bg", status, status == 200, time.monotonic() - began, _credits(headers),
+                  _retry_after(headers))
 
 
 def azure(client: Client, photo: bytes) -> Answer:
@@ -112,7 +123,8 @@ def azure(client: Client, photo: bytes) -> Answer:
     query = urlencode({"api-version": "2023-02-01-preview", "mode": "backgroundRemoval"})
     status, headers, _ = client.call("POST", f"/computervision/imageanalysis:segment?{query}", photo,
                                      {"Content-Type": "application/octet-stream"})
-    return Answer("azure", status, status == 200, time.monotonic() - began, _credits(headers))
+    return Answer("azure", status, status == 200, time.monotonic() - began, _credits(headers),
+                  _retry_after(headers))
 
 
 def imgproc(client: Client, photo: bytes) -> Answer:
@@ -122,14 +134,16 @@ def imgproc(client: Client, photo: bytes) -> Answer:
         status, headers, data = client.call("POST", "/v1/images/upload", body,
                                             {"Content-Type": ctype})
         if status != 201:
-            return Answer("imgproc upload", status, False, time.monotonic() - began, _credits(headers))
+            return Answer("imgproc upload", status, False, time.monotonic() - began,
+                          _credits(headers), _retry_after(headers))
         client.image_id = json.loads(data)["id"]
         client.answers.append(Answer("imgproc upload", status, True, time.monotonic() - began,
                                      _credits(headers)))
         began = time.monotonic()
     status, headers, _ = client.call("POST", f"/v1/images/{client.image_id}/remove-background",
                                      b'{"name": "cut"}', {"Content-Type": "application/json"})
-    return Answer("imgproc", status, status == 201, time.monotonic() - began, _credits(headers))
+    return Answer("imgproc", status, status == 201, time.monotonic() - began, _credits(headers),
+                  _retry_after(headers))
 
 
 def adobe(client: Client, photo: bytes) -> Answer:
@@ -138,7 +152,8 @@ def adobe(client: Client, photo: bytes) -> Answer:
     status, headers, data = client.call("POST", "/v2/remove-background", body, {"Content-Type": ctype})
     charged = _credits(headers)
     if status != 202:
-        return Answer("adobe", status, False, time.monotonic() - began, charged)
+        return Answer("adobe", status, False, time.monotonic() - began, charged,
+                      _retry_after(headers))
     status_url = json.loads(data)["statusUrl"].split("://", 1)[-1].split("/", 1)[-1]
     while True:
         time.sleep(JOB_POLL_SECONDS)
@@ -170,8 +185,9 @@ def _usage(port: int) -> float:
 
 
 def run_row(server: Server, clients: int, seconds: float, after: float,
-            mix: list[bytes]) -> dict:
-    """`clients` clients for `seconds` against `server`; its figures (see the module)."""
+            mix: list[bytes], kinds: tuple[Callable[[Client, bytes], Answer], ...] = KINDS) -> dict:
+    """`clients` clients for `seconds` against `server`, sending `kinds` in turn; its figures
+    (see the module)."""
     before_rss = server.rss()
     before_usage = _usage(server.port)
     server.reset_peak()
@@ -181,9 +197,12 @@ def run_row(server: Server, clients: int, seconds: float, after: float,
     def loop(index: int, client: Client) -> None:
         turn = 0
         while time.monotonic() < stop:
-            kind = KINDS[(index + turn) % len(KINDS)]
-            client.answers.append(kind(client, mix[(index + turn) % len(mix)]))
+            kind = kinds[(index + turn) % len(kinds)]
+            answer = kind(client, mix[(index + turn) % len(mix)])
+            client.answers.append(answer)
             turn += 1
+            if answer.retry_after:  # told to back off: a well-behaved client waits
+                time.sleep(max(0.0, min(answer.retry_after, stop - time.monotonic())))
 
     started = time.monotonic()
     threads = [threading.Thread(target=loop, args=(i, c)) for i, c in enumerate(everyone)]
@@ -267,7 +286,10 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     parser.add_argument("--fresh", action="store_true", help="a new server for every row")
     parser.add_argument("--json", type=Path, help="write the rows here as JSON")
+    parser.add_argument("--kinds", default=",".join(k.__name__ for k in KINDS),
+                        help="the requests clients send in turn (default: all five)")
     args = parser.parse_args()
+    kinds = tuple(k for k in KINDS if k.__name__ in args.kinds.split(","))
     mix = _mix(args.photos)
     env = {"CUTOUT_ANONYMOUS_PLAN": "unlimited", "CUTOUT_MAX_CONCURRENT_CUTS": str(SLOTS),
            **dict(item.split("=", 1) for item in args.env)}
@@ -282,7 +304,7 @@ def main() -> None:
                 server = Server(env)
                 warm(server, mix)
                 time.sleep(args.after)
-            row = run_row(server, n, args.seconds, args.after, mix)
+            row = run_row(server, n, args.seconds, args.after, mix, kinds)
             rows.append(row)
             print(table_row(row), flush=True)
     finally:
@@ -290,7 +312,7 @@ def main() -> None:
             server.close()
     if args.json:
         args.json.write_text(json.dumps({"env": env, "seconds": args.seconds, "after": args.after,
-                                         "rows": rows}, indent=1))
+                                         "kinds": args.kinds, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

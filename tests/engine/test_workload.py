@@ -71,7 +71,11 @@ def test_the_wait_estimate_counts_the_runs_ahead_at_the_recent_mean_duration():
     assert _settle(workload, mean / 2) == pytest.approx(mean / 2)
     threads += _blocked(workload, 3, release)  # three waiting: four runs ahead of a new one
     assert _settle(workload, 4 * mean / 2) == pytest.approx(2 * mean)
-    workload.admit()  # 2 x mean is under the 3 s bound
+    place = workload.admit()  # 2 x mean is under the 3 s bound: a place, counted as waiting
+    assert place is not None and workload.estimated_wait() == pytest.approx(5 * mean / 2)
+    place.cancel()
+    place.cancel()  # once
+    assert workload.estimated_wait() == pytest.approx(2 * mean)
     workload.max_queue_seconds = mean  # now it is over
     with pytest.raises(Overloaded) as refused:
         workload.admit()
@@ -80,7 +84,27 @@ def test_the_wait_estimate_counts_the_runs_ahead_at_the_recent_mean_duration():
     for thread in threads:
         thread.join(10)
     assert workload.estimated_wait() == 0
-    workload.admit()  # free again
+    assert workload.admit() is not None  # free again
+
+
+def test_a_burst_is_judged_one_by_one():
+    """Places taken at once count for the next: of ten arriving together on one busy slot,
+    only those within the bound get one."""
+    workload = Workload(1, trim_idle_seconds=-1, max_queue_seconds=3.0)
+    workload.run(time.sleep, 0.1)
+    workload.mean_seconds = 1.0  # each run takes a second
+    places = []
+    for _ in range(10):
+        try:
+            places.append(workload.admit())
+        except Overloaded:
+            pass
+    assert len(places) == 4  # waits of 0, 1, 2 and 3 s; the fifth would wait 4
+    assert places[0] is not None and places[0].run(lambda: "ran") == "ran"
+    for place in places:
+        assert place is not None
+        place.cancel()
+    assert workload.estimated_wait() == 0
 
 
 def test_a_negative_bound_never_refuses():
@@ -89,7 +113,7 @@ def test_a_negative_bound_never_refuses():
     release = threading.Event()
     threads = _blocked(workload, 20, release)
     _settle(workload, 20 * workload.mean_seconds)
-    workload.admit()
+    assert workload.admit() is None
     release.set()
     for thread in threads:
         thread.join(10)

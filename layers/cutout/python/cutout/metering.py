@@ -171,17 +171,22 @@ class Meter:
         the error re-raised. Raises AccessError or Unavailable (nothing charged), or
         whatever `work` raises (refunded).
         """
-        if bounded_wait and self.workload is not None:
-            self.workload.admit()
-        ticket = self.admit(account, header.megapixels, credits)
-        if ticket is not None and admitted is not None:
-            admitted(ticket)
+        place = self.workload.admit() if bounded_wait and self.workload is not None else None
         try:
-            return work() if self.workload is None else self.workload.run(work)
-        except BaseException:
-            if ticket is not None and self.limiter is not None:
-                self.limiter.refund(ticket)
-            raise
+            ticket = self.admit(account, header.megapixels, credits)
+            if ticket is not None and admitted is not None:
+                admitted(ticket)
+            try:
+                if place is not None:
+                    return place.run(work)
+                return work() if self.workload is None else self.workload.run(work)
+            except BaseException:
+                if ticket is not None and self.limiter is not None:
+                    self.limiter.refund(ticket)
+                raise
+        finally:
+            if place is not None:
+                place.cancel()  # refused by the limiter: the place is given up
 
     # --- asynchronous jobs: charged at accept, topped up and refunded by the worker ---
 

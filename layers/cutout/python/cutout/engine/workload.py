@@ -23,6 +23,7 @@ already accepted (a job) waits its turn as before.
 """
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -71,22 +72,39 @@ class Workload:
     def estimated_wait(self) -> float:
         """Seconds a run arriving now would wait for a slot (0 while one is free)."""
         with self._lock:
-            ahead = self._active + self._waiting - self.slots + 1
-            return max(0, ahead) * self.mean_seconds / self.slots
+            return self._wait()
 
-    def admit(self) -> None:
-        """Refuse a new synchronous run at once when its estimated wait is over
-        `max_queue_seconds`. Raises Overloaded (Unavailable: 503, Retry-After)."""
+    def _wait(self) -> float:
+        """`estimated_wait`, with the lock held."""
+        ahead = self._active + self._waiting - self.slots + 1
+        return max(0, ahead) * self.mean_seconds / self.slots
+
+    def admit(self) -> "Place | None":
+        """A place in the queue for a new synchronous run, or Overloaded at once when its
+        estimated wait is over `max_queue_seconds` (None when the bound is off: < 0).
+
+        The place counts as waiting from now (so a burst arriving together is judged one
+        by one, not all against the same short queue) until `Place.run` takes it to a
+        slot or `Place.cancel` gives it up. Raises Overloaded (Unavailable: 503,
+        Retry-After).
+        """
         if self.max_queue_seconds < 0:
-            return
-        wait = self.estimated_wait()
-        if wait > self.max_queue_seconds:
-            raise Overloaded(wait, self.max_queue_seconds)
+            return None
+        with self._lock:
+            wait = self._wait()
+            if wait > self.max_queue_seconds:
+                raise Overloaded(wait, self.max_queue_seconds)
+            self._waiting += 1
+        return Place(self)
 
     def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """fn(*args, **kwargs) in this (worker) thread once a slot is free; blocks until then."""
         with self._lock:
             self._waiting += 1
+        return self._run(functools.partial(fn, *args, **kwargs))
+
+    def _run(self, fn: Callable[[], T]) -> T:
+        """fn() once a slot is free; the caller has counted it as waiting."""
         try:
             self._slots.acquire()
         except BaseException:
@@ -101,7 +119,7 @@ class Workload:
                 self._timer = None
         started = time.monotonic()
         try:
-            return fn(*args, **kwargs)
+            return fn()
         finally:
             took = time.monotonic() - started
             with self._lock:
@@ -123,3 +141,27 @@ class Workload:
         # Outside the lock: a run arriving meanwhile does not wait for it (releasing a
         # model's arena is one model pass; what a run is using is never released).
         self._release()
+
+
+class Place:
+    """A synchronous run's place in a Workload's queue (`Workload.admit`): `run` it once, or
+    `cancel` it (a no-op once run)."""
+
+    def __init__(self, workload: Workload) -> None:
+        self._workload = workload
+        self._held = True
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """fn() in a slot, like `Workload.run`; the place is used up."""
+        with self._workload._lock:
+            if not self._held:
+                self._workload._waiting += 1
+            self._held = False
+        return self._workload._run(fn)
+
+    def cancel(self) -> None:
+        """Give the place up (the run was refused or failed before it reached the queue)."""
+        with self._workload._lock:
+            if self._held:
+                self._held = False
+                self._workload._waiting -= 1
