@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cost
+from . import cost, load
 from .engines import ENGINES, LABELS
 
 CUTOUTS = [e for e in ENGINES if e != "rembg"]
@@ -148,6 +148,24 @@ def _plots(r: dict, out: Path) -> list[str]:
     return ["bench-latency.png", "bench-inference.png", "bench-cost.png"]
 
 
+def load_section(results: dict) -> list[str]:
+    """The server-under-load table (bench/load.py's rows)."""
+    lines = [
+        "## The server under load",
+        "",
+        f"`cutout serve` (2 cut slots, SQLite and local files) and N clients for {results['seconds']:g} s each,",
+        "one server for all rows in turn; each client sends, back to back, api4ai, remove.bg, Azure,",
+        "IMG Processing and an Adobe job (polled to its end), photos of 1, 4, 1 and 12 MP in turn",
+        "(bench/load.py). Latencies are the synchronous answers'; a job's is submit to done.",
+        "Credits: `X-Credits-Charged` of the successes / of the failures / the account's usage as",
+        "the server counts it (nothing charged for a failure: the first and last agree).",
+        "",
+        *load.TABLE_HEAD,
+    ]
+    lines += [load.table_row(row) for row in results["rows"]]
+    return lines
+
+
 def write(r: dict, out: Path) -> None:
     m = r["machine"]
     plots = _plots(r, out)
@@ -239,6 +257,8 @@ def write(r: dict, out: Path) -> None:
                   f"{', '.join(f'{s:.1f}' for s in f[name]['seconds'])} |"
                   for name in ("cutout remove", "rembg p")]
         lines += ["", f"`cutout remove` processes the folder {f['ratio']:.2f}x as fast as `rembg p` (goal: 2x)."]
+    if "load" in r:
+        lines += ["", *load_section(r["load"])]
     lines += [
         "",
         "## Cold start",

@@ -10,7 +10,10 @@ Steps (all in one run, each engine measured alternately with the others):
   7. every output option (jpg, webp, zip, backgrounds, shadow, crop, scale) at 12 MP
      against the PNG cut-out (bench/options.py; `--only options` runs just this step);
   8. a folder of 100 1 MP photos, command against command: `cutout remove IN -o OUT`
-     and `rembg p -m u2netp IN OUT`, images/s (bench/folder.py; `--only folder`).
+     and `rembg p -m u2netp IN OUT`, images/s (bench/folder.py; `--only folder`);
+  9. the server under load: 8, 16 and 32 clients of mixed dialects against `cutout serve`
+     for a fixed time: throughput, p50/p99, statuses, credits against successes, RSS
+     before, at peak and after (bench/load.py, in the service's environment; `--only load`).
 Raw numbers go to docs/benchmarks.json, the table and plots to docs/.
 """
 from __future__ import annotations
@@ -103,6 +106,16 @@ def images_path(python: str, folder: Path, rounds: int) -> dict:
         return json.loads(out.read_text())
 
 
+def load_run(python: str, folder: Path, quick: bool) -> dict:
+    """bench/load.py in the service's environment (it runs `cutout serve`); its JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "load.json"
+        seconds = ["--seconds", "20", "--after", "10"] if quick else []
+        subprocess.run([python, "-m", "bench.load", "--photos", str(folder), "--json", str(out),
+                        *seconds], cwd=ROOT, check=True)
+        return dict(json.loads(out.read_text()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "eval")
@@ -110,10 +123,14 @@ def main() -> None:
     parser.add_argument("--cutout-python", default=str(ROOT / ".venv" / "bin" / "python"),
                         help="interpreter with the service's own environment (cold start)")
     parser.add_argument("--out", type=Path, default=DOCS)
-    parser.add_argument("--only", choices=("options", "folder"), help="run one step and print it (no report)")
+    parser.add_argument("--only", choices=("options", "folder", "load"),
+                        help="run one step and print it (no report)")
     args = parser.parse_args()
 
     results: dict = {"machine": machine()}
+    if args.only == "load":
+        print(json.dumps(load_run(args.cutout_python, args.photos, args.quick), indent=1))
+        return
     if args.only == "folder":
         r = folder.measure(photos.sources(args.photos), 1 if args.quick else 2, *folder.default_bins())
         for name in ("cutout remove", "rembg p"):
@@ -166,6 +183,9 @@ def main() -> None:
 
     print("a folder of 100 1 MP photos: cutout remove vs rembg p ...", flush=True)
     results["folder"] = folder.measure(photos.sources(args.photos), 1 if q else 2, *folder.default_bins())
+
+    print("the server under load: 8, 16 and 32 clients ...", flush=True)
+    results["load"] = load_run(args.cutout_python, args.photos, q)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(results, indent=1))

@@ -26,6 +26,7 @@ import uuid
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
@@ -303,3 +304,112 @@ def same_minute() -> None:
     left = 60 - time.time() % 60
     if left < 10:
         time.sleep(left + 0.05)
+
+
+class StallingProxy:
+    """A TCP proxy in front of a local server that can stall like a paused peer.
+
+    While `paused` (a context manager; or `pause()`/`resume()`), it still
+    accepts connections and takes what clients send, but passes nothing on in
+    either direction: a client's call hangs until its own timeout, as against a
+    stopped process or a stalled network. What arrived while paused is dropped
+    on resume (those connections are closed), so a call that gave up leaves no
+    late effect. Used for moto's S3 and SQS (the `stalling_moto` fixture); any
+    HTTP or TCP service works.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self._running = threading.Event()
+        self._running.set()
+        self._epoch = 0  # bumped by every pause: connections of an older epoch are dropped
+        self._closed = False
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.held = 0  # chunks held back since the last pause
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def pause(self) -> None:
+        with self._lock:
+            self._epoch += 1
+            self.held = 0
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @contextmanager
+    def paused(self) -> Iterator["StallingProxy"]:
+        self.pause()
+        try:
+            yield self
+        finally:
+            self.resume()
+
+    def close(self) -> None:
+        self._closed = True
+        self._running.set()
+        self.listener.close()
+        with self._lock:
+            for sock in list(self._sockets):
+                sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+            upstream.settimeout(None)
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._sockets.update((client, upstream))
+        for source, target in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                epoch = self._epoch
+                if not self._running.is_set():
+                    with self._lock:
+                        self.held += 1
+                    self._running.wait()
+                    if self._epoch != epoch or self._closed:
+                        break  # arrived while paused: dropped with its connection
+                target.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (source, target):
+            with self._lock:
+                self._sockets.discard(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def stalling_moto(moto_server: str) -> Iterator[SimpleNamespace]:
+    """moto's S3 and SQS each behind its own StallingProxy (`.s3`, `.sqs`); boto3 clients made
+    while the fixture is active (AWS_ENDPOINT_URL_S3, _SQS) go through them."""
+    port = int(moto_server.rsplit(":", 1)[1])
+    s3, sqs = StallingProxy(port), StallingProxy(port)
+    try:
+        with _env(AWS_ENDPOINT_URL_S3=s3.endpoint, AWS_ENDPOINT_URL_SQS=sqs.endpoint):
+            yield SimpleNamespace(s3=s3, sqs=sqs, endpoint=moto_server)
+    finally:
+        s3.close()
+        sqs.close()

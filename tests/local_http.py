@@ -1,4 +1,11 @@
-"""Real HTTP servers on 127.0.0.1: canned routes for URL inputs, and the app under uvicorn."""
+"""Real HTTP servers on 127.0.0.1: canned routes for URL inputs, and the app under uvicorn.
+
+`LocalServer` is also the fault kit's misbehaving peer (tests/fixtures_aws.py has
+the AWS side): a route can wait before answering (`delay`), trickle its body a
+byte every `interval` seconds, or its status line and headers too
+(`trickle_headers`), and send any header it likes, a bad Content-Length
+included. `active` counts the requests it is still answering.
+"""
 from __future__ import annotations
 
 import threading
@@ -11,10 +18,22 @@ import uvicorn
 
 @dataclass
 class Route:
+    """One canned answer. `delay`: seconds before anything is sent; `interval`: seconds
+    between bytes of the body (0: all at once), and of the status line and headers too
+    when `trickle_headers`. A `Content-Length` in `headers` replaces the true one."""
+
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    interval: float = 0.0
+    trickle_headers: bool = False
+
+
+def trickling(body: bytes = b"x" * 600, interval: float = 1.0, headers: bool = False) -> Route:
+    """A route that answers 200 a byte every `interval` seconds (the headers too, if asked)."""
+    return Route(body=body, headers={"Content-Type": "image/jpeg"}, interval=interval,
+                 trickle_headers=headers)
 
 
 class LocalServer:
@@ -26,26 +45,53 @@ class LocalServer:
         self.requests: list[tuple[str, str]] = []
         self.puts: list[tuple[str, dict[str, str], bytes]] = []
         self.put_status = 200
+        self.put_delay = 0.0  # seconds before a PUT is answered
+        self.active = 0  # requests being answered now
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 server.requests.append((self.path, self.headers.get("Host", "")))
                 route = server.routes.get(self.path.split("?")[0], Route(404, b"not found"))
-                time.sleep(route.delay)
-                self.send_response(route.status)
-                for key, value in route.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(route.body)))
-                self.end_headers()
+                with server._lock:
+                    server.active += 1
                 try:
-                    self.wfile.write(route.body)
-                except (BrokenPipeError, ConnectionResetError):
+                    self._answer(route)
+                except OSError:  # the client gave up (a reset, a broken pipe, a TLS EOF)
                     pass
+                finally:
+                    with server._lock:
+                        server.active -= 1
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
+            def _answer(self, route: Route) -> None:
+                if server._closing.wait(route.delay):
+                    return
+                headers = {"Content-Length": str(len(route.body)), **route.headers}
+                head = f"HTTP/1.0 {route.status} {self.responses.get(route.status, ('',))[0]}\r\n"
+                head += "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+                self._send((head + "\r\n").encode("latin-1"), route.interval if route.trickle_headers else 0.0)
+                self._send(route.body, route.interval)
+                self.close_connection = True
+
+            def _send(self, data: bytes, interval: float) -> None:
+                if not interval:
+                    self.wfile.write(data)
+                    return
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    if server._closing.wait(interval):
+                        return
 
             def do_PUT(self) -> None:  # noqa: N802: a presigned upload URL's bucket
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 server.puts.append((self.path, dict(self.headers), body))
+                time.sleep(server.put_delay)
                 self.send_response(server.put_status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -63,6 +109,7 @@ class LocalServer:
         return f"http://{host}:{self.port}{path}"
 
     def close(self) -> None:
+        self._closing.set()  # trickling answers stop
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -21,11 +21,14 @@ SAMPLES = {
     "CUTOUT_FETCH_TIMEOUT": ("fetch_timeout", 2.5),
     "CUTOUT_FETCH_MAX_REDIRECTS": ("fetch_max_redirects", 0),
     "CUTOUT_FETCH_ALLOW_HOSTS": ("fetch_allow_hosts", ("example.com", "127.0.0.1")),
+    "CUTOUT_FETCH_DOWNLOADS_PER_KEY": ("fetch_downloads_per_key", 2),
     "CUTOUT_LOG_LEVEL": ("log_level", "DEBUG"),
     "CUTOUT_HEADERS_TIMEOUT_SECONDS": ("headers_timeout_seconds", 3.5),
     "CUTOUT_REQUEST_TIMEOUT_SECONDS": ("request_timeout_seconds", 20.0),
     "CUTOUT_MAX_CONCURRENT_CUTS": ("max_concurrent_cuts", 4),
     "CUTOUT_TRIM_IDLE_SECONDS": ("trim_idle_seconds", -1.0),
+    "CUTOUT_MAX_QUEUE_SECONDS": ("max_queue_seconds", 4.5),
+    "CUTOUT_BACKEND_DEADLINE_SECONDS": ("backend_deadline_seconds", 12.0),
     "CUTOUT_TABLE": ("table", "cutout-prod"),
     "CUTOUT_DATA_DIR": ("data_dir", "/tmp/cutout"),
     "CUTOUT_ALLOW_ANONYMOUS": ("allow_anonymous", True),
@@ -95,7 +98,8 @@ def test_empty_values_keep_the_default_except_for_text() -> None:
 
 
 @pytest.mark.parametrize("env, raw", [("CUTOUT_MAX_BYTES", "16MB"), ("CUTOUT_THREADS", "2.5"),
-                                      ("CUTOUT_FETCH_TIMEOUT", "ten"), ("CUTOUT_ALLOW_ANONYMOUS", "maybe")])
+                                      ("CUTOUT_FETCH_TIMEOUT", "ten"), ("CUTOUT_ALLOW_ANONYMOUS", "maybe"),
+                                      ("CUTOUT_MAX_BYTES", "١٠٠٠"), ("CUTOUT_FETCH_TIMEOUT", "５")])
 def test_a_bad_value_fails_at_start_naming_the_variable(env: str, raw: str, monkeypatch) -> None:
     monkeypatch.setenv(env, raw)
     settings.cache_clear()

@@ -1,11 +1,13 @@
 """The SSRF guard: only public addresses, checked per redirect, pinned, bounded."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from cutout import fetch
 from cutout.errors import FetchError, FetchRefused
-from local_http import Route
+from local_http import Route, trickling
 
 
 @pytest.mark.parametrize(
@@ -148,3 +150,87 @@ def test_refusals_are_fetch_refused_and_failures_are_not(web_server) -> None:
         with pytest.raises(FetchError) as failed:
             call()
         assert not isinstance(failed.value, FetchRefused) and failed.value.code == "fetch_failed"
+
+
+# --- the timeout is one deadline for the whole download (issue 23, item 1) ---------------------
+# A server that trickles a byte every quarter second never leaves a socket read waiting long,
+# so a per-read timeout never fires: the download held on for as long as the trickle lasted.
+
+DEADLINE = 1.0
+ALLOWED = {"max_bytes": 10_000, "allow_hosts": ("127.0.0.1",), "timeout": DEADLINE}
+
+
+def _timed_out_after(call) -> float:
+    started = time.monotonic()
+    with pytest.raises(FetchError) as failed:
+        call()
+    assert not isinstance(failed.value, FetchRefused)
+    assert failed.value.message.startswith(f"Image download failed: timed out after {DEADLINE:g} s")
+    return time.monotonic() - started
+
+
+def test_a_body_trickled_a_byte_at_a_time_fails_at_the_deadline(web_server) -> None:
+    web_server.routes["/trickle.jpg"] = trickling(b"x" * 40, interval=0.25)  # 10 s in all
+    elapsed = _timed_out_after(lambda: fetch.fetch(web_server.url("/trickle.jpg"), **ALLOWED))
+    assert DEADLINE <= elapsed < DEADLINE + 1
+
+
+def test_headers_trickled_a_byte_at_a_time_fail_at_the_deadline(web_server) -> None:
+    web_server.routes["/slow-head.jpg"] = trickling(b"x", interval=0.25, headers=True)  # ~15 s
+    elapsed = _timed_out_after(lambda: fetch.fetch(web_server.url("/slow-head.jpg"), **ALLOWED))
+    assert DEADLINE <= elapsed < DEADLINE + 1
+
+
+def test_redirect_hops_share_one_deadline(web_server) -> None:
+    """Three hops of 0.6 s each: every hop is within the deadline, all of them are not."""
+    for hop in range(1, 4):
+        web_server.routes[f"/hop{hop}"] = Route(302, headers={"Location": f"/hop{hop + 1}"}, delay=0.6)
+    web_server.routes["/hop4"] = Route(body=b"done")
+    elapsed = _timed_out_after(lambda: fetch.fetch(web_server.url("/hop1"), **ALLOWED))
+    assert DEADLINE <= elapsed < DEADLINE + 1
+    assert [path for path, _ in web_server.requests] == ["/hop1", "/hop2"]
+
+
+def test_a_webhook_post_answered_a_byte_at_a_time_fails_at_the_deadline(web_server) -> None:
+    web_server.routes["/hook"] = Route(204, interval=0.25, trickle_headers=True)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=f"POST failed: timed out after {DEADLINE:g} s"):
+        fetch.post(web_server.url("/hook"), b"{}", {"Content-Type": "application/json"},
+                   timeout=DEADLINE, allow_hosts=("127.0.0.1",))
+    assert time.monotonic() - started < DEADLINE + 1
+
+
+def test_an_upload_answered_late_fails_at_the_deadline(web_server) -> None:
+    web_server.put_delay = 3 * DEADLINE
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match=f"Upload failed: timed out after {DEADLINE:g} seconds"):
+            fetch.put(web_server.url("/out/cut.png?sig=1"), b"x" * 200_000, "image/png",
+                      timeout=DEADLINE, allow_hosts=("127.0.0.1",))
+        assert time.monotonic() - started < DEADLINE + 1
+    finally:
+        web_server.put_delay = 0.0
+    path, headers, body = web_server.puts[-1]
+    assert path == "/out/cut.png?sig=1" and body == b"x" * 200_000
+
+
+def test_a_download_within_the_deadline_is_not_cut(web_server) -> None:
+    web_server.routes["/steady.jpg"] = trickling(b"y" * 8, interval=0.05)
+    assert fetch.fetch(web_server.url("/steady.jpg"), **ALLOWED).data == b"y" * 8
+
+
+# --- numbers from the source server are read as ASCII (issue 23, item 13) ---------------------
+
+
+@pytest.mark.parametrize("length", ["²", "¹²", "1²", " 12x", "-1"])
+def test_a_content_length_that_is_not_ascii_digits_is_ignored(web_server, length: str) -> None:
+    """'²' passes str.isdigit() and then fails int(): that was a 500 on every URL route."""
+    web_server.routes["/odd.jpg"] = Route(body=b"image bytes", headers={"Content-Length": length})
+    got = fetch.fetch(web_server.url("/odd.jpg"), max_bytes=1000, allow_hosts=("127.0.0.1",))
+    assert got.data == b"image bytes"
+
+
+def test_an_ascii_content_length_over_the_limit_is_refused_before_the_body(web_server) -> None:
+    web_server.routes["/huge.jpg"] = Route(body=b"x", headers={"Content-Length": "5000"})
+    with pytest.raises(FetchRefused, match="larger than 1000 bytes"):
+        fetch.fetch(web_server.url("/huge.jpg"), max_bytes=1000, allow_hosts=("127.0.0.1",))

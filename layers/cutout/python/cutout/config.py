@@ -22,6 +22,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Callable
 
+from . import numerals
+
 MIB = 1024 * 1024
 GROUPS = ("model", "limits", "fetch", "logs", "serving", "accounts", "results", "s3", "images", "jobs", "web")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -56,8 +58,9 @@ def _text(raw: str) -> str:
 
 
 def _number(kind: type) -> Callable[[str], Any]:
+    """int or float from ASCII digits only (numerals.py), as every other number Cutout reads."""
     def parse(raw: str) -> Any:
-        return kind(raw.strip())
+        return numerals.integer(raw.strip(), signed=True) if kind is int else numerals.decimal(raw.strip())
     parse.__name__ = kind.__name__
     return parse
 
@@ -125,7 +128,8 @@ class Settings:
     # --- fetching image URLs (fetch.py) -------------------------------------------------
     fetch_timeout: float = setting(
         10.0, "CUTOUT_FETCH_TIMEOUT", "fetch", unit="seconds",
-        doc="The time allowed for one URL download (image inputs, job sources, webhook calls).")
+        doc="One deadline for a whole URL download (image inputs, job sources, webhook calls): "
+            "connecting, headers and body, redirects included, however slowly the server sends.")
     fetch_max_redirects: int = setting(
         3, "CUTOUT_FETCH_MAX_REDIRECTS", "fetch", unit="redirects",
         doc="Redirects followed; each target is checked again by the SSRF guard.")
@@ -133,6 +137,11 @@ class Settings:
         (), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch", unit="host names",
         doc="Comma-separated host names exempt from the public-address check (a private deployment's "
             "own image server; `localhost` to try URL inputs on your machine).")
+    fetch_downloads_per_key: int = setting(
+        4, "CUTOUT_FETCH_DOWNLOADS_PER_KEY", "fetch", unit="downloads",
+        doc="Image URLs of one key (account) downloaded at once; one more is refused at once with the "
+            "dialect's 429 and `Retry-After`, not charged. Downloads run in a pool of their own, so slow "
+            "URLs never hold the threads other accounts' requests need.")
     # --- logs -------------------------------------------------------------------------
     log_level: str = setting(
         "INFO", "CUTOUT_LOG_LEVEL", "logs",
@@ -150,9 +159,21 @@ class Settings:
         2, "CUTOUT_MAX_CONCURRENT_CUTS", "serving", unit="images",
         doc="Images processed at once per process; further requests wait their turn after being charged "
             "(this bounds peak memory).")
+    max_queue_seconds: float = setting(
+        10.0, "CUTOUT_MAX_QUEUE_SECONDS", "serving", unit="seconds",
+        doc="Back-pressure: a request whose estimated wait for a cut slot (the requests ahead of it "
+            "times the mean of recent cuts, over the slots) is over this is answered at once with the "
+            "dialect's 503 and `Retry-After`, charged nothing; negative: never refuse. Jobs already "
+            "accepted wait their turn.")
     trim_idle_seconds: float = setting(
         2.0, "CUTOUT_TRIM_IDLE_SECONDS", "serving", unit="seconds", shown="`2` (the API function: `-1`)",
         doc="Idle time after which freed memory is returned to the operating system; `-1`: never.")
+    backend_deadline_seconds: float = setting(
+        25.0, "CUTOUT_BACKEND_DEADLINE_SECONDS", "serving", unit="seconds",
+        doc="From a request's arrival, the time by which all its calls to S3, DynamoDB, SQS and Secrets "
+            "Manager have ended (under API Gateway's 30 s): each attempt gets only the time left, so a "
+            "stalled backend is the dialect's 503 with `Retry-After` (refunded), never the gateway's 504; "
+            "refunds are never cut; `0`: no deadline.")
     # --- accounts, rate limits and metering (accounts/, stores/) ----------------------------
     table: str = setting(
         "", "CUTOUT_TABLE", "accounts",

@@ -25,7 +25,8 @@ CutoutError                  code (stable, machine-readable), message, headers
 │   │   └── ConflictingKeys  one key header carrying two different keys      (web/auth.py)
 │   ├── QuotaExceeded                                                      (accounts/ratelimit.py)
 │   ├── RateLimited          retryable: the minute's window frees up       (accounts/ratelimit.py)
-│   │   └── HeavierThanThePlan  not retryable: the image alone outweighs the minute
+│   │   ├── HeavierThanThePlan  not retryable: the image alone outweighs the minute
+│   │   └── TooManyDownloads    a key's URL downloads at once are at their bound  (web/inputs.py)
 │   └── RateLimitedAtProcessing  a job's real size found no room: failed, not retried
 │                                                                          (jobs/topup.py)
 ├── NotFound                 no such object
@@ -37,7 +38,8 @@ CutoutError                  code (stable, machine-readable), message, headers
     │                                                           (accounts/ratelimit.py)
     ├── BlobUnavailable                                                    (blobs/)
     ├── QueueFull, QueueUnavailable                                        (queues/)
-    └── OutputUnavailable    a job's output URL gave no answer or a 5xx    (jobs/worker.py)
+    ├── OutputUnavailable    a job's output URL gave no answer or a 5xx    (jobs/worker.py)
+    └── Overloaded           a cut would wait longer than CUTOUT_MAX_QUEUE_SECONDS  (engine/workload.py)
 ```
 
 Callers choose by family: the web edge maps families to HTTP statuses

@@ -5,6 +5,11 @@ be public (no loopback, private, link-local such as 169.254.169.254, multicast,
 reserved or their IPv6 and IPv4-mapped forms); the connection goes to the
 address that was checked (pinned), so DNS cannot be rebound between check and
 connect; each redirect is checked the same way; size and time are bounded.
+The time limit is one deadline for the whole download: connecting, the status
+line and headers, the body, and every redirect hop together. http.client's
+own timeout is per socket operation, so a server trickling a byte a second
+would never trip it; here every read and write on the socket is given only
+the time left (`_Deadline`), so one that trickles fails at the deadline.
 URLs are sent as browsers and curl send them (see `normalise`): a raw
 non-ASCII path is percent-encoded as UTF-8, an internationalised host name is
 IDNA-encoded, and a URL that cannot be made meaningful is refused.
@@ -25,13 +30,14 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import idna
 
 from . import telemetry
 from .errors import FetchError, FetchRefused
+from .numerals import integer, is_integer
 
 Resolver = Callable[[str, int], list[str]]
 USER_AGENT = "Cutout/1.0 (+image fetch)"
@@ -69,24 +75,88 @@ def is_public(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 
+class _Deadline:
+    """One download's time limit (seconds, monotonic): every socket call gets the time left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left, or TimeoutError once there are none."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the download took over {self.seconds:g} s")
+        return left
+
+
+class _Limited:
+    """A socket whose blocking calls (each read, each write) wait at most until `deadline`."""
+
+    deadline: _Deadline
+
+    def recv_into(self, *args: Any) -> int:
+        self.settimeout(self.deadline.left())  # type: ignore[attr-defined]
+        return super().recv_into(*args)  # type: ignore[misc, no-any-return]
+
+    def recv(self, *args: Any) -> bytes:
+        self.settimeout(self.deadline.left())  # type: ignore[attr-defined]
+        return super().recv(*args)  # type: ignore[misc, no-any-return]
+
+    def sendall(self, *args: Any) -> None:
+        self.settimeout(self.deadline.left())  # type: ignore[attr-defined]
+        super().sendall(*args)  # type: ignore[misc]
+
+
+class _LimitedSocket(_Limited, socket.socket):
+    pass
+
+
+class _LimitedSSLSocket(_Limited, ssl.SSLSocket):
+    pass
+
+
+def _open(address: str, port: int, deadline: _Deadline) -> _LimitedSocket:
+    """A TCP connection to the pinned address, made within the deadline."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = _LimitedSocket(family, socket.SOCK_STREAM)
+    sock.deadline = deadline
+    try:
+        sock.settimeout(deadline.left())
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, address: str, deadline: _Deadline) -> None:
+        super().__init__(host, port, timeout=deadline.seconds)
         self._address = address
+        self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _open(self._address, self.port, self._deadline)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, address: str, deadline: _Deadline) -> None:
         self._tls = ssl.create_default_context()
-        super().__init__(host, port, timeout=timeout, context=self._tls)
+        self._tls.sslsocket_class = _LimitedSSLSocket
+        super().__init__(host, port, timeout=deadline.seconds, context=self._tls)
         self._address = address
+        self._deadline = deadline
 
     def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+        raw = _open(self._address, self.port, self._deadline)
+        raw.settimeout(self._deadline.left())  # the handshake
+        wrapped = self._tls.wrap_socket(raw, server_hostname=self.host, do_handshake_on_connect=False)
+        assert isinstance(wrapped, _LimitedSSLSocket)
+        wrapped.deadline = self._deadline
+        wrapped.settimeout(self._deadline.left())
+        wrapped.do_handshake()
+        self.sock = wrapped
 
 
 def _refused(why: str) -> FetchRefused:
@@ -171,14 +241,14 @@ def _target(url: str, allow_hosts: tuple[str, ...], resolver: Resolver) -> tuple
 
 
 def _connection(
-    url: str, allow_hosts: tuple[str, ...], resolver: Resolver, timeout: float
+    url: str, allow_hosts: tuple[str, ...], resolver: Resolver, deadline: _Deadline
 ) -> tuple[http.client.HTTPConnection, str]:
     """A connection pinned to the checked address of `url`, and the request path (with query)."""
     scheme, host, port, address = _target(url, allow_hosts, resolver)
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    return cls(host, port, address, timeout), path
+    return cls(host, port, address, deadline), path
 
 
 @telemetry.counts_failures(FetchError, telemetry.fetch_failed)
@@ -193,14 +263,18 @@ def fetch(
 ) -> Fetched:
     """GET an image URL within the guard's rules: its bytes (at most `max_bytes`), name, type.
 
-    `timeout` is in seconds, for each connection and for the whole body. Every
-    hop's URL (the first and each redirect target) goes through `normalise`.
-    Raises FetchRefused (the guard or a limit said no) or FetchError (the download failed).
+    `timeout` is in seconds, one deadline for the whole download: connecting,
+    the headers and the body of every hop, redirects included (the host name
+    lookup is the system resolver's, before each hop). Every hop's URL (the
+    first and each redirect target) goes through `normalise`. A Content-Length
+    that is not ASCII digits is ignored (the body is still bounded).
+    Raises FetchRefused (the guard or a limit said no) or FetchError (the
+    download failed or ran past the deadline).
     """
-    deadline = time.monotonic() + timeout
+    deadline = _Deadline(timeout)
     for _hop in range(max_redirects + 1):
         url = normalise(url)
-        conn, path = _connection(url, allow_hosts, resolver, timeout)
+        conn, path = _connection(url, allow_hosts, resolver, deadline)
         host = conn.host
         try:
             conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
@@ -216,12 +290,15 @@ def fetch(
                 continue
             if response.status != 200:
                 raise FetchError(f"Image download failed: HTTP {response.status} from {host}.")
-            length = response.getheader("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
+            length = response.getheader("Content-Length") or ""
+            if is_integer(length) and integer(length) > max_bytes:
                 raise FetchRefused(f"Image download refused: larger than {max_bytes} bytes.")
-            data = _read(response, max_bytes, deadline)
+            data = _read(response, max_bytes)
             name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or host
             return Fetched(data, name, response.getheader("Content-Type", ""))
+        except TimeoutError as exc:
+            raise FetchError(f"Image download failed: timed out after {timeout:g} s "
+                             f"({host}).") from exc
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError(f"Image download failed: {exc.__class__.__name__} from {host}.") from exc
         finally:
@@ -229,12 +306,11 @@ def fetch(
     raise FetchRefused(f"Image download refused: more than {max_redirects} redirects.")
 
 
-def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
+def _read(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    """The body, refused once it passes `max_bytes`; each read is bounded by the deadline."""
     chunks: list[bytes] = []
     total = 0
     while True:
-        if time.monotonic() > deadline:
-            raise FetchError("Image download failed: timed out.")
         chunk = response.read(CHUNK)
         if not chunk:
             return b"".join(chunks)
@@ -257,14 +333,19 @@ def post(
 
     For webhooks: the target must be public (or on `allow_hosts`), the
     connection is pinned to the checked address, and the answer is not read
-    past its status. Raises FetchRefused when the guard refuses the URL, FetchError
-    when the host cannot be resolved or reached.
+    past its status and headers. `timeout` (seconds) is one deadline for
+    connecting, sending and the answer's headers, as in `fetch`. Raises
+    FetchRefused when the guard refuses the URL, FetchError when the host
+    cannot be resolved or reached or does not answer in time.
     """
-    conn, path = _connection(normalise(url), allow_hosts, resolver, timeout)
+    deadline = _Deadline(timeout)
+    conn, path = _connection(normalise(url), allow_hosts, resolver, deadline)
     host = conn.host
     try:
         conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
         return conn.getresponse().status
+    except TimeoutError as exc:
+        raise FetchError(f"POST failed: timed out after {timeout:g} s ({host}).") from exc
     except (OSError, http.client.HTTPException) as exc:
         raise FetchError(f"POST failed: {exc.__class__.__name__} from {host}.") from exc
     finally:
@@ -292,30 +373,22 @@ def put(
     FetchRefused when the guard refuses the URL, FetchError when the host cannot
     be resolved or reached or the deadline passes.
     """
-    deadline = time.monotonic() + timeout
-    conn, path = _connection(normalise(url), allow_hosts, resolver, timeout)
+    deadline = _Deadline(timeout)  # each socket call below waits at most the time left
+    conn, path = _connection(normalise(url), allow_hosts, resolver, deadline)
     host = conn.host
-
-    def remaining() -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise FetchError(f"Upload failed: timed out after {timeout:g} seconds to {host}.")
-        return left
-
     try:
-        conn.connect()
-        assert conn.sock is not None
         conn.putrequest("PUT", path, skip_accept_encoding=True)
         for name, value in (("User-Agent", USER_AGENT), ("Content-Type", content_type),
                             ("Content-Length", str(len(body))), *(headers or {}).items()):
             conn.putheader(name, value)
         conn.endheaders()
+        assert conn.sock is not None
         view = memoryview(body)
         for start in range(0, len(body), CHUNK):
-            conn.sock.settimeout(remaining())
             conn.sock.sendall(view[start:start + CHUNK])
-        conn.sock.settimeout(remaining())
         return conn.getresponse().status
+    except TimeoutError as exc:
+        raise FetchError(f"Upload failed: timed out after {timeout:g} seconds to {host}.") from exc
     except (OSError, http.client.HTTPException) as exc:
         raise FetchError(f"Upload failed: {exc.__class__.__name__} from {host}.") from exc
     finally:

@@ -87,6 +87,7 @@ class Meter:
         admitted: Callable[[Ticket], None] | None = None,
         deliver: Callable[[pipeline.Result], None] | None = None,
         header: images.Header | None = None,
+        bounded_wait: bool = False,
     ) -> Metered:
         """Cut out `data` (encoded image bytes) as `options` asks, charging `account`.
 
@@ -102,6 +103,9 @@ class Meter:
                 the charge is taken back.
             header: what `images.read_header(data, self.limits)` returned, when the
                 caller read it already (to price the request); None: read here.
+            bounded_wait: a synchronous request: refused with Overloaded, before the
+                charge, when its estimated wait for a `workload` slot is over the
+                workload's bound (`Workload.admit`). Accepted work (a job) waits.
 
         The pixel work waits for a slot of `workload` after the header, the checks and
         the charge, so a refusal never waits for one. `options.png_level` is replaced
@@ -115,7 +119,8 @@ class Meter:
                 pixels (then refunded); never worth retrying.
             AccessError (RateLimited, QuotaExceeded): the account may not spend this now;
                 nothing was charged.
-            Unavailable (LimiterUnavailable): the store that meters is down; retry.
+            Unavailable (LimiterUnavailable; Overloaded when `bounded_wait`): the store
+                that meters is down, or the queue is too long; retry; nothing charged.
             Anything `deliver` or the model raises, after refunding.
         """
         if header is None:
@@ -144,7 +149,8 @@ class Meter:
                 deliver(result)
             return result
 
-        result = self.run(header, work, account=account, credits=credits, admitted=admit)
+        result = self.run(header, work, account=account, credits=credits, admitted=admit,
+                          bounded_wait=bounded_wait)
         return Metered(result, header, charged[0] if charged else None)
 
     def run(
@@ -155,25 +161,35 @@ class Meter:
         account: Account | None,
         credits: float = 1.0,
         admitted: Callable[[Ticket], None] | None = None,
+        bounded_wait: bool = False,
     ) -> T:
         """The same door for pixel work that is not a cut-out (the stored-images operations).
 
         `header` is the checked header of the image the work reads (its megapixels
-        weigh against the window); `credits` what the work costs. Charges
+        weigh against the window); `credits` what the work costs. With
+        `bounded_wait` (a synchronous request), a wait for a `workload` slot
+        estimated over its bound is refused first (Overloaded). Charges
         `account`, then runs `work()` in a slot of `workload` (after the charge: a
         refused request does not wait); if it raises, the charge is taken back and
         the error re-raised. Raises AccessError or Unavailable (nothing charged), or
         whatever `work` raises (refunded).
         """
-        ticket = self.admit(account, header.megapixels, credits)
-        if ticket is not None and admitted is not None:
-            admitted(ticket)
+        place = self.workload.admit() if bounded_wait and self.workload is not None else None
         try:
-            return work() if self.workload is None else self.workload.run(work)
-        except BaseException:
-            if ticket is not None and self.limiter is not None:
-                self.limiter.refund(ticket)
-            raise
+            ticket = self.admit(account, header.megapixels, credits)
+            if ticket is not None and admitted is not None:
+                admitted(ticket)
+            try:
+                if place is not None:
+                    return place.run(work)
+                return work() if self.workload is None else self.workload.run(work)
+            except BaseException:
+                if ticket is not None and self.limiter is not None:
+                    self.limiter.refund(ticket)
+                raise
+        finally:
+            if place is not None:
+                place.cancel()  # refused by the limiter: the place is given up
 
     # --- asynchronous jobs: charged at accept, topped up and refunded by the worker ---
 

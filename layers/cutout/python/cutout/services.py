@@ -60,10 +60,12 @@ class Services:
         """
         store = open_store(cfg)
         blobs = open_blobs(cfg)
+        quality = tiers.quality_segmenter(cfg, segmenter)
         meter = Meter(segmenter, images.Limits(cfg.max_megapixels, cfg.max_bytes),
-                      Limiter(store, fail_open=cfg.limiter_fail_open),
-                      quality=tiers.quality_segmenter(cfg, segmenter),
-                      workload=Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds),
+                      Limiter(store, fail_open=cfg.limiter_fail_open), quality=quality,
+                      workload=Workload(cfg.max_concurrent_cuts, cfg.trim_idle_seconds,
+                                        release=tiers.idle_release(segmenter, quality),
+                                        max_queue_seconds=cfg.max_queue_seconds),
                       png_level=cfg.png_compress_level)
         webhooks = open_webhook_queue(cfg, Webhooks(store, blobs, cfg).run)
         worker = Worker(store, blobs, meter, cfg, webhooks=webhooks)

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from .. import telemetry
+from .. import deadline, telemetry
 from ..errors import RETRY_AFTER_SECONDS, AccessError
 from .keys import Account, minute_of, month_of
 from ..stores import AccountStore, Charge, QuotaFull, StoreUnavailable, WindowFull
@@ -234,12 +234,14 @@ class Limiter:
                               | {"Retry-After": retry_after}) from None
 
     def refund_charge(self, charge: Charge) -> bool:
-        """Take a pending charge back (a job's, or an overdue one), at most once.
+        """Take a pending charge back (a job's, or an overdue one), at most once. Never cut by
+        a request's deadline (deadline.py): a failure is not charged however late it is.
 
         True when this call refunded it; False when it was settled or refunded before,
         or when the store failed (logged: it stays pending, and the reconciler refunds it)."""
         try:
-            refunded = self.store.refund(charge)
+            with deadline.lifted():
+                refunded = self.store.refund(charge)
         except StoreUnavailable as exc:
             log.error("refund failed; the charge stays pending for the reconciler",
                       extra={"account": charge.account, "charge": charge.id, "error": str(exc)})
@@ -253,7 +255,8 @@ class Limiter:
 
     def refund(self, ticket: Ticket) -> bool:
         """Take a ticket's charge back, once; False if there was nothing to refund or the store
-        failed (then the reconciler refunds it once it is overdue)."""
+        failed (then the reconciler refunds it once it is overdue). Never cut by a request's
+        deadline (through `refund_charge`)."""
         with ticket._lock:
             if ticket.charge is None or ticket.refunded:
                 return False
@@ -265,9 +268,11 @@ class Limiter:
 
     def settle(self, charge: Charge) -> None:
         """The charge's request succeeded: it stands. A store that fails is logged, and the
-        charge, still pending, is refunded by the reconciler once overdue (the result is free)."""
+        charge, still pending, is refunded by the reconciler once overdue (the result is free).
+        Like a refund, never cut by a request's deadline (deadline.py)."""
         try:
-            self.store.settle(charge)
+            with deadline.lifted():
+                self.store.settle(charge)
         except StoreUnavailable as exc:
             log.error("settling failed; the reconciler will refund the charge",
                       extra={"account": charge.account, "charge": charge.id, "error": str(exc)})

@@ -5,6 +5,7 @@ import hmac
 import threading
 from typing import Any
 
+from .. import deadline
 from ..stores import StoreUnavailable
 
 UNVERIFIABLE = "The service cannot verify RapidAPI requests right now."
@@ -36,11 +37,11 @@ class ProxySecret:
 
         try:
             session = boto3.session.Session()
-            client: Any = session.client(
+            client: Any = deadline.bound(session.client(
                 "secretsmanager", region_name=session.region_name or "us-east-1",
                 config=Config(connect_timeout=self.timeout, read_timeout=self.timeout,
                               retries={"total_max_attempts": 3, "mode": "standard"}),
-            )
+            ))
             secret = client.get_secret_value(SecretId=self.secret_id).get("SecretString", "")
         except Exception as exc:  # unreachable, denied, missing: the caller answers 503
             raise StoreUnavailable(f"Secrets Manager {self.secret_id}: {exc}", UNVERIFIABLE) from exc

@@ -1,6 +1,7 @@
 """The blob port on a local folder (`make run`), with URLs the app serves and verifies."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -40,16 +41,19 @@ class LocalBlobStore:
         body, meta = self._paths(key)
         etag = hashlib.md5(data).hexdigest()
         lowered = {name.lower(): value for name, value in (metadata or {}).items()}
-        try:
-            for path, content in ((body, data), (meta, json.dumps({
-                "content_type": content_type, "metadata": lowered, "etag": etag,
-            }).encode())):
+        for path, content in ((body, data), (meta, json.dumps({
+            "content_type": content_type, "metadata": lowered, "etag": etag,
+        }).encode())):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}{PART}")
+            try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}{PART}")
                 tmp.write_bytes(content)
                 tmp.replace(path)
-        except OSError as exc:
-            raise BlobUnavailable(f"Could not store the result in {self.root} ({exc.strerror}).") from exc
+            except OSError as exc:  # a full disk, say: leave no half-written file taking room
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                raise BlobUnavailable(f"Could not store the result in {self.root} "
+                                      f"({exc.strerror}).") from exc
         return etag
 
     def _meta(self, key: str, meta: Path, if_match: str | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .. import deadline
 from . import Blob, BlobInfo, BlobNotFound, BlobUnavailable, check_key
 
 MISSING = ("NoSuchKey", "404", "NotFound")
@@ -14,15 +15,17 @@ class S3BlobStore:
     """An S3 bucket. The client is created on first use: most requests never need it.
 
     boto3 finds endpoint and credentials the usual way (the Lambda role, or
-    AWS_ENDPOINT_URL_S3 for a local S3); timeouts are short so that an
-    unreachable S3 becomes a BlobUnavailable within seconds, not a Lambda
-    timeout. A client handed in (`client=`) is used as it is.
+    AWS_ENDPOINT_URL_S3 for a local S3); timeouts are short (`timeout` seconds to
+    connect, 2.5 times that for each read, 3 attempts) so that an unreachable or
+    paused S3 becomes a BlobUnavailable within seconds, and inside a web request
+    every attempt ends by the request's deadline (cutout/deadline.py). A client
+    handed in (`client=`) is used as it is.
     """
 
-    def __init__(self, bucket: str, client: Any = None, timeout: float = 5.0) -> None:
+    def __init__(self, bucket: str, client: Any = None, timeout: float = 2.0) -> None:
         self.bucket = bucket
         self._client = client
-        self._timeout = timeout  # seconds to connect; reads get twice as long
+        self._timeout = timeout  # seconds to connect; each read gets 2.5 times as long
 
     @property
     def client(self) -> Any:
@@ -30,15 +33,15 @@ class S3BlobStore:
             import boto3  # in the Lambda runtime; not shipped in the deps layer
             from botocore.config import Config
 
-            self._client = boto3.client("s3", config=Config(
+            self._client = deadline.bound(boto3.client("s3", config=Config(
                 # SigV4 on the regional virtual-host name: presigned URLs work in every
                 # region from the first minute (the global name redirects new buckets).
                 signature_version="s3v4",
                 s3={"addressing_style": "virtual"},
                 connect_timeout=self._timeout,
-                read_timeout=self._timeout * 2,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ))
+                read_timeout=self._timeout * 2.5,
+                retries={"total_max_attempts": 3, "mode": "standard"},
+            )))
         return self._client
 
     def put(self, key: str, data: bytes, content_type: str,

@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidOption
+from ..numerals import DIGITS
 from ..types import Bounds
 
-_NUMBER = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(px|%)?$", re.IGNORECASE)
+# ASCII digits only (numerals.py): re's \d would also take '٣' or '３'.
+_NUMBER = re.compile(rf"^({DIGITS}(?:\.[0-9]*)?|\.{DIGITS})(px|%)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

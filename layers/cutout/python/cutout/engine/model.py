@@ -164,6 +164,8 @@ class Segmenter:
         self.threads = options.intra_op_num_threads
         self.load_seconds = time.perf_counter() - started
         self._prepare = Preprocessor(spec)
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     @staticmethod
     def preprocessor(spec: ModelSpec) -> Preprocessor:
@@ -194,6 +196,23 @@ class Segmenter:
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         return self.run_with_peak(tensor)[0]
+
+    def release_arena(self) -> None:
+        """Hand onnxruntime's memory arena back to the allocator (then `cpus.release_memory`
+        gives it to the OS): for an idle process.
+
+        The CPU arena keeps every block it ever took, and passes running at once
+        make it grow: after a load of two at a time it held ~310 MB (one pass
+        alone ~130 MB) for good, the most of what an idle server kept
+        (docs/performance.md). onnxruntime frees an arena's unused blocks only
+        at the end of a run that asks for it (the run option
+        `memory.enable_memory_arena_shrinkage`), so this is one pass over a
+        blank input with that option (the cost of one cut's model pass). The
+        next pass grows the arena again (page faults: the first request after
+        an idle spell pays them, as it does for the image buffers).
+        """
+        blank = np.zeros((1, 3, self.size, self.size), np.float32)
+        self.session.run([self.output_name], {self.input_name: blank}, self._shrink)
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Soft mask at the model's resolution (size x size float32 in 0..1)."""

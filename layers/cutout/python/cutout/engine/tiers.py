@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..config import Settings
+from . import cpus
 from .model import Segmenter, load, resolve_model_path
 
 
@@ -67,6 +68,19 @@ class LazySegmenter:
                     self._segmenter = self._load()
                 segmenter = self._segmenter
         return segmenter
+
+
+def idle_release(default: Segmenter, quality: LazySegmenter | None) -> Callable[[], None]:
+    """What a process hands back once idle (`workload.Workload`'s `release`): the arena of
+    each model it has loaded (`Segmenter.release_arena`), then the allocator's free memory
+    (`cpus.release_memory`)."""
+    def release() -> None:
+        default.release_arena()
+        if quality is not None and quality.loaded and quality.get() is not default:
+            quality.get().release_arena()
+        cpus.release_memory()
+
+    return release
 
 
 def quality_segmenter(cfg: Settings, default: Segmenter) -> LazySegmenter | None:

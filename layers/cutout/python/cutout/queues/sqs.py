@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import deadline
 from . import JobMessage, QueueUnavailable
 
 SEND_ATTEMPTS = 2  # a send whose connection was never made is tried once more
@@ -35,10 +36,10 @@ class SqsJobQueue:
             import boto3
             from botocore.config import Config
 
-            self._client = boto3.client("sqs", config=Config(
+            self._client = deadline.bound(boto3.client("sqs", config=Config(  # a request's deadline
                 connect_timeout=self._timeout, read_timeout=self._timeout * 2,
                 retries={"total_max_attempts": 1, "mode": "standard"},
-            ))
+            )))
         return self._client
 
     def send(self, message: JobMessage) -> None:

@@ -36,6 +36,7 @@ from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import Any
 
+from .. import deadline
 from . import (
     META,
     TTL_ATTRIBUTE,
@@ -118,7 +119,7 @@ def _client(timeout: float) -> Any:
     from botocore.config import Config
 
     session = boto3.session.Session()
-    return session.client(
+    return deadline.bound(session.client(  # every attempt ends by a web request's deadline
         "dynamodb",
         region_name=session.region_name or "us-east-1",
         config=Config(
@@ -127,7 +128,7 @@ def _client(timeout: float) -> Any:
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=64,
         ),
-    )
+    ))
 
 
 class DynamoStore:

@@ -20,6 +20,7 @@ from . import blob_routes, health, openapi, origin
 from .auth import Access
 from .cors import add_cors
 from .dialects import DIALECTS
+from .inputs import Downloads
 from .middleware import MeteringHeaders, RequestContext
 from .page import add_page
 
@@ -40,6 +41,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
         docs_url=None, redoc_url=None,  # FastAPI's pages load a CDN; openapi.install serves /docs
     )
     app.state.services = found
+    app.state.downloads = Downloads.of(cfg)  # URL inputs: their own threads, a bound per key
     app.state.access = Access(found.accounts, found.proxy_secret,
                               # fails fast on a bad plan name
                               found.accounts.anonymous(cfg.anonymous_plan) if cfg.allow_anonymous
@@ -59,7 +61,8 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
     app.include_router(health.router)
     add_page(app)
     app.add_middleware(RequestContext, max_body=cfg.max_request_bytes,
-                       secret_paths=tuple(p for d in DIALECTS for p in d.secret_paths))
+                       secret_paths=tuple(p for d in DIALECTS for p in d.secret_paths),
+                       backend_deadline_seconds=cfg.backend_deadline_seconds)
     add_cors(app, cfg.cors_origins)  # 413s and refusals carry CORS headers too
     # Outermost: a trusted proxy's X-Forwarded-* become the request's scheme, Host and client.
     app.add_middleware(origin.ForwardedHeaders, trusted=cfg.trusted_proxies)

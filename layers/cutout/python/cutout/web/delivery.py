@@ -33,6 +33,7 @@ from ..blobs import BlobUnavailable
 from ..engine import formats
 from ..engine.pipeline import Result
 from ..errors import InputError
+from ..numerals import integer, is_integer
 from . import origin
 from .middleware import note
 from .processing import services
@@ -90,9 +91,9 @@ def over_the_limit(request: Request, response: Response) -> ResultTooLarge | Non
     """The refusal for a finished `response` over CUTOUT_MAX_RESPONSE_BYTES, else None."""
     limit = services(request).settings.max_response_bytes
     length = response.headers.get("content-length", "")
-    if limit <= 0 or not length.isascii() or not length.isdigit():
+    if limit <= 0 or not is_integer(length):
         return None
-    size = payload_size(int(length), response.headers.get("content-type", ""))
+    size = payload_size(integer(length), response.headers.get("content-type", ""))
     if size <= limit:
         return None
     log.warning("response over the limit refused", extra={"response_bytes": size, "limit": limit})

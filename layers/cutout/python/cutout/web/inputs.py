@@ -3,25 +3,43 @@
 Dialects differ in field names, not in transport: multipart, urlencoded form,
 JSON, or a raw image body. `read_input` flattens all four; `decode_base64` and
 `download` turn base64 text or a URL into bytes.
+
+A download runs in a thread pool of its own (`Downloads`), never in the one
+authentication, metering and the pixels use, and at most
+CUTOUT_FETCH_DOWNLOADS_PER_KEY of one key's run at once: a failed download is
+free, so without the bound one key pointing many requests at a slow URL held
+every worker thread and stalled other accounts (45 such requests made another
+key's `GET /v1/account` wait 26 s). One more is refused at once with
+`TooManyDownloads` (429, Retry-After), before anything is charged.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from .. import fetch
+from ..accounts.ratelimit import RateLimited
 from ..config import Settings
 from ..errors import CutoutError, InputError, InvalidImage
+from .auth import current_caller
 
 RAW_TYPES = ("image/", "application/octet-stream")
+# Threads for URL downloads in one process, all keys together (their own pool: downloads
+# never take the threads that authentication and metering need). More wait for a thread;
+# each download ends within CUTOUT_FETCH_TIMEOUT. Also bounds the downloads' memory
+# (at most this many files of up to CUTOUT_MAX_BYTES at once).
+DOWNLOAD_THREADS = 32
 # Deepest nesting of JSON arrays and objects a request body may have. Real requests
 # are one level deep; Python's parser and encoder recurse, so ~1,000 levels would end
 # in RecursionError (a 500).
@@ -136,13 +154,54 @@ def decode_base64(text: str) -> bytes:
         raise InvalidImage("Can not load image: the image is not valid base64.") from exc
 
 
-async def download(url: str, cfg: Settings) -> fetch.Fetched:
-    """fetch.fetch in a worker thread, with the configured limits."""
-    return await run_in_threadpool(
-        fetch.fetch,
-        url,
-        max_bytes=cfg.max_bytes,
-        timeout=cfg.fetch_timeout,
-        max_redirects=cfg.fetch_max_redirects,
-        allow_hosts=cfg.fetch_allow_hosts,
-    )
+class TooManyDownloads(RateLimited):
+    """A key already has CUTOUT_FETCH_DOWNLOADS_PER_KEY URL inputs downloading: refused at
+    once, answered as each dialect answers rate limits (429, Retry-After), not charged."""
+
+
+class Downloads:
+    """URL inputs' downloads for one app: in their own pool of `threads`, at most `per_key` of
+    one account's at once (`timeout`: the fetch deadline, seconds, for Retry-After)."""
+
+    def __init__(self, per_key: int, timeout: float, threads: int = DOWNLOAD_THREADS) -> None:
+        self.per_key = max(1, per_key)
+        self.timeout = timeout
+        self.pool = CapacityLimiter(threads)
+        self.running: dict[str, int] = {}  # account id -> downloads now (event loop only)
+
+    @classmethod
+    def of(cls, cfg: Settings) -> "Downloads":
+        return cls(cfg.fetch_downloads_per_key, cfg.fetch_timeout)
+
+    async def fetch(self, account: str, url: str, cfg: Settings, max_bytes: int) -> fetch.Fetched:
+        """`fetch.fetch` for `account` in the downloads' pool. Raises TooManyDownloads (the
+        account is at its bound), or what fetch.fetch raises (FetchRefused, FetchError)."""
+        if self.running.get(account, 0) >= self.per_key:
+            wait = max(1, math.ceil(self.timeout))
+            raise TooManyDownloads(
+                f"Too many downloads at once: at most {self.per_key} image URLs of one key are "
+                f"fetched at a time. Retry after {wait} seconds, or send the image itself.",
+                headers={"Retry-After": str(wait)})
+        self.running[account] = self.running.get(account, 0) + 1
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(
+                fetch.fetch, url, max_bytes=max_bytes, timeout=cfg.fetch_timeout,
+                max_redirects=cfg.fetch_max_redirects, allow_hosts=cfg.fetch_allow_hosts,
+            ), limiter=self.pool)
+        finally:
+            self.running[account] -= 1
+            if not self.running[account]:
+                del self.running[account]
+
+
+async def download(request: Request, url: str, max_bytes: int | None = None) -> fetch.Fetched:
+    """The image at `url` (at most `max_bytes`, default CUTOUT_MAX_BYTES), fetched for the
+    request's authenticated caller within the app's `Downloads` bounds.
+
+    Raises TooManyDownloads (429), FetchRefused or FetchError (fetch_failed).
+    """
+    cfg: Settings = request.app.state.services.settings
+    downloads: Downloads = request.app.state.downloads
+    caller = current_caller()
+    account = caller.account.id if caller is not None else ""
+    return await downloads.fetch(account, url, cfg, cfg.max_bytes if max_bytes is None else max_bytes)

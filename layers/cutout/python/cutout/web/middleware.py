@@ -14,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import deadline
+from ..numerals import integer, is_integer
 from .auth import close_slot, open_slot
 
 log = logging.getLogger("cutout.access")
@@ -37,17 +39,20 @@ def redacted(path: str, secret_paths: tuple[str, ...]) -> str:
 
 
 class RequestContext:
-    """Gives every request an id (X-Request-Id), logs it once, and caps its body.
+    """Gives every request an id (X-Request-Id), logs it once, caps its body, and sets its
+    deadline for calls to AWS (`backend_deadline_seconds` from now; cutout/deadline.py).
 
     The cap answers 413 from the Content-Length header before reading anything,
     and stops reading a chunked body as soon as it passes the limit. Paths under
     `secret_paths` are logged with their secret hashed (`redacted`).
     """
 
-    def __init__(self, app: ASGIApp, max_body: int, secret_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, secret_paths: tuple[str, ...] = (),
+                 backend_deadline_seconds: float = 0.0) -> None:
         self.app = app
         self.max_body = max_body
         self.secret_paths = secret_paths
+        self.backend_deadline_seconds = backend_deadline_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,11 +87,12 @@ class RequestContext:
 
         try:
             declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body:
+            if is_integer(declared) and integer(declared) > self.max_body:
                 await self._too_large(send_with_id)
             else:
                 try:
-                    await self.app(scope, capped_receive, send_with_id)
+                    with deadline.within(self.backend_deadline_seconds):
+                        await self.app(scope, capped_receive, send_with_id)
                 except BodyTooLarge:
                     await self._too_large(send_with_id)
                 except ClientDisconnect:  # gone before its body arrived (e.g. a receive deadline)

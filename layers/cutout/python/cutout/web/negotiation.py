@@ -6,6 +6,8 @@ matches gets 0. An absent or empty `Accept` accepts everything equally.
 """
 from __future__ import annotations
 
+from ..numerals import decimal
+
 
 def _ranges(accept: str) -> list[tuple[str, str, float]]:
     """`Accept` -> [(type, subtype, q)], lower-cased; malformed q-values count as 1."""
@@ -21,7 +23,7 @@ def _ranges(accept: str) -> list[tuple[str, str, float]]:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    q = min(1.0, max(0.0, float(value.strip())))
+                    q = min(1.0, max(0.0, decimal(value.strip())))
                 except ValueError:
                     q = 1.0
         found.append((kind, sub, q))

@@ -48,7 +48,8 @@ async def cut(request: Request, data: bytes, options: pipeline.Options, *, credi
     kept on the caller.
     """
     meter = services(request).meter
-    metered = await _metered(request, meter.cut, data, options, credits=credits, header=header)
+    metered = await _metered(request, meter.cut, data, options, credits=credits, header=header,
+                             bounded_wait=True)
     return metered.result
 
 
@@ -56,7 +57,8 @@ async def run(request: Request, header: images.Header, work: Callable[[], T], *,
               credits: float = 1.0) -> T:
     """`Meter.run` off the event loop: charge for `header` and `credits`, run `work()` in a
     workload slot, refund if it raises (the stored-images operations)."""
-    return await _metered(request, services(request).meter.run, header, work, credits=credits)
+    return await _metered(request, services(request).meter.run, header, work, credits=credits,
+                          bounded_wait=True)
 
 
 async def admit(request: Request, megapixels: float, credits: float = 1.0, *,

@@ -169,7 +169,7 @@ async def results(
         elif found.fields.get("url"):
             url = found.fields["url"]
             name = (url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or url)[:MAX_NAME]
-            data = (await download(url, services(request).settings)).data
+            data = (await download(request, url)).data
         else:
             return JSONResponse({"detail": MISSING}, status_code=422)
         md5 = hashlib.md5(data).hexdigest()

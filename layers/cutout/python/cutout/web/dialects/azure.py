@@ -120,7 +120,7 @@ async def _image(request: Request, found: RequestInput) -> bytes:
     elif found.files:
         data = next(iter(found.files.values())).data
     elif url:
-        data = (await download(url, settings)).data
+        data = (await download(request, url)).data
     elif not request.headers.get("content-type", "").lower().startswith(RAW_TYPES):
         raise AzureError("The request has no image: send its bytes (Content-Type "
                          "application/octet-stream or image/*), or JSON {\"url\": \"https://...\"}.",

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from ... import numerals
 from ...engine import colors, formats, geometry, images, pipeline, tiers
 from ...errors import (AccessError, CutoutError, FetchError, FileTooLarge, ImageTooLarge, InputError,
                        InvalidImage, InvalidOption)
@@ -160,7 +161,7 @@ def _shadow(fields: dict[str, str]) -> tuple[bool, float]:
     if not raw:
         return shadow, 0.5
     try:
-        opacity = float(raw)
+        opacity = numerals.decimal(raw)
     except ValueError:
         opacity = -1.0
     if not 0.0 <= opacity <= 100.0:
@@ -254,7 +255,7 @@ async def _bytes(request: Request, found: RequestInput, name: str) -> bytes:
         return found.files[name].data
     value = found.fields[name].strip()
     if name.endswith("_url"):
-        return (await download(value, services(request).settings)).data
+        return (await download(request, value)).data
     if name.endswith("_b64"):
         return decode_base64(value)
     return value.encode("latin-1", "replace")  # a file sent as a plain text field

@@ -9,12 +9,13 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from .... import fetch, imagelib
+from .... import imagelib, numerals
 from ....engine import formats, images
 from ....errors import FetchError, FileTooLarge
 from ....stores import ImageRecord
 from ... import delivery, origin
 from ...auth import Caller, authenticate
+from ...inputs import download as download_url
 from ...processing import run, services
 from . import bodies as p
 from . import created, image_object, library, limits, path_id, public_router, router
@@ -88,9 +89,7 @@ async def create_from_url(request: Request) -> Response:
     body = p.parse(p.CreateFromUrl, await request.body())
     name = p.check_name(body.name)
     allowed_source(body.url, cfg.image_source_hosts)
-    fetched = await run_in_threadpool(
-        fetch.fetch, body.url, max_bytes=p.MAX_UPLOAD_BYTES, timeout=cfg.fetch_timeout,
-        max_redirects=cfg.fetch_max_redirects, allow_hosts=cfg.fetch_allow_hosts)
+    fetched = await download_url(request, body.url, max_bytes=p.MAX_UPLOAD_BYTES)
     return await _store_new(request, caller, name, fetched.data)
 
 
@@ -105,11 +104,11 @@ async def list_images(request: Request) -> Response:
     query = {k: v for k, v in request.query_params.items() if v not in ("", "undefined")}
     raw_take = query.get("take", "10")
     start = query.get("from")
-    if not (raw_take.isascii() and raw_take.isdigit()) or not 1 <= int(raw_take) <= 100:
+    take = numerals.integer(raw_take) if numerals.is_integer(raw_take) else 0
+    if not 1 <= take <= 100:
         raise p.Invalid(["take: must be an integer from 1 to 100"])
     if start is not None and not start.startswith(imagelib.ID_PREFIX):
         raise p.Invalid(["from: must be an image id (image_...)"])
-    take = int(raw_take)
     page = await run_in_threadpool(library(request).page, caller.account.id, take, start)
     base = origin.url_for(request, "list_images")
 
