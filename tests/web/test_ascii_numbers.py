@@ -81,7 +81,7 @@ def test_a_job_whose_source_has_such_a_content_length_succeeds(live, odd_source)
 def test_a_take_that_is_not_ascii_digits_is_refused_as_a_bad_parameter(live, take):
     app, http = live
     answer = http.get("/v1/images", params={"take": take}, headers={"x-api-key": new_key(app)})
-    assert answer.status_code == 400, answer.text
+    assert answer.status_code == 422, answer.text  # IMG Processing's validation error
     assert answer.json()["errors"] == ["take: must be an integer from 1 to 100"]
 
 

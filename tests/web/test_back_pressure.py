@@ -39,7 +39,8 @@ def usage(app, key: str) -> float:
     from cutout.accounts.keys import month_of
 
     account = app.state.services.accounts.authenticate(key)
-    return app.state.services.store.usage(account.id, month_of(time.time())).credits
+    return app.state.services.store.usage(account.id, month_of(time.time()),
+                                            account.shards).credits
 
 
 def test_requests_beyond_the_queue_bound_get_503_with_retry_after_at_once(live, big_jpeg):

@@ -86,7 +86,7 @@ def test_stored_images_answer_503_with_retry_after_within_the_deadline(live, sta
             "/v1/images/upload", headers=keyed, data={"name": "new"},
             files={"image": ("c.jpg", coffee_jpeg, "image/jpeg")}))
         assert_unavailable(upload, took)
-        assert upload.json()["status"] == 503 and upload.json()["type"] == "storage_unavailable"
+        assert upload.json()["status"] == 503 and upload.json()["code"] == "storage_unavailable"
         download, took = timed(lambda: http.get(f"/v1/images/{image}/download", headers=keyed))
         assert_unavailable(download, took)
         operation, took = timed(lambda: http.post(f"/v1/images/{image}/crop", headers=keyed,

@@ -200,7 +200,8 @@ def test_the_lambda_handler_turns_an_oversized_response_into_a_413(base_settings
     assert f"would be {size} bytes" in body["detail"] and "150000 bytes" in body["detail"]
     assert body["errors"][0]["code"] == body["error"]["code"] == "result_too_large"
     assert body["errors"][0]["title"] == body["error"]["message"] == body["detail"]
-    assert body["error_code"] == body["type"] == "result_too_large"  # Adobe's, IMG Processing's
+    assert body["error_code"] == body["code"] == "result_too_large"  # Adobe's, IMG Processing's
+    assert body["type"] == "https://docs.img-processing.com/errors/request-entity-too-large"
     assert body["message"] == body["detail"] and body["status"] == 413
     assert "6 MB (6291456 bytes)" in json.loads(
         fit_lambda_response({**response, "body": "x" * LAMBDA_RESPONSE_LIMIT}, LAMBDA_RESPONSE_LIMIT,

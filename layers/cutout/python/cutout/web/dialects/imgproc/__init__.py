@@ -25,6 +25,7 @@ from ....engine import images
 from ....imagelib import ImageLibrary
 from ....stores import ImageRecord
 from ... import origin
+from ...delivery import ResultTooLarge
 from ...dialect import Dialect
 from ...processing import services
 from . import bodies
@@ -36,7 +37,8 @@ USAGE_HEADER = "X-Image-Processing-Usage"
 def too_large(message: str) -> dict[str, Any]:
     """Where IMG Processing's clients read a Lambda 413's message (its `error`, the status
     phrase, is left out: in the merged body `error` is Azure's object)."""
-    return {"type": "result_too_large", "status": 413, "message": message}
+    return {"type": bodies.ERRORS_URL + bodies.problem(413)[0], "status": 413, "message": message,
+            "code": ResultTooLarge.code}
 
 
 PUBLIC_PREFIX = "/v1/public/images"

@@ -217,6 +217,12 @@ def status_of(exc: CutoutError) -> int:
     return 403 if status == 402 else status
 
 
+def problem(status: int) -> tuple[str, str]:
+    """An error's `type` slug (after ERRORS_URL) and `error` title, from its HTTP status."""
+    phrase = HTTPStatus(status).phrase
+    return phrase.lower().replace(" ", "-"), phrase
+
+
 def render(exc: CutoutError) -> JSONResponse:
     """Any refusal in IMG Processing's shape `{type, error, status, message, errors?}`, plus
     Cutout's own `code`, with the error's own headers (rate limits).
@@ -225,8 +231,7 @@ def render(exc: CutoutError) -> JSONResponse:
     1e400, a WebP wider than 16383 px) and an upload that is not an image are validation
     errors like any bad parameter."""
     status = status_of(exc)
-    phrase = HTTPStatus(status).phrase
-    slug, title = VALIDATION if validation(exc) else (phrase.lower().replace(" ", "-"), phrase)
+    slug, title = VALIDATION if validation(exc) else problem(status)
     code = "validation_error" if isinstance(exc, InvalidOption) else exc.code
     body: dict[str, Any] = {"type": ERRORS_URL + slug, "error": title, "status": status,
                             "message": exc.message, "code": code}
