@@ -216,3 +216,19 @@ def test_every_router_the_app_mounts_is_a_dialects_or_one_of_the_shared_few(clie
     assert all(isinstance(route, DialectRoute) for router in dialects for route in router.routes)
     assert {d.name for d in DIALECTS} == {"api4ai", "remove.bg", "azure", "Adobe", "IMG Processing",
                                           "Adobe v1"}
+
+
+def test_every_dialect_has_a_unique_shell_friendly_key():
+    """The key names a dialect in metrics and on the command line (`cutout listing <key>`)."""
+    import re
+
+    from cutout.cli.listing import DIALECTS as LISTED
+    from cutout.web.dialects import DIALECTS
+    from cutout.web.route_dialect import NONE, dialect_of
+
+    keys = [d.key for d in DIALECTS]
+    assert len(set(keys)) == len(keys) and NONE not in keys
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", key) for key in keys), keys
+    assert sorted(LISTED) == sorted(keys)
+    route = DIALECTS[0].mounts[0].router.routes[0]
+    assert dialect_of(route) == DIALECTS[0].key and dialect_of(None) == NONE

@@ -46,6 +46,8 @@ class Dialect:
     """One API dialect.
 
     name: short and stable (`remove.bg`), for logs and the docs.
+    key: shell-friendly and stable (`removebg`): the metrics' `dialect` dimension and
+        `cutout listing <key>`.
     render: any refusal (`CutoutError`) as this dialect's error response (status, body, headers).
     too_large: the fields of a 413 body where this dialect's clients look for its message
         (Lambda's last-resort 413 merges every dialect's; `delivery.fit_lambda_response`).
@@ -61,6 +63,7 @@ class Dialect:
     """
 
     name: str
+    key: str
     render: Render
     too_large: Callable[[str], dict[str, Any]]
     key_headers: tuple[str, ...] = API_KEY_HEADERS

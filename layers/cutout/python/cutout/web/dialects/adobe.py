@@ -90,7 +90,7 @@ def too_large(message: str) -> dict[str, Any]:
 
 
 DIALECT = Dialect(
-    "Adobe", render=render, too_large=too_large,
+    "Adobe", key="adobe", render=render, too_large=too_large,
     # Adobe clients send their token as a bearer and their client id in x-api-key: the
     # bearer token is the key when both are sent.
     key_headers=("authorization", "x-api-key", "ocp-apim-subscription-key"),

@@ -95,7 +95,7 @@ def too_large(message: str) -> dict[str, Any]:
 
 
 DIALECT = Dialect(
-    "Adobe v1", render=render, too_large=too_large,
+    "Adobe v1", key="adobe_v1", render=render, too_large=too_large,
     # The SDK sends its token as a bearer and its client id in x-api-key: the bearer
     # token is the key, as for v2.
     key_headers=V2.key_headers, request_headers=V2.request_headers)

@@ -45,7 +45,7 @@ def too_large(message: str) -> dict[str, Any]:
     return {"detail": message}
 
 
-DIALECT = Dialect("api4ai", render=render, too_large=too_large)
+DIALECT = Dialect("api4ai", key="api4ai", render=render, too_large=too_large)
 account_router = DIALECT.router(prefix="/v1", tags=["account"])  # /v1/account, below
 router = DIALECT.router(prefix="/v1", tags=["api4ai"])
 # API4AI's own hosts serve the same API under this prefix; clients with it in their

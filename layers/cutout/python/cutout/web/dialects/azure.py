@@ -103,7 +103,7 @@ def too_large(message: str) -> dict[str, Any]:
     return {"error": {"code": "result_too_large", "message": message}}
 
 
-DIALECT = Dialect("azure", render=render, too_large=too_large, expose_headers=("x-ms-error-code",))
+DIALECT = Dialect("azure", key="azure", render=render, too_large=too_large, expose_headers=("x-ms-error-code",))
 router = DIALECT.router(prefix="/computervision", tags=["azure"])
 
 

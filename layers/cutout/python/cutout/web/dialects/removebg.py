@@ -125,7 +125,7 @@ def too_large(message: str) -> dict[str, Any]:
     return {"errors": [{"title": message, "code": ResultTooLarge.code}]}
 
 
-DIALECT = Dialect("remove.bg", render=render, too_large=too_large, expose_headers=(
+DIALECT = Dialect("remove.bg", key="removebg", render=render, too_large=too_large, expose_headers=(
     "X-Width", "X-Height", "X-Max-Width", "X-Max-Height", "X-Foreground-Top", "X-Foreground-Left",
     "X-Foreground-Width", "X-Foreground-Height"))
 router = DIALECT.router(prefix="/v1.0", tags=["remove.bg"])

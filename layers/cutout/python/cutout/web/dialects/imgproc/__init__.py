@@ -42,7 +42,7 @@ def too_large(message: str) -> dict[str, Any]:
 
 
 PUBLIC_PREFIX = "/v1/public/images"
-DIALECT = Dialect("IMG Processing", render=bodies.render, too_large=too_large,
+DIALECT = Dialect("IMG Processing", key="imgproc", render=bodies.render, too_large=too_large,
                   expose_headers=(USAGE_HEADER,),
                   # the token of a published image's URL is its only key: never logged
                   secret_paths=(PUBLIC_PREFIX + "/",))
