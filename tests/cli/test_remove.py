@@ -338,3 +338,17 @@ def test_version_and_help_for_every_argument() -> None:
             assert action.help, f"cutout {command}: {action.dest} has no help"
     root = run("--help").stdout.decode()
     assert "examples:" in root and "--version" in root
+
+
+def test_help_states_each_default_once_and_never_none() -> None:
+    import re
+
+    for command in ("remove", "serve"):
+        text = run(command, "--help").stdout.decode()
+        options = text.split("examples:")[0]
+        assert "(default: None)" not in options and "(default: False)" not in options, options
+        for block in re.split(r"\n  (?=-)", options)[1:]:
+            said = " ".join(block.split())
+            assert said.count("default") <= 1, f"cutout {command} --help: {said}"
+    remove = " ".join(run("remove", "--help").stdout.decode().split())
+    assert "(default: 1.0)" in remove and "(default: fast)" in remove  # real defaults still shown

@@ -40,7 +40,13 @@ Settings come from CUTOUT_* environment variables (docs/configuration.md).
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Examples kept as written, defaults shown."""
+    """Examples kept as written, defaults shown: once, and only where they say something (not
+    None or a flag's False, nor where the help already words its default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_remove(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
