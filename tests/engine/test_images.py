@@ -48,12 +48,19 @@ def test_gif_first_frame_is_used() -> None:
     assert tuple(images.decode(data, LIMITS).rgb[5, 5]) == (255, 0, 0)
 
 
-def test_exif_orientation_is_applied(gradient: np.ndarray) -> None:
+@pytest.mark.parametrize("fmt, options", [
+    ("JPEG", {"quality": 95}), ("PNG", {}), ("WEBP", {"lossless": True}), ("TIFF", {}),
+    ("TIFF", {"compression": "tiff_lzw"}),
+])
+def test_exif_orientation_is_applied_once(gradient: np.ndarray, fmt: str, options: dict) -> None:
+    """Stored sideways, seen upright: the header's size, the pixels and their order. (Pillow's
+    TIFF plugin turns a TIFF upright itself: turning it again gave the picture upside down.)"""
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to view
-    data = save(Image.fromarray(gradient), "JPEG", exif=exif, quality=95)
+    data = save(Image.fromarray(gradient), fmt, exif=exif, **options)
+    header = images.read_header(data, LIMITS)
     decoded = images.decode(data, LIMITS)
-    assert (decoded.header.width, decoded.header.height) == (40, 60)
+    assert (header.width, header.height) == (decoded.header.width, decoded.header.height) == (40, 60)
     assert decoded.rgb.shape == (60, 40, 3)
     expected = np.rot90(gradient, k=-1)
     assert np.abs(decoded.rgb.astype(int) - expected).mean() < 10

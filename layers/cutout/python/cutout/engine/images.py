@@ -94,6 +94,11 @@ def _orientation(img: Image.Image) -> int:
     """EXIF orientation from metadata already parsed by open(); never decodes pixels."""
     if img.format == "PNG" and "exif" not in img.info:
         return 1  # no eXIf before IDAT: looking further means decoding every pixel
+    if img.format == "TIFF":
+        # Pillow turns a TIFF upright itself: its size is the upright one from open()
+        # (Pillow 11, python-pillow/Pillow#8390) and load() transposes the pixels (since
+        # 6.2, #4063). Turning it again showed the picture upside down or sideways.
+        return 1
     try:
         orientation = img.getexif().get(0x0112, 1)
     except Exception:  # a broken EXIF block does not make the pixels unusable
