@@ -366,3 +366,14 @@ def test_a_missing_model_is_one_clear_line_not_a_traceback(tmp_path) -> None:
         assert (f"cutout {args[0]}: model u2netp-int8.onnx not found in {empty}; "
                 "run `make model MODEL=u2netp-int8` (or set CUTOUT_MODEL_PATH)") in done.stderr
     assert not (tmp_path / "photo.cutout.png").exists()
+
+
+def test_a_megapixel_cap_that_is_not_a_positive_number_is_refused_before_any_file(tmp_path) -> None:
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    for cap in ("nan", "0", "-1"):
+        done = run("remove", str(photo), "--max-megapixels", cap)
+        assert done.returncode == 2, done.stderr
+        assert "cutout remove: The megapixel limit must be positive." in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "photo.cutout.png").exists()

@@ -93,7 +93,7 @@ class Options:
                                 code="invalid_model")
         if not 0.0 <= self.shadow_opacity <= 1.0:
             raise InvalidOption("Shadow opacity must be between 0 and 1.", code="invalid_shadow_opacity")
-        if self.max_megapixels is not None and self.max_megapixels <= 0:
+        if self.max_megapixels is not None and not self.max_megapixels > 0:  # NaN too
             raise InvalidOption("The megapixel limit must be positive.", code="invalid_size")
         if self.scale is not None and not 0.0 < self.scale <= 1.0:
             raise InvalidOption("Scale must be above 0% and at most 100%.", code="invalid_scale")
