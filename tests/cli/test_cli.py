@@ -74,3 +74,31 @@ def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> 
                           env={**os.environ, "CUTOUT_MAX_MEGAPIXELS": "lots"})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "CUTOUT_MAX_MEGAPIXELS='lots' is not a valid number" in done.stderr
+
+
+def test_keys_usage_refuses_a_month_that_is_not_yyyy_mm(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "CUTOUT_DATA_DIR": str(tmp_path), "CUTOUT_TABLE": ""}
+    for month in ("2026-13", "nope", "2026-1", "26-01", "2026-00"):
+        done = subprocess.run([*CUTOUT, "keys", "usage", "anonymous", "--month", month],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 2, (month, done.stdout)
+        assert f"--month: a month as YYYY-MM (e.g. 2026-01), not {month!r}" in done.stderr, done.stderr
+        assert done.stdout == ""
+    done = subprocess.run([*CUTOUT, "keys", "usage", "anonymous", "--month", "2026-01"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and "month       2026-01" in done.stdout, done.stderr
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "spec.json"
+    for args in (("openapi", str(missing)),
+                 ("listing", "removebg", "--base-url", "https://api.example.com", "-o", str(missing)),
+                 ("openapi", str(tmp_path))):  # a folder, not a file
+        done = run(*args)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        said = [line for line in done.stderr.splitlines() if line.startswith(f"cutout {args[0]}: ")]
+        assert said and str(missing if args[-1] != str(tmp_path) else tmp_path) in said[0], done.stderr
+    assert not missing.parent.exists()

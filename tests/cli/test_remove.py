@@ -338,3 +338,42 @@ def test_version_and_help_for_every_argument() -> None:
             assert action.help, f"cutout {command}: {action.dest} has no help"
     root = run("--help").stdout.decode()
     assert "examples:" in root and "--version" in root
+
+
+def test_help_states_each_default_once_and_never_none() -> None:
+    import re
+
+    for command in ("remove", "serve"):
+        text = run(command, "--help").stdout.decode()
+        options = text.split("examples:")[0]
+        assert "(default: None)" not in options and "(default: False)" not in options, options
+        for block in re.split(r"\n  (?=-)", options)[1:]:
+            said = " ".join(block.split())
+            assert said.count("default") <= 1, f"cutout {command} --help: {said}"
+    remove = " ".join(run("remove", "--help").stdout.decode().split())
+    assert "(default: 1.0)" in remove and "(default: fast)" in remove  # real defaults still shown
+
+
+def test_a_missing_model_is_one_clear_line_not_a_traceback(tmp_path) -> None:
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    for args in (("remove", str(photo)), ("serve", "--port", "65531")):  # serve: before it binds
+        done = run(*args, CUTOUT_MODEL_DIR=str(empty))
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        assert (f"cutout {args[0]}: model u2netp-int8.onnx not found in {empty}; "
+                "run `make model MODEL=u2netp-int8` (or set CUTOUT_MODEL_PATH)") in done.stderr
+    assert not (tmp_path / "photo.cutout.png").exists()
+
+
+def test_a_megapixel_cap_that_is_not_a_positive_number_is_refused_before_any_file(tmp_path) -> None:
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    for cap in ("nan", "0", "-1"):
+        done = run("remove", str(photo), "--max-megapixels", cap)
+        assert done.returncode == 2, done.stderr
+        assert "cutout remove: The megapixel limit must be positive." in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "photo.cutout.png").exists()

@@ -119,3 +119,19 @@ def test_workers_share_one_store_and_one_results_folder_and_survive_restarts(tmp
             server.wait()
     assert server.returncode == 0, "".join(logs[-20:])
     assert not workers_of(server.pid)
+
+
+def test_a_port_that_is_not_a_number_is_a_usage_error_of_serve_alone() -> None:
+    def cutout(*args: str, port: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CUTOUT, *args], env={**os.environ, "PORT": port}, capture_output=True,
+                              text=True, timeout=120)
+
+    for port in ("", "abc"):  # PORT is the environment's; other commands never read it
+        done = cutout("--version", port=port)
+        assert done.returncode == 0 and done.stdout.startswith("cutout "), done.stderr
+    assert cutout("serve", "--help", port="").stdout.count("(default: 8000)") == 1  # empty: unset
+    for port, args in (("abc", ()), ("70000", ()), ("8000", ("--port", "x"))):
+        done = cutout("serve", *args, port=port)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "port" in done.stderr.lower(), done.stderr
+        assert "a whole number from 1 to 65535" in done.stderr, done.stderr

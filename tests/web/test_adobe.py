@@ -356,6 +356,33 @@ def test_an_upload_over_the_byte_limit_fails_its_job_unread(base_settings, segme
         application.state.services.jobs.queue.close()
 
 
+def test_an_uploaded_image_over_the_limits_is_a_400_in_adobes_shape(base_settings, segmenter, tmp_path,
+                                                                  astronaut_jpeg):
+    """Adobe's v2 spec answers a bad payload 400 (it has no 413); so do our docs and OpenAPI."""
+    from cutout.web import create_app
+
+    application = create_app(replace(base_settings, table="", data_dir=str(tmp_path),
+                                     allow_anonymous=False, max_bytes=40_000, max_megapixels=0.1),
+                             segmenter)
+    try:
+        http, key = TestClient(application), new_key(application)
+        assert len(astronaut_jpeg) > 40_000
+        answer = submit(http, key, upload=astronaut_jpeg)
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"error_code": "image_too_large",
+                                 "message": f"Image is too large: {len(astronaut_jpeg)} bytes "
+                                            "exceeds 40000 bytes."}
+        buffer = io.BytesIO()
+        Image.new("RGB", (600, 400), (200, 200, 200)).save(buffer, "PNG")
+        answer = submit(http, key, upload=buffer.getvalue())
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"error_code": "image_too_large",
+                                 "message": "Image is too large: 600x400 exceeds 0.1 megapixels."}
+        assert http.get("/v1/account", headers={"x-api-key": key}).json()["usage"]["calls"] == 0
+    finally:
+        application.state.services.jobs.queue.close()
+
+
 def test_psd_with_a_background_colour_and_trim(http, key, coffee_jpeg):
     from psd_tools import PSDImage
 

@@ -578,6 +578,20 @@ def test_bg_image_too_large_is_named_for_the_background(small_limits_api, coffee
     assert response.json()["errors"][0]["code"] == "resolution_too_high"
 
 
+def test_a_background_image_that_is_not_an_image_is_named_in_the_error(small_limits_api):
+    photo = encode(np.zeros((10, 10, 3), np.uint8))
+    response = small_limits_api.post(URL, files={**upload(photo),
+                                                 "bg_image_file": ("bg.png", b"junk", "image/png")})
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["code"] == "failed_to_read_image"
+    assert error["detail"] == "The background image: Can not load image."
+    big_bg = encode(np.full((400, 600, 3), 10, np.uint8), "PNG")
+    response = small_limits_api.post(URL, files={**upload(photo),
+                                                 "bg_image_file": ("bg.png", big_bg, "image/png")})
+    assert response.json()["errors"][0]["detail"].startswith("The background image: Image is too large")
+
+
 # --- keys, credits, rate limits ----------------------------------------------------------------------------------------
 
 

@@ -123,8 +123,9 @@ class Settings:
         shown="4/3 of `CUTOUT_MAX_BYTES` + 1 MiB",
         doc="The largest request body (room for base64); a larger one is answered 413.")
     png_compress_level: int = setting(
-        1, "CUTOUT_PNG_COMPRESS_LEVEL", "limits", unit="0-9",
-        doc="The deflate level of PNG output (higher: smaller files, slower).")
+        1, "CUTOUT_PNG_COMPRESS_LEVEL", "limits", unit="0-3",
+        doc="The deflate level of PNG output (ISA-L's 0-3; higher: smaller files, slower; above 3 "
+            "counts as 3).")
     # --- fetching image URLs (fetch.py) -------------------------------------------------
     fetch_timeout: float = setting(
         10.0, "CUTOUT_FETCH_TIMEOUT", "fetch", unit="seconds",

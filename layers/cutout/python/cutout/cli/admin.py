@@ -24,6 +24,15 @@ def _accounts(cfg: Settings) -> Accounts:
                     sandbox_mp_per_minute=cfg.sandbox_mp_per_minute)
 
 
+def _month(raw: str) -> str:
+    """A calendar month as the store keys usage by it: YYYY-MM, month 01-12."""
+    year, _, month = raw.partition("-")
+    if not (len(year) == 4 and year.isascii() and year.isdigit() and len(month) == 2
+            and month.isascii() and month.isdigit() and 1 <= int(month) <= 12):
+        raise argparse.ArgumentTypeError(f"a month as YYYY-MM (e.g. 2026-01), not {raw!r}")
+    return raw
+
+
 def _fail(message: str, code: int = 1) -> int:
     print(f"cutout: {message}", file=sys.stderr)
     return code
@@ -194,7 +203,7 @@ def add_commands(commands: Any) -> None:
     p = sub.add_parser("usage", help="an account's usage this month: a key id, 'anonymous', "
                        "'rapidapi:USER', the S3 account ('s3') or any metered account id")
     p.add_argument("key_id", metavar="account")
-    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
     p.set_defaults(run=keys_usage)
 
     p = commands.add_parser("reconcile", help="refund charges whose request never ended "

@@ -11,6 +11,7 @@ import os
 
 from typing import Any
 
+from .. import numerals
 from ..engine import pipeline, tiers
 
 REMOVE_EXAMPLES = """\
@@ -40,7 +41,13 @@ Settings come from CUTOUT_* environment variables (docs/configuration.md).
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Examples kept as written, defaults shown."""
+    """Examples kept as written, defaults shown: once, and only where they say something (not
+    None or a flag's False, nor where the help already words its default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_remove(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
@@ -107,6 +114,17 @@ def add_remove(commands: "argparse._SubParsersAction[Any]") -> argparse.Argument
     return p
 
 
+def _port(raw: str) -> int:
+    """A TCP port, 1-65535, from --port or the PORT variable."""
+    try:
+        port = numerals.integer(raw.strip())
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 65535 (PORT too), not {raw!r}")
+    return port
+
+
 def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = commands.add_parser(
         "serve", help="serve the HTTP API (every dialect) with uvicorn",
@@ -114,7 +132,9 @@ def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentP
         epilog=SERVE_EXAMPLES, formatter_class=_Formatter)
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
                    help="address to listen on (env HOST)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
+    # A string default: argparse converts it with `type` only when `serve` runs, so a PORT that
+    # is not a port is serve's usage error (exit 2), never a crash of every other command.
+    p.add_argument("--port", type=_port, default=os.environ.get("PORT") or "8000",
                    help="port to listen on (env PORT)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="server processes, each with its own model and the CPUs shared out; "

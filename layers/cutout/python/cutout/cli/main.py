@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..config import SettingError
+    from ..engine.model import ModelNotFound
     from ..errors import CutoutError, InputError
     from .remove import UsageError
 
@@ -56,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"cutout {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModelNotFound as exc:  # a checkout whose models are not built: say where and how
+        print(f"cutout {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        # a path the user gave that cannot be read or written (e.g. `cutout openapi no/such/dir/x.json`)
+        print(f"cutout {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 1
     except CutoutError as exc:  # e.g. an option the engine refuses, before any file is read
         print(f"cutout {args.command}: {exc.message}", file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1

@@ -64,8 +64,13 @@ _LAYER_DIRS = (
 )
 
 
+class ModelNotFound(FileNotFoundError):
+    """The model file is not where the settings say: its message names the folders searched and
+    the command that builds it (the CLI prints it as it is)."""
+
+
 def resolve_model_path(cfg: Settings) -> Path:
-    """The ONNX file to load: CUTOUT_MODEL_PATH, else <dir>/<model>.onnx."""
+    """The ONNX file to load: CUTOUT_MODEL_PATH, else <dir>/<model>.onnx. Raises ModelNotFound."""
     if cfg.model_path:
         return Path(cfg.model_path)
     spec = MODELS.get(cfg.model_name)
@@ -74,7 +79,7 @@ def resolve_model_path(cfg: Settings) -> Path:
     for folder in dirs:
         if (folder / filename).is_file():
             return folder / filename
-    raise FileNotFoundError(
+    raise ModelNotFound(
         f"model {filename} not found in {', '.join(map(str, dirs))}; "
         f"run `make model MODEL={cfg.model_name}` (or set CUTOUT_MODEL_PATH)"
     )

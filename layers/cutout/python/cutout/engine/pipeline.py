@@ -11,12 +11,14 @@ is implemented here once; dialects only translate their parameter names into
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
 from . import colors, compose, confidence, foreground, formats, geometry, images, matte, tiers
-from ..errors import InvalidOption
+from ..errors import ImageTooLarge, InvalidImage, InvalidOption
 from ..types import RGB, Alpha, Box, Bounds
 from .images import Header, Limits
 from .model import Segmenter
@@ -91,7 +93,7 @@ class Options:
                                 code="invalid_model")
         if not 0.0 <= self.shadow_opacity <= 1.0:
             raise InvalidOption("Shadow opacity must be between 0 and 1.", code="invalid_shadow_opacity")
-        if self.max_megapixels is not None and self.max_megapixels <= 0:
+        if self.max_megapixels is not None and not self.max_megapixels > 0:  # NaN too
             raise InvalidOption("The megapixel limit must be positive.", code="invalid_size")
         if self.scale is not None and not 0.0 < self.scale <= 1.0:
             raise InvalidOption("Scale must be above 0% and at most 100%.", code="invalid_scale")
@@ -119,9 +121,29 @@ def preflight(options: Options, header: Header) -> None:
         options.roi.resolve(header.width, header.height)
 
 
+@contextmanager
+def _as_background() -> Iterator[None]:
+    """A refusal of a background image says so: the photo is not the one refused."""
+    try:
+        yield
+    except (InvalidImage, ImageTooLarge) as exc:
+        exc.message = f"The background image: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+
+
+def background_header(data: bytes, limits: Limits) -> Header:
+    """A background image's header, checked against the limits without decoding (before any
+    charge). Raises InvalidImage or ImageTooLarge naming the background image."""
+    with _as_background():
+        return images.read_header(data, limits)
+
+
 def background_layer(data: bytes, limits: Limits) -> np.ndarray:
-    """Decode a background image to RGBA (under the same limits as any input)."""
-    decoded = images.decode(data, limits)
+    """Decode a background image to RGBA (under the same limits as any input). Raises
+    InvalidImage or ImageTooLarge naming the background image."""
+    with _as_background():
+        decoded = images.decode(data, limits)
     return compose.rgba(decoded.rgb, decoded.alpha)
 
 

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ...accounts.keys import MissingKey
 from ...accounts.ratelimit import QuotaExceeded, RateLimited
 from ...engine import formats, images
-from ...errors import AccessError, CutoutError, InputError, NotFound, Unavailable
+from ...errors import AccessError, CutoutError, ImageTooLarge, InputError, NotFound, Unavailable
 from ...jobs import Job, JobOptions
 from ...jobs.submit import fingerprint
 from .. import openapi as oa
@@ -72,10 +72,13 @@ def _access_code(exc: AccessError) -> str:
 def render(exc: CutoutError) -> JSONResponse:
     """Any refusal as Adobe's ErrorResponse: its own AdobeErrors as they are; keys and limits
     401 (no key), 403 (bad key, or the month's credits used up: Adobe has no 402), 429; an
-    outage 503 with Retry-After; a result over the response limit 413; other bad input 400."""
+    outage 503 with Retry-After; a result over the response limit 413; other bad input 400
+    (an uploaded image over the limits too: Adobe's spec has no 413 for a payload)."""
     if isinstance(exc, AdobeError):
         return exc.response()
     headers = headers_of(exc)
+    if isinstance(exc, ImageTooLarge):
+        return AdobeError(400, exc.code, exc.message, headers=headers).response()
     if isinstance(exc, AccessError):
         status = 403 if isinstance(exc, QuotaExceeded) else status_of(exc)
         return AdobeError(status, _access_code(exc), exc.message, headers=headers).response()

@@ -402,7 +402,7 @@ async def removebg(request: Request) -> Response:
     options = translate(found.fields)  # refuse bad parameters before downloading anything
     if backgrounds and backgrounds[0] != "bg_color":
         background = await _bytes(request, found, backgrounds[0])
-        images.read_header(background, limits)
+        pipeline.background_header(background, limits)
         options = replace(options, background_image=background)  # the fields, not parsed again
     data = await _bytes(request, found, sources[0])
     header = images.read_header(data, limits)  # priced before the charge, read once
