@@ -109,6 +109,27 @@ def test_one_shard_is_exact_both_ways(store) -> None:
     assert store.window(small.id, MINUTE).used == 10
 
 
+def test_a_plan_with_fewer_shards_still_counts_what_the_others_hold(store) -> None:
+    """Charged on 4 shards, then the plan shrinks to 1 mid-month (a downgrade, or the
+    key-less account restarted with another CUTOUT_ANONYMOUS_PLAN): the report still sums
+    all 4, and the quota still counts their credits."""
+    month = accounts.month_of(NOW)
+    busy = Account("downgraded", "key", "big", 40, 40.0, shards=4)
+    limiter = Limiter(store)
+    for _ in range(8):
+        limiter.admit(busy, 1.0, 1.0, now=NOW)
+    assert store.usage(busy.id, month, 4).credits == 8.0 > store.usage(busy.id, month, 1).credits
+    small = Account("downgraded", "key", "basic", 40, 10.0, shards=1)
+    assert accounts.report(store, small, now=NOW).usage.credits == 8.0  # not shard 0's alone
+    fresh = Limiter(store)  # a process that never saw the 4 shards
+    fresh.admit(small, 1.0, 1.0, now=NOW)
+    fresh.admit(small, 1.0, 1.0, now=NOW)  # 10 of 10
+    with pytest.raises(QuotaExceeded, match="10 of 10"):
+        fresh.admit(small, 1.0, 1.0, now=NOW)
+    assert accounts.report(store, small, now=NOW).usage.credits == 10.0
+    assert store.record_shards(busy.id, month, 2) == 4 == store.record_shards(busy.id, month, 0)
+
+
 def test_the_simulation_keeps_a_busy_key_under_a_partitions_throughput() -> None:
     """bench/busy_key.py at 1,000 requests a second (docs/scale-and-cost.md shows 10 to 10,000):
     on one partition it would be throttled; over its shards the busiest partition is not, and

@@ -128,7 +128,7 @@ def test_a_dialect_renders_refusals_in_its_own_shape_and_reads_its_own_key_heade
     def render(exc):
         return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=418)
 
-    sixth = Dialect("sixth", render=render, too_large=lambda message: {"oops": message},
+    sixth = Dialect("sixth", key="sixth", render=render, too_large=lambda message: {"oops": message},
                     key_headers=("x-sixth-key",))
     router = sixth.router(prefix="/sixth")
 

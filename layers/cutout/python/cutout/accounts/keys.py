@@ -280,7 +280,9 @@ def report(store: AccountStore, account: Account, now: float | None = None) -> A
     return AccountReport(
         account=account,
         month=month_of(now),
-        usage=store.usage(account.id, month_of(now), account.shards),
+        # over every shard the month used, more than the plan's now if it once had more
+        usage=store.usage(account.id, month_of(now),
+                          store.record_shards(account.id, month_of(now), account.shards)),
         window_used=store.window(account.id, minute, account.shards).used,
         reset=(minute + 1) * 60,
     )

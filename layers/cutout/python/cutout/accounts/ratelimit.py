@@ -88,6 +88,9 @@ def shards_for(mp_per_minute: int, monthly_credits: float | None = None) -> int:
     return max(1, shards)
 
 
+ORPHANS_READ_EVERY = 60.0  # seconds a process trusts its read of usage in shards no longer used
+
+
 def share(total: int, shards: int, shard: int) -> int:
     """Shard `shard`'s whole part of `total` split over `shards` (the parts sum to `total`)."""
     return total // shards + (1 if shard < total % shards else 0)
@@ -140,6 +143,8 @@ class Limiter:
         self.store = store
         self.fail_open = fail_open
         self._full: set[tuple[str, int, int]] = set()  # (account, minute, shard) seen full here
+        self._high: dict[tuple[str, str], int] = {}  # (account, month) -> its most shards
+        self._orphaned: dict[tuple[str, str, int], tuple[float, float]] = {}  # -> (credits, read at)
         self._lock = threading.Lock()
 
     def admit(
@@ -171,10 +176,20 @@ class Limiter:
                 headers={"X-RateLimit-Limit": str(limit)})
         quota = account.monthly_credits
         refusals: list[WindowFull | QuotaFull] = []
+        try:
+            orphaned = 0.0 if quota is None else self._orphaned_credits(account, charge.month)
+        except StoreUnavailable as exc:
+            if self.fail_open:
+                return Ticket(account, limit, limit, reset, credits, charge=None)
+            raise unavailable(str(exc)) from exc
+        if quota is not None and orphaned + credits > quota + 1e-9:
+            raise QuotaExceeded(f"Monthly credits used up: {orphaned:g} of {quota:g} this month; "
+                                f"this request needs {credits:g}.",
+                                headers=rate_headers(limit, limit, reset))
         for shard in self._shards_to_try(account, minute):
             try:
                 used = self.store.admit(replace(charge, shard=shard), share(limit, shards, shard),
-                                        None if quota is None else quota / shards)
+                                        None if quota is None else (quota - orphaned) / shards)
             except (WindowFull, QuotaFull) as refused:
                 refusals.append(refused)
                 if isinstance(refused, WindowFull) and shards > 1:
@@ -198,12 +213,39 @@ class Limiter:
             assert isinstance(full, QuotaFull)
             headers = rate_headers(limit, limit - full.window_used * shards, reset)
             raise QuotaExceeded(
-                f"Monthly credits used up: {full.credits * shards:g} of {quota:g} "
+                f"Monthly credits used up: {full.credits * shards + orphaned:g} of {quota:g} "
                 f"this month; this request needs {credits:g}.", headers=headers)
         used = max((r.used for r in refusals if isinstance(r, WindowFull)), default=limit)
         headers = rate_headers(limit, limit - used * shards, reset) | {"Retry-After": retry_after}
         raise RateLimited(f"Rate limit exceeded: {limit} megapixels a minute. "
                           f"Retry after {retry_after} seconds.", headers=headers)
+
+    def _orphaned_credits(self, account: Account, month: str) -> float:
+        """Credits the month holds in shards beyond the account's present count: charged
+        under a plan with more shards, before it changed. They still count against the
+        quota (the present shards share what is left). Each process records the count once
+        a month (`record_shards`) and reads such credits again every ORPHANS_READ_EVERY
+        seconds: no request writes there any more, only refunds of their own charges."""
+        shards = account.shards
+        with self._lock:
+            high = self._high.get((account.id, month))
+        if high is None or high < shards:
+            high = self.store.record_shards(account.id, month, shards)
+            with self._lock:
+                self._high = {k: v for k, v in self._high.items() if k[1] == month}
+                self._high[(account.id, month)] = high
+        if high <= shards:
+            return 0.0
+        key, now = (account.id, month, shards), time.monotonic()
+        with self._lock:
+            known = self._orphaned.get(key)
+        if known is not None and now - known[1] < ORPHANS_READ_EVERY:
+            return known[0]
+        credits = (self.store.usage(account.id, month, high).credits
+                   - self.store.usage(account.id, month, shards).credits)
+        with self._lock:
+            self._orphaned[key] = (credits, now)
+        return credits
 
     def _shards_to_try(self, account: Account, minute: int) -> list[int]:
         """The shards one admission tries, in random order: those this process has not seen

@@ -145,11 +145,13 @@ def keys_usage(args: argparse.Namespace) -> int:
     account_id = args.key_id
     try:
         limits, note = _limits_of(accounts, cfg, account_id)
-        # a busy account's counters are split over shards (accounts/ratelimit.py); an
-        # account without stored limits is read over as many as any plan has
+        # a busy account's counters are split over shards (accounts/ratelimit.py): read over
+        # every shard the month used (its plan's now, or more if it once had more); an
+        # account without stored limits, over as many as any plan has
         shards = max(shards_for(plan.mp_per_minute, plan.monthly_credits)
                      for plan in ([limits] if limits else accounts.plans.plans.values()))
-        usage = accounts.store.usage(account_id, month, shards)
+        usage = accounts.store.usage(account_id, month,
+                                     max(shards, accounts.store.record_shards(account_id, month, 0)))
         window = accounts.store.window(account_id, minute_of(now), shards).used
     except (StoreUnavailable, ValueError) as exc:
         return _fail(str(exc))

@@ -13,6 +13,7 @@ SQLite under `CUTOUT_DATA_DIR` otherwise. Both keep the same items:
     KEY#<account id>[#<n>]  RATE#<epoch minute> mp (megapixels admitted), ttl  (shard n > 0 of a
     KEY#<account id>[#<n>]  USAGE#<yyyy-mm>     calls, megapixels, credits       busy account)
                                                 (DynamoDB, both: t0..t15, the last writes' tokens)
+    KEY#<account id>        SHARDS#<yyyy-mm>    shards: the most counter shards the month used
     CHARGE#<charge id>      META                the charge and its state: pending, settled,
                                                 (refunding,) refunded or refused
     IMAGES#<account id>     IMAGE#<image id>    name, format, width, height, size, created_at,
@@ -53,6 +54,10 @@ def rate_sk(window: int) -> str:
 
 def usage_sk(month: str) -> str:
     return f"USAGE#{month}"
+
+
+def shards_sk(month: str) -> str:
+    return f"SHARDS#{month}"
 
 
 def charge_pk(charge_id: str) -> str:
@@ -196,6 +201,11 @@ class AccountStore(Protocol):
 
     def usage(self, account: str, month: str, shards: int = 1) -> Usage:
         """The month's usage, summed over the account's `shards` counter shards."""
+
+    def record_shards(self, account: str, month: str, shards: int) -> int:
+        """Record that the account's month counts over `shards` counter shards, and return
+        the most it ever has (an atomic maximum): usage written under a larger count, before
+        its plan shrank, is still found and still counts against its quota. Safe to retry."""
 
 
 # --- stored images (the IMG Processing dialect): a record family of its own ----------------

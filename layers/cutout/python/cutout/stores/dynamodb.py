@@ -59,6 +59,7 @@ from . import (
     key_pk,
     public_pk,
     rate_sk,
+    shards_sk,
     usage_sk,
 )
 
@@ -461,6 +462,20 @@ class DynamoStore:
         expires = max(_read_num(item, TTL_ATTRIBUTE, -1) for item in items)
         return Window(used=int(sum(_read_num(item, "mp") for item in items)),
                       expires=int(expires) if expires >= 0 else None)
+
+    def record_shards(self, account: str, month: str, shards: int) -> int:
+        key = {"pk": _s(account_pk(account)), "sk": _s(shards_sk(month))}
+        if shards < 1:  # only asking
+            return int(_read_num(self._get(key["pk"]["S"], key["sk"]["S"]), "shards"))
+        try:  # a maximum, so a resent write whose answer was lost changes nothing
+            self._call("update_item", Key=key, UpdateExpression="SET shards = :n",
+                       ConditionExpression="attribute_not_exists(shards) OR shards < :n",
+                       ExpressionAttributeValues={":n": _num(shards)},
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return shards
+        except ConditionFailed as larger:
+            item = larger.item or self._get(key["pk"]["S"], key["sk"]["S"]) or {}
+            return max(shards, int(_read_num(item, "shards")))
 
     def usage(self, account: str, month: str, shards: int = 1) -> Usage:
         if shards == 1:

@@ -44,6 +44,7 @@ from . import (
     key_pk,
     public_pk,
     rate_sk,
+    shards_sk,
     usage_sk,
 )
 
@@ -296,6 +297,14 @@ class SqliteStore:
             return Window()
         return Window(used=sum(attrs["mp"] for attrs, _ in found),
                       expires=max((ttl for _, ttl in found if ttl is not None), default=None))
+
+    def record_shards(self, account: str, month: str, shards: int) -> int:
+        with self._transaction() as conn:
+            found = self._get(conn, account_pk(account), shards_sk(month))
+            known = int(found["shards"]) if found else 0
+            if shards > known:
+                self._put(conn, account_pk(account), shards_sk(month), {"shards": shards})
+            return max(shards, known)
 
     def usage(self, account: str, month: str, shards: int = 1) -> Usage:
         found = [attrs for attrs, _ in self._shards(account, usage_sk(month), shards)]
