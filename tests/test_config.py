@@ -105,3 +105,23 @@ def test_a_bad_value_fails_at_start_naming_the_variable(env: str, raw: str, monk
     settings.cache_clear()
     with pytest.raises(SettingError, match=rf"^{env}='{raw}' is not a valid "):
         settings()
+
+
+@pytest.mark.parametrize("env, raw, least", [
+    ("CUTOUT_MAX_MEGAPIXELS", "-1", "0.01"), ("CUTOUT_MAX_MEGAPIXELS", "0", "0.01"),
+    ("CUTOUT_FETCH_TIMEOUT", "-5", "0.1"), ("CUTOUT_PNG_COMPRESS_LEVEL", "-1", "0"),
+    ("CUTOUT_MAX_CONCURRENT_CUTS", "0", "1"), ("CUTOUT_JOB_MAX_ATTEMPTS", "0", "1"),
+])
+def test_a_value_below_its_range_fails_at_start(env: str, raw: str, least: str, monkeypatch) -> None:
+    """CUTOUT_MAX_MEGAPIXELS=-1 started, then refused every image ("exceeds -1 megapixels")."""
+    monkeypatch.setenv(env, raw)
+    settings.cache_clear()
+    with pytest.raises(SettingError, match=rf"^{env}='{raw}' is out of range: at least {least} "):
+        settings()
+
+
+def test_the_smallest_value_in_range_is_taken(monkeypatch) -> None:
+    monkeypatch.setenv("CUTOUT_MAX_MEGAPIXELS", "0.01")
+    monkeypatch.setenv("CUTOUT_FETCH_MAX_REDIRECTS", "0")
+    settings.cache_clear()
+    assert (settings().max_megapixels, settings().fetch_max_redirects) == (0.01, 0)

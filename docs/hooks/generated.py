@@ -58,8 +58,10 @@ def settings_table() -> str:
         if not meta.get("doc"):
             raise ValueError(f"{meta['env']} ({spec.name}) has no doc= in cutout/config.py")
         default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
+        unit = meta["unit"] + (f", at least {meta['least']:g}" if meta.get("least") is not None
+                               and not meta["unit"].startswith(f"{meta['least']:g}-") else "")
         by_group[meta["group"]].append(
-            f"| `{meta['env']}` | {meta['shown'] or _shown(default)} | {meta['unit']} | {meta['doc']} |")
+            f"| `{meta['env']}` | {meta['shown'] or _shown(default)} | {unit} | {meta['doc']} |")
     return "\n".join(f"### {TITLES.get(group, group)}\n\n| variable | default | unit | what it does |\n"
                      "|---|---|---|---|\n" + "\n".join(rows) + "\n"
                      for group, rows in by_group.items() if rows)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from adobe_client import submit, wait
@@ -135,3 +136,11 @@ def test_a_port_that_is_not_a_number_is_a_usage_error_of_serve_alone() -> None:
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and "port" in done.stderr.lower(), done.stderr
         assert "a whole number from 1 to 65535" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_workers_fewer_than_one_are_a_usage_error(workers: str) -> None:
+    done = subprocess.run([CUTOUT, "serve", "--workers", workers], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"--workers: must be a whole number of 1 or more, not '{workers}'" in done.stderr

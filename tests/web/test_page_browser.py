@@ -296,3 +296,19 @@ def test_the_page_works_under_a_stage_path(server: str) -> None:
     for text in (html, script, httpx.get(server + "static/page.css").text):
         assert "http://" not in text and "https://" not in text.replace("https://example.com", "")
         assert 'fetch("/' not in text and 'src="/' not in text and 'href="/' not in text
+
+
+def test_the_page_loads_without_a_failed_request_or_a_console_error(browser, server: str) -> None:
+    """Before its icon was given inline, every load logged a 404 for /favicon.ico."""
+    context = browser.new_context()
+    page = context.new_page()
+    failed: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+    page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
+    page.on("console", lambda m: m.type == "error" and failed.append(f"console: {m.text}"))
+    try:
+        page.goto(server, wait_until="networkidle")
+        assert page.evaluate("document.querySelector('link[rel=icon]').href").startswith("data:image/svg")
+        assert failed == []
+    finally:
+        context.close()

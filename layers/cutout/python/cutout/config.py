@@ -35,19 +35,20 @@ class SettingError(ValueError):
 
 def setting(default: Any, env: str, group: str,
             derive: Callable[[dict[str, Any]], Any] | None = None, *,
-            doc: str = "", unit: str = "", shown: str = "") -> Any:
+            doc: str = "", unit: str = "", shown: str = "", least: float | None = None) -> Any:
     """A `Settings` field: its default, its environment variable, its group and its meaning.
 
     `derive` computes the default from the settings read before it, when the
     variable is unset (e.g. the request limit from the image limit). `doc` says
     what the setting does, `unit` what its number counts (seconds, bytes, ...)
     and `shown` how to write a default that the value alone does not explain;
+    `least`, the smallest value a variable may set (a smaller one stops the start);
     the documentation's settings table (docs/configuration.md) is made from
     these, so every setting is described here and nowhere else.
     """
     assert group in GROUPS, group
     metadata = {"env": env, "group": group, "derive": derive, "doc": doc, "unit": unit,
-                "shown": shown}
+                "shown": shown, "least": least}
     if isinstance(default, tuple):
         return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -112,34 +113,34 @@ class Settings:
             "The default counts CPU affinity and the cgroup quota, not the host's cores.")
     # --- limits -------------------------------------------------------------------------
     max_megapixels: float = setting(
-        25.0, "CUTOUT_MAX_MEGAPIXELS", "limits", unit="megapixels",
+        25.0, "CUTOUT_MAX_MEGAPIXELS", "limits", unit="megapixels", least=0.01,
         doc="The largest image accepted (width x height), checked from the file's header before decoding.")
     max_bytes: int = setting(
-        16 * MIB, "CUTOUT_MAX_BYTES", "limits", unit="bytes", shown="`16777216` (16 MiB)",
+        16 * MIB, "CUTOUT_MAX_BYTES", "limits", unit="bytes", least=1, shown="`16777216` (16 MiB)",
         doc="The largest image file accepted.")
     max_request_bytes: int = setting(  # room for base64 or multipart overhead
         16 * MIB * 4 // 3 + MIB, "CUTOUT_MAX_REQUEST_BYTES", "limits",
-        derive=lambda read: read["max_bytes"] * 4 // 3 + MIB, unit="bytes",
+        derive=lambda read: read["max_bytes"] * 4 // 3 + MIB, unit="bytes", least=1,
         shown="4/3 of `CUTOUT_MAX_BYTES` + 1 MiB",
         doc="The largest request body (room for base64); a larger one is answered 413.")
     png_compress_level: int = setting(
-        1, "CUTOUT_PNG_COMPRESS_LEVEL", "limits", unit="0-3",
+        1, "CUTOUT_PNG_COMPRESS_LEVEL", "limits", unit="0-3", least=0,
         doc="The deflate level of PNG output (ISA-L's 0-3; higher: smaller files, slower; above 3 "
             "counts as 3).")
     # --- fetching image URLs (fetch.py) -------------------------------------------------
     fetch_timeout: float = setting(
-        10.0, "CUTOUT_FETCH_TIMEOUT", "fetch", unit="seconds",
+        10.0, "CUTOUT_FETCH_TIMEOUT", "fetch", unit="seconds", least=0.1,
         doc="One deadline for a whole URL download (image inputs, job sources, webhook calls): "
             "connecting, headers and body, redirects included, however slowly the server sends.")
     fetch_max_redirects: int = setting(
-        3, "CUTOUT_FETCH_MAX_REDIRECTS", "fetch", unit="redirects",
+        3, "CUTOUT_FETCH_MAX_REDIRECTS", "fetch", unit="redirects", least=0,
         doc="Redirects followed; each target is checked again by the SSRF guard.")
     fetch_allow_hosts: tuple[str, ...] = setting(
         (), "CUTOUT_FETCH_ALLOW_HOSTS", "fetch", unit="host names",
         doc="Comma-separated host names exempt from the public-address check (a private deployment's "
             "own image server; `localhost` to try URL inputs on your machine).")
     fetch_downloads_per_key: int = setting(
-        4, "CUTOUT_FETCH_DOWNLOADS_PER_KEY", "fetch", unit="downloads",
+        4, "CUTOUT_FETCH_DOWNLOADS_PER_KEY", "fetch", unit="downloads", least=1,
         doc="Image URLs of one key (account) downloaded at once; one more is refused at once with the "
             "dialect's 429 and `Retry-After`, not charged. Downloads run in a pool of their own, so slow "
             "URLs never hold the threads other accounts' requests need.")
@@ -149,15 +150,15 @@ class Settings:
         doc="The log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`); one JSON line per request.")
     # --- serving: `cutout serve` receive deadlines (web/serve.py), memory (engine/workload.py) --
     headers_timeout_seconds: float = setting(
-        10.0, "CUTOUT_HEADERS_TIMEOUT_SECONDS", "serving", unit="seconds",
+        10.0, "CUTOUT_HEADERS_TIMEOUT_SECONDS", "serving", unit="seconds", least=0.1,
         doc="`cutout serve`: from a request's first byte to the end of its headers; later, 408 and the "
             "connection is closed.")
     request_timeout_seconds: float = setting(
-        60.0, "CUTOUT_REQUEST_TIMEOUT_SECONDS", "serving", unit="seconds",
+        60.0, "CUTOUT_REQUEST_TIMEOUT_SECONDS", "serving", unit="seconds", least=0.1,
         doc="`cutout serve`: from a request's first byte to the end of its body; later, 408 and the "
             "connection is closed.")
     max_concurrent_cuts: int = setting(
-        2, "CUTOUT_MAX_CONCURRENT_CUTS", "serving", unit="images",
+        2, "CUTOUT_MAX_CONCURRENT_CUTS", "serving", unit="images", least=1,
         doc="Images processed at once per process; further requests wait their turn after being charged "
             "(this bounds peak memory).")
     max_queue_seconds: float = setting(
@@ -218,7 +219,7 @@ class Settings:
         doc="The S3 bucket for results too large to answer inline, job results and stored images; "
             "empty: the data folder, served by signed local URLs.")
     result_url_ttl: int = setting(
-        3600, "CUTOUT_RESULT_URL_TTL", "results", unit="seconds",
+        3600, "CUTOUT_RESULT_URL_TTL", "results", unit="seconds", least=1,
         doc="How long a result URL (presigned or signed) stays valid.")
     max_response_bytes: int = setting(
         0, "CUTOUT_MAX_RESPONSE_BYTES", "results", unit="bytes",
@@ -264,7 +265,7 @@ class Settings:
         900, "CUTOUT_JOB_LEASE_SECONDS", "jobs", unit="seconds", shown="`900` (the template: 360)",
         doc="How long a running job belongs to its worker before another delivery may take it over.")
     job_max_attempts: int = setting(
-        3, "CUTOUT_JOB_MAX_ATTEMPTS", "jobs", unit="runs",
+        3, "CUTOUT_JOB_MAX_ATTEMPTS", "jobs", unit="runs", least=1,
         doc="Runs of a job that the server keeps failing before it is marked failed (and refunded).")
     webhook_secret: str = setting(
         "", "CUTOUT_WEBHOOK_SECRET", "jobs",
@@ -277,7 +278,7 @@ class Settings:
         2, "CUTOUT_WEBHOOK_WORKERS", "jobs", unit="threads",
         doc="Threads of that local pool (it holds as many waiting as `CUTOUT_JOB_QUEUE_CAPACITY`).")
     webhook_attempts: int = setting(
-        4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs", unit="calls",
+        4, "CUTOUT_WEBHOOK_ATTEMPTS", "jobs", unit="calls", least=1,
         doc="The local pool's webhook tries in all; deployed, the webhook queue's `maxReceiveCount`.")
     webhook_backoff: float = setting(
         1.0, "CUTOUT_WEBHOOK_BACKOFF", "jobs", unit="seconds",
@@ -328,6 +329,10 @@ def from_environment(environ: dict[str, str] | None = None) -> Settings:
             read[spec.name] = PARSERS[str(spec.type)](raw)
         except ValueError as exc:
             raise SettingError(f"{env}={raw!r} is not a valid {KINDS[str(spec.type)]} ({exc}).") from None
+        least = spec.metadata["least"]
+        if least is not None and read[spec.name] < least:
+            raise SettingError(f"{env}={raw!r} is out of range: at least {least:g} "
+                               f"({spec.metadata['unit']}).")
     read["log_level"] = str(read["log_level"]).upper()
     return Settings(**read)
 

@@ -125,6 +125,17 @@ def _port(raw: str) -> int:
     return port
 
 
+def _at_least_one(raw: str) -> int:
+    """A whole number of 1 or more (--workers)."""
+    try:
+        count = numerals.integer(raw.strip())
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {raw!r}")
+    return count
+
+
 def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = commands.add_parser(
         "serve", help="serve the HTTP API (every dialect) with uvicorn",
@@ -136,7 +147,7 @@ def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentP
     # is not a port is serve's usage error (exit 2), never a crash of every other command.
     p.add_argument("--port", type=_port, default=os.environ.get("PORT") or "8000",
                    help="port to listen on (env PORT)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=_at_least_one, default=1, metavar="N",
                    help="server processes, each with its own model and the CPUs shared out; "
                         "they share one store and results folder")
     return p
