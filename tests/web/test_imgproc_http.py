@@ -432,10 +432,13 @@ def test_publish_gives_a_keyless_url_until_unpublished_or_deleted(svc, stored) -
     public = httpx.get(url)
     assert public.status_code == 200 and public.headers["content-type"] == "image/png"
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(public.content))), marked())
+    head = httpx.head(url)  # link checkers and CDNs: GET's headers, no body
+    assert head.status_code == 200 and head.headers["content-type"] == "image/png"
+    assert int(head.headers["content-length"]) == len(public.content) and head.content == b""
     assert svc.call("GET", f"/v1/images/{stored.id}", stored.key).json()["url"] == url
     unpublished = svc.call("POST", f"/v1/images/{stored.id}/unpublish", stored.key)
     assert unpublished.json()["url"] is None
-    assert httpx.get(url).status_code == 404
+    assert httpx.get(url).status_code == 404 and httpx.head(url).status_code == 404
     assert svc.call("GET", f"/v1/images/{stored.id}/download", stored.key).status_code == 200
     again = svc.call("POST", f"/v1/images/{stored.id}/publish", stored.key).json()["url"]
     assert again != url and httpx.get(again).status_code == 200
