@@ -232,6 +232,6 @@ def test_an_idle_server_hands_the_models_arena_back():
     kept = _two_passes("trim")
     released = _two_passes("arena")
     assert kept["trims"] >= 1 and released["trims"] >= 1
-    assert kept["idle"] - kept["loaded"] > 200 * MB, kept  # the arena of two passes stays
+    assert kept["idle"] - kept["loaded"] > 150 * MB, kept  # the arena of two passes stays (~200-260)
     assert released["idle"] - released["loaded"] < 60 * MB, released
     assert 0 <= released["mask"][0] <= released["mask"][1] <= 1

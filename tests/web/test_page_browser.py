@@ -308,7 +308,11 @@ def test_the_page_loads_without_a_failed_request_or_a_console_error(browser, ser
     page.on("console", lambda m: m.type == "error" and failed.append(f"console: {m.text}"))
     try:
         page.goto(server, wait_until="networkidle")
-        assert page.evaluate("document.querySelector('link[rel=icon]').href").startswith("data:image/svg")
+        icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+        assert icon.startswith("data:image/svg")
+        assert page.evaluate("""(src) => new Promise(done => { const image = new Image();
+            image.onload = () => done(image.naturalWidth); image.onerror = () => done(-1);
+            image.src = src; })""", icon) > 0  # a picture, not a broken image
         assert failed == []
     finally:
         context.close()
