@@ -256,6 +256,7 @@ def test_cli_manages_keys_in_dynamodb(
     assert api_key.startswith("live_") and " " not in api_key
     key_id = lines[0].split()[-1]
     assert "3 megapixels/minute, 2 credits/month" in out
+    assert f"store    dynamodb:{table}\n" in out  # where the key went
 
     code, out, _ = run_cli(capsys, "keys", "list")
     assert code == 0 and key_id in out and "erin" in out and "basic" in out

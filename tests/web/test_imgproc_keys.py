@@ -28,6 +28,7 @@ def test_cli_prints_live_and_sandbox_keys_that_the_service_accepts(
         out = capsys.readouterr().out
         printed[flag] = out.strip().splitlines()[-1]
         assert ("sandbox  at most 7 megapixels/minute" in out) == bool(flag)
+        assert f"store    sqlite:{tmp_path}  (CUTOUT_TABLE unset: this machine's store" in out
     assert printed[""].startswith("live_") and printed["--sandbox"].startswith("test_")
 
     app = create_app(replace(base_settings, data_dir=str(tmp_path), table="",

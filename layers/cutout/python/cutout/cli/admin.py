@@ -16,7 +16,7 @@ from ..accounts.keys import ANONYMOUS_ID, RAPIDAPI_PREFIX, Accounts, minute_of, 
 from ..accounts.plans import Plan, load_plans
 from ..accounts.ratelimit import shards_for
 from ..config import Settings, settings
-from ..stores import KeyRecord, StoreUnavailable, open_store
+from ..stores import KeyRecord, StoreUnavailable, open_store, store_label
 
 
 def _accounts(cfg: Settings) -> Accounts:
@@ -71,6 +71,8 @@ def keys_create(args: argparse.Namespace) -> int:
     account = accounts.account_for(record)
     print(f"key id   {record.key_id}")
     print(f"owner    {record.owner or '-'}")
+    print(f"store    {store_label(cfg)}" + ("" if cfg.table else
+          "  (CUTOUT_TABLE unset: this machine's store, not a deployed stack's)"))
     if args.sandbox:
         print(f"sandbox  at most {cfg.sandbox_mp_per_minute} megapixels/minute; outputs watermarked")
     print(f"plan     {record.plan}: {account.mp_per_minute} megapixels/minute, "

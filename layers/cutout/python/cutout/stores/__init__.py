@@ -329,6 +329,11 @@ class Store(AccountStore, ImageStore, JobStore, Protocol):
     """One table, three record families: what both adapters implement and `open_store` gives."""
 
 
+def store_label(cfg: Settings) -> str:
+    """Which store `open_store` opens, for people: `dynamodb:<table>` or `sqlite:<data folder>`."""
+    return f"dynamodb:{cfg.table}" if cfg.table else f"sqlite:{cfg.data_dir}"
+
+
 def open_store(cfg: Settings) -> Store:
     """DynamoDB when a table is configured, else SQLite in the data folder."""
     if cfg.table:

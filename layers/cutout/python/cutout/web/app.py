@@ -16,6 +16,7 @@ from ..config import Settings, settings
 from ..engine import model
 from ..reconcile import Reconciler
 from ..services import Services
+from ..stores import store_label
 from . import blob_routes, health, openapi, origin
 from .auth import Access
 from .cors import add_cors
@@ -83,7 +84,7 @@ def create_app(cfg: Settings | None = None, segmenter: model.Segmenter | None = 
                "model_load_seconds": round(segmenter.load_seconds, 3),
                "threads": segmenter.threads,
                "quality_model": quality.name if quality else None,
-               "store": f"dynamodb:{cfg.table}" if cfg.table else f"sqlite:{cfg.data_dir}",
+               "store": store_label(cfg),
                "results": f"s3:{cfg.bucket}" if cfg.bucket else f"local:{cfg.data_dir}",
                "anonymous": cfg.allow_anonymous},
     )
