@@ -118,12 +118,16 @@ class Job:
     # What the request asked for, hashed (`Jobs.fingerprint`): a reused Idempotency-Key
     # with another request is refused, not answered with this job.
     fingerprint: str = ""
+    # Finished with a callback whose webhook is not yet on the webhook queue: a delivery
+    # of the job's message queues it (the job stays finished), so a webhook queue that was
+    # down when the job ended loses nothing.
+    webhook_pending: bool = False
 
     def item(self) -> JobItem:
         doc = {name: getattr(self, name) for name in (
             "account", "source", "created", "modified", "attempts", "token", "charge",
             "callback_url", "base_url", "result", "error", "megapixels", "mp_per_minute",
-            "extra_charge", "header", "destination", "fingerprint")}
+            "extra_charge", "header", "destination", "fingerprint", "webhook_pending")}
         doc["options"] = self.options.as_dict()
         return JobItem(self.job_id, self.status, self.version, self.lease_until, self.expires, doc)
 
@@ -160,6 +164,6 @@ class Outcome:
     """What one run of the worker did with a message (for logs and tests)."""
 
     job_id: str
-    action: str  # succeeded | failed | dropped
+    action: str  # succeeded | failed | dropped | webhook queued
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

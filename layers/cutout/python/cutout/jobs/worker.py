@@ -16,11 +16,14 @@ crash, so every step is guarded by the record's state:
   rest of its real weight once its header is read (jobs/topup.py), recorded in
   the job so a redelivery never charges it twice; a full window fails the job
   (429001) and refunds it; a failed job refunds both charges;
-- a job with a callback is finished first, then its webhook is queued on the
-  webhook queue (jobs/webhook.py), which delivers and retries it off this path.
+- a job with a callback is finished first (marked `webhook_pending`), then its
+  webhook is queued on the webhook queue (jobs/webhook.py), which delivers and
+  retries it off this path; if that queue cannot take it, this run raises, and the
+  next delivery of the message queues the webhook of the finished job.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -136,6 +139,9 @@ class Worker:
             log.warning("job message for an unknown job dropped", extra={"job_id": message.job_id})
             return Outcome(message.job_id, "dropped", "unknown job")
         if job.status in FINISHED:
+            if job.webhook_pending:  # its webhook could not be queued when it ended
+                self._queue_webhook(job)
+                return Outcome(job.job_id, "webhook queued", f"already {job.status}")
             log.info("duplicate job message dropped", extra={"job_id": job.job_id,
                                                              "status": job.status})
             return Outcome(job.job_id, "dropped", f"already {job.status}")
@@ -259,7 +265,8 @@ class Worker:
                     extra={"job_id": job.job_id, "attempt": job.attempts})
 
     def _finish(self, job: Job, status: str, **changes: Any) -> Outcome:
-        done = job.moved(self.clock(), status=status, lease_until=0, **changes)
+        done = job.moved(self.clock(), status=status, lease_until=0,
+                         webhook_pending=bool(job.callback_url), **changes)
         if not self.store.swap_job(done.item(), job.version):
             log.warning("job finished elsewhere; this run's outcome dropped",
                         extra={"job_id": job.job_id})
@@ -277,18 +284,31 @@ class Worker:
         telemetry.job_finished(status, self.clock() - done.created)
         log.info("job finished", extra={"job_id": job.job_id, "status": status,
                                         "code": (done.error or {}).get("reason")})
-        if done.callback_url:
+        if done.webhook_pending:
             self._queue_webhook(done)
         return Outcome(job.job_id, status, (done.error or {}).get("reason", ""))
 
     def _queue_webhook(self, job: Job) -> None:
         """Hand the finished job's webhook to the webhook queue, which delivers and retries
-        it (jobs/webhook.py): a hanging receiver never holds this worker. Never raises:
-        the job's status stands whether or not its webhook can be queued."""
+        it (jobs/webhook.py): a hanging receiver never holds this worker. Then the job is
+        no longer `webhook_pending`.
+
+        Raises the queue's Unavailable (QueueFull, QueueUnavailable) when it cannot take
+        it: the job's status stands, and the job's message, delivered again, queues it then
+        (at least once: a receiver may see a webhook twice, the same signed body)."""
         if self.webhooks is None:
             log.error("webhook not queued: no webhook queue", extra={"job_id": job.job_id})
             return
         try:
             self.webhooks.send(JobMessage(job.job_id, job.account))
         except CutoutError as exc:  # QueueFull, QueueUnavailable
-            log.error("webhook not queued", extra={"job_id": job.job_id, "code": exc.code})
+            log.error("webhook not queued; the job's message will queue it again",
+                      extra={"job_id": job.job_id, "code": exc.code})
+            raise
+        try:
+            # its status document unchanged (modifiedTime is when it ended)
+            handed = dataclasses.replace(job, version=job.version + 1, webhook_pending=False)
+            self.store.swap_job(handed.item(), job.version)
+        except StoreUnavailable:
+            log.warning("webhook queued but not marked; a repeated job message may queue it again",
+                        extra={"job_id": job.job_id})
