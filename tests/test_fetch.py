@@ -204,7 +204,7 @@ def test_an_upload_answered_late_fails_at_the_deadline(web_server) -> None:
     web_server.put_delay = 3 * DEADLINE
     started = time.monotonic()
     try:
-        with pytest.raises(FetchError, match=f"Upload failed: timed out after {DEADLINE:g} seconds"):
+        with pytest.raises(FetchError, match=f"Upload failed: timed out after {DEADLINE:g} s"):
             fetch.put(web_server.url("/out/cut.png?sig=1"), b"x" * 200_000, "image/png",
                       timeout=DEADLINE, allow_hosts=("127.0.0.1",))
         assert time.monotonic() - started < DEADLINE + 1

@@ -338,18 +338,7 @@ def post(
     FetchRefused when the guard refuses the URL, FetchError when the host
     cannot be resolved or reached or does not answer in time.
     """
-    deadline = _Deadline(timeout)
-    conn, path = _connection(normalise(url), allow_hosts, resolver, deadline)
-    host = conn.host
-    try:
-        conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
-        return conn.getresponse().status
-    except TimeoutError as exc:
-        raise FetchError(f"POST failed: timed out after {timeout:g} s ({host}).") from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise FetchError(f"POST failed: {exc.__class__.__name__} from {host}.") from exc
-    finally:
-        conn.close()
+    return _send("POST", url, body, headers, timeout, allow_hosts, resolver, what="POST")
 
 
 def put(
@@ -373,23 +362,24 @@ def put(
     FetchRefused when the guard refuses the URL, FetchError when the host cannot
     be resolved or reached or the deadline passes.
     """
-    deadline = _Deadline(timeout)  # each socket call below waits at most the time left
+    return _send("PUT", url, body, {"Content-Type": content_type, **(headers or {})}, timeout,
+                 allow_hosts, resolver, what="Upload")
+
+
+def _send(method: str, url: str, body: bytes, headers: dict[str, str], timeout: float,
+          allow_hosts: tuple[str, ...], resolver: Resolver, *, what: str) -> int:
+    """One request with a body, no redirect followed, under one deadline for connecting,
+    sending (http.client adds the Content-Length) and the answer's status and headers;
+    its status. Raises FetchRefused (the guard) or FetchError naming `what` failed."""
+    deadline = _Deadline(timeout)  # each socket call waits at most the time left
     conn, path = _connection(normalise(url), allow_hosts, resolver, deadline)
     host = conn.host
     try:
-        conn.putrequest("PUT", path, skip_accept_encoding=True)
-        for name, value in (("User-Agent", USER_AGENT), ("Content-Type", content_type),
-                            ("Content-Length", str(len(body))), *(headers or {}).items()):
-            conn.putheader(name, value)
-        conn.endheaders()
-        assert conn.sock is not None
-        view = memoryview(body)
-        for start in range(0, len(body), CHUNK):
-            conn.sock.sendall(view[start:start + CHUNK])
+        conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **headers})
         return conn.getresponse().status
     except TimeoutError as exc:
-        raise FetchError(f"Upload failed: timed out after {timeout:g} seconds to {host}.") from exc
+        raise FetchError(f"{what} failed: timed out after {timeout:g} s ({host}).") from exc
     except (OSError, http.client.HTTPException) as exc:
-        raise FetchError(f"Upload failed: {exc.__class__.__name__} from {host}.") from exc
+        raise FetchError(f"{what} failed: {exc.__class__.__name__} from {host}.") from exc
     finally:
         conn.close()

@@ -282,7 +282,7 @@ def report(store: AccountStore, account: Account, now: float | None = None) -> A
         month=month_of(now),
         # over every shard the month used, more than the plan's now if it once had more
         usage=store.usage(account.id, month_of(now),
-                          store.record_shards(account.id, month_of(now), account.shards)),
+                          max(account.shards, store.record_shards(account.id, month_of(now), 0))),
         window_used=store.window(account.id, minute, account.shards).used,
         reset=(minute + 1) * 60,
     )

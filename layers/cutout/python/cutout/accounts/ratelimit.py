@@ -179,9 +179,7 @@ class Limiter:
         try:
             orphaned = 0.0 if quota is None else self._orphaned_credits(account, charge.month)
         except StoreUnavailable as exc:
-            if self.fail_open:
-                return Ticket(account, limit, limit, reset, credits, charge=None)
-            raise unavailable(str(exc)) from exc
+            return self._store_down(account, exc, reset, credits)
         if quota is not None and orphaned + credits > quota + 1e-9:
             raise QuotaExceeded(f"Monthly credits used up: {orphaned:g} of {quota:g} this month; "
                                 f"this request needs {credits:g}.",
@@ -197,13 +195,7 @@ class Limiter:
                         self._full.add((account.id, minute, shard))
                 continue
             except StoreUnavailable as exc:
-                if self.fail_open:
-                    log.warning("limiter store unavailable; admitting without limit (fail-open)",
-                                extra={"account": account.id, "error": str(exc)})
-                    return Ticket(account, limit, limit, reset, credits, charge=None)
-                log.error("limiter store unavailable; refusing with 503",
-                          extra={"account": account.id, "error": str(exc)})
-                raise unavailable(str(exc)) from exc
+                return self._store_down(account, exc, reset, credits)
             telemetry.charged(credits, megapixels)
             # A shard's own use stands for the others' (exact with one shard).
             return Ticket(account, limit, limit - used * shards, reset, credits,
@@ -219,6 +211,19 @@ class Limiter:
         headers = rate_headers(limit, limit - used * shards, reset) | {"Retry-After": retry_after}
         raise RateLimited(f"Rate limit exceeded: {limit} megapixels a minute. "
                           f"Retry after {retry_after} seconds.", headers=headers)
+
+    def _store_down(self, account: Account, exc: StoreUnavailable, reset: int,
+                    credits: float) -> Ticket:
+        """The store failed during admission: an unmetered ticket (fail-open), else
+        LimiterUnavailable (503)."""
+        if self.fail_open:
+            log.warning("limiter store unavailable; admitting without limit (fail-open)",
+                        extra={"account": account.id, "error": str(exc)})
+            limit = account.mp_per_minute
+            return Ticket(account, limit, limit, reset, credits, charge=None)
+        log.error("limiter store unavailable; refusing with 503",
+                  extra={"account": account.id, "error": str(exc)})
+        raise unavailable(str(exc)) from exc
 
     def _orphaned_credits(self, account: Account, month: str) -> float:
         """Credits the month holds in shards beyond the account's present count: charged

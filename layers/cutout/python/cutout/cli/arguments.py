@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from typing import Any
+from typing import Any, Callable
 
 from .. import numerals
 from ..engine import pipeline, tiers
@@ -114,26 +114,24 @@ def add_remove(commands: "argparse._SubParsersAction[Any]") -> argparse.Argument
     return p
 
 
-def _port(raw: str) -> int:
-    """A TCP port, 1-65535, from --port or the PORT variable."""
-    try:
-        port = numerals.integer(raw.strip())
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 65535 (PORT too), not {raw!r}")
-    return port
+def _whole(low: int, high: int | None = None, also: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` (to `high`), in ASCII digits; `also` names
+    where else the value may come from, for the message."""
+    wanted = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def parse(raw: str) -> int:
+        try:
+            number = numerals.integer(raw.strip())
+        except ValueError:
+            number = low - 1
+        if number < low or (high is not None and number > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {wanted}{also}, not {raw!r}")
+        return number
+
+    return parse
 
 
-def _at_least_one(raw: str) -> int:
-    """A whole number of 1 or more (--workers)."""
-    try:
-        count = numerals.integer(raw.strip())
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {raw!r}")
-    return count
+_port = _whole(1, 65535, also=" (PORT too)")  # --port or the PORT variable
 
 
 def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentParser:
@@ -147,7 +145,7 @@ def add_serve(commands: "argparse._SubParsersAction[Any]") -> argparse.ArgumentP
     # is not a port is serve's usage error (exit 2), never a crash of every other command.
     p.add_argument("--port", type=_port, default=os.environ.get("PORT") or "8000",
                    help="port to listen on (env PORT)")
-    p.add_argument("--workers", type=_at_least_one, default=1, metavar="N",
+    p.add_argument("--workers", type=_whole(1), default=1, metavar="N",
                    help="server processes, each with its own model and the CPUs shared out; "
                         "they share one store and results folder")
     return p

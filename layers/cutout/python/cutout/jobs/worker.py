@@ -266,7 +266,8 @@ class Worker:
 
     def _finish(self, job: Job, status: str, **changes: Any) -> Outcome:
         done = job.moved(self.clock(), status=status, lease_until=0,
-                         webhook_pending=bool(job.callback_url), **changes)
+                         webhook_pending=bool(job.callback_url) and self.webhooks is not None,
+                         **changes)
         if not self.store.swap_job(done.item(), job.version):
             log.warning("job finished elsewhere; this run's outcome dropped",
                         extra={"job_id": job.job_id})
@@ -286,6 +287,8 @@ class Worker:
                                         "code": (done.error or {}).get("reason")})
         if done.webhook_pending:
             self._queue_webhook(done)
+        elif done.callback_url:
+            log.error("webhook not queued: no webhook queue", extra={"job_id": job.job_id})
         return Outcome(job.job_id, status, (done.error or {}).get("reason", ""))
 
     def _queue_webhook(self, job: Job) -> None:
@@ -296,7 +299,7 @@ class Worker:
         Raises the queue's Unavailable (QueueFull, QueueUnavailable) when it cannot take
         it: the job's status stands, and the job's message, delivered again, queues it then
         (at least once: a receiver may see a webhook twice, the same signed body)."""
-        if self.webhooks is None:
+        if self.webhooks is None:  # a worker configured without one: nothing to hand it to
             log.error("webhook not queued: no webhook queue", extra={"job_id": job.job_id})
             return
         try:

@@ -205,7 +205,8 @@ class AccountStore(Protocol):
     def record_shards(self, account: str, month: str, shards: int) -> int:
         """Record that the account's month counts over `shards` counter shards, and return
         the most it ever has (an atomic maximum): usage written under a larger count, before
-        its plan shrank, is still found and still counts against its quota. Safe to retry."""
+        its plan shrank, is still found and still counts against its quota. `shards` 0
+        only reads it (0: nothing recorded). Safe to retry."""
 
 
 # --- stored images (the IMG Processing dialect): a record family of its own ----------------

@@ -179,9 +179,9 @@ async def unpublish(request: Request) -> Response:
 PUBLIC_REDIRECT_SECONDS = 60  # a large published image's expiring URL outlives an unpublish by this
 
 
-# HEAD too (link checkers and CDNs send it): GET's answer without a body; left out of the
-# spec, where HEAD of a GET is implied (RFC 9110, section 9.3.2).
-@public_router.head("/{token}", include_in_schema=False)
+# HEAD too (link checkers and CDNs send it): GET's answer without a body.
+@public_router.head("/{token}", name="public_image_head", response_class=Response,
+                    **spec.PUBLIC_HEAD)
 @public_router.get("/{token}", name="public_image", **spec.PUBLIC)
 async def public_image(request: Request) -> Response:
     """A published image, without a key; 404 once unpublished or deleted."""

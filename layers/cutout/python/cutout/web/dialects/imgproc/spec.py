@@ -229,19 +229,34 @@ PUBLISH = publication("Publish an image (IMG Processing)",
 UNPUBLISH = publication("Unpublish an image (IMG Processing)",
                         "The image object, `url` null (the old URL answers 404).")
 _CACHE = {"Cache-Control": oa.header("`public, max-age=60`.", oa.STRING, required=True)}
+_TOKEN: Schema = {"name": "token", "in": "path", "required": True,
+                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
+                  "description": "The token at the end of the image object's `url`."}
+_PUBLIC_MOVED: Schema = {"description": "Too large for one synchronous response: fetch it from "
+                                        "`Location` (valid 60 s).", "headers": {**_LOCATION, **_CACHE}}
+_UNPUBLISHED = "No image is published under this token (unpublished or deleted)."
 PUBLIC = oa.operation(
     "A published image, without a key",
-    parameters=[{"name": "token", "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
-                 "description": "The token at the end of the image object's `url`."}],
+    parameters=[_TOKEN],
     responses={
         200: oa.image([row.mime for row in imagelib.STORED.values()], "The published image's bytes.",
                       headers=_CACHE),
-        307: {"description": "Too large for one synchronous response: fetch it from "
-                             "`Location` (valid 60 s).", "headers": {**_LOCATION, **_CACHE}},
-        404: error(404, "not_found", "Image not found.",
-                   "No image is published under this token (unpublished or deleted)."),
+        307: _PUBLIC_MOVED,
+        404: error(404, "not_found", "Image not found.", _UNPUBLISHED),
         503: refusals(metered=False)[503],
+    },
+)
+# HEAD (link checkers, CDNs): GET's status and headers, never a body.
+PUBLIC_HEAD = oa.operation(
+    "A published image's headers, without its bytes",
+    description="GET's status and headers for the same token, without a body (RFC 9110, 9.3.2).",
+    parameters=[_TOKEN],
+    responses={
+        200: {"description": "GET's headers (Content-Type, Content-Length, Cache-Control); no body.",
+              "headers": _CACHE},
+        307: _PUBLIC_MOVED,
+        404: {"description": _UNPUBLISHED + " No body."},
+        503: {"description": "The image store is unavailable; retry after `Retry-After`. No body."},
     },
 )
 
